@@ -1,0 +1,130 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lossless conversions between the model (model.py) and the gRPC messages (proto/fleet_pb2.py).
+
+Messages from the wire are validated on the way in: from_* raises model.ValidationError
+naming the field, exactly as building the model value directly would.
+"""
+from __future__ import annotations
+
+from ansible_collections.multicluster.kube.plugins.module_utils import model
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.proto.fleet_pb2 import (  # noqa: F401
+    HAS_PROTOBUF, PROTOBUF_IMPORT_ERROR)
+
+
+def stamp_to_message(stamp: Stamp):
+    return pb.Stamp(physical_ms=stamp.physical_ms, logical=stamp.logical, origin=stamp.origin)
+
+
+def stamp_from_message(message) -> Stamp:
+    return Stamp(message.physical_ms, message.logical, message.origin)
+
+
+def placement_to_message(placement):
+    return [pb.ClusterReplicas(cluster=c, replicas=n) for c, n in sorted(placement.items())]
+
+
+def placement_from_message(entries) -> dict:
+    return {e.cluster: e.replicas for e in entries}
+
+
+def _optional(message, name):
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def rules_to_message(rules: model.PlacementRules):
+    return pb.PlacementRules(
+        excluded=sorted(rules.excluded),
+        clusters=[pb.ClusterRule(cluster=r.cluster, weight=r.weight, min=r.min, max=r.max) for r in rules.clusters],
+    )
+
+
+def rules_from_message(message) -> model.PlacementRules:
+    return model.PlacementRules(
+        excluded=frozenset(message.excluded),
+        clusters=tuple(model.ClusterRule(cluster=r.cluster, weight=_optional(r, "weight"), min=r.min,
+                                         max=_optional(r, "max")) for r in message.clusters),
+    )
+
+
+def intent_to_message(intent: model.ServiceIntent):
+    return pb.ServiceIntent(
+        region=intent.region, service=intent.service, replicas=intent.replicas, image=intent.image,
+        port=intent.port, namespace=intent.namespace, rules=rules_to_message(intent.rules),
+        rebalance=intent.rebalance, placement=placement_to_message(intent.placement),
+        unplaced=intent.unplaced, reasons=list(intent.reasons),
+    )
+
+
+def intent_from_message(message) -> model.ServiceIntent:
+    return model.ServiceIntent(
+        region=message.region, service=message.service, replicas=message.replicas, image=message.image,
+        port=message.port or model.DEFAULT_PORT, namespace=message.namespace or model.DEFAULT_NAMESPACE,
+        rules=rules_from_message(message.rules), rebalance=message.rebalance,
+        placement=placement_from_message(message.placement), unplaced=message.unplaced,
+        reasons=tuple(message.reasons),
+    )
+
+
+def cluster_to_message(cluster: model.Cluster):
+    return pb.ClusterSpec(name=cluster.name, region=cluster.region, endpoint=cluster.endpoint,
+                          labels=dict(cluster.labels), weight=cluster.weight, capacity=cluster.capacity,
+                          cordoned=cluster.cordoned)
+
+
+def cluster_from_message(message) -> model.Cluster:
+    return model.Cluster(name=message.name, region=message.region, endpoint=message.endpoint,
+                         labels=dict(message.labels),
+                         weight=message.weight if message.HasField("weight") else 1,
+                         capacity=_optional(message, "capacity"), cordoned=message.cordoned)
+
+
+def status_to_message(status: model.ClusterStatus):
+    return pb.ClusterStatus(
+        cluster=status.cluster, region=status.region, heartbeat_ms=status.heartbeat_ms,
+        services=[pb.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
+                                   desired=s.desired, ready=s.ready, conflict=s.conflict)
+                  for s in status.services],
+    )
+
+
+def status_from_message(message) -> model.ClusterStatus:
+    return model.ClusterStatus(
+        cluster=message.cluster, region=message.region, heartbeat_ms=message.heartbeat_ms,
+        services=tuple(model.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
+                                           desired=s.desired, ready=s.ready, conflict=s.conflict)
+                       for s in message.services),
+    )
+
+
+_VALUE_FIELDS = (
+    ("service", model.ServiceIntent, intent_to_message, intent_from_message),
+    ("cluster", model.Cluster, cluster_to_message, cluster_from_message),
+    ("status", model.ClusterStatus, status_to_message, status_from_message),
+)
+
+
+def record_to_message(record: model.Record):
+    message = pb.Record(key=record.key, stamp=stamp_to_message(record.stamp), author=record.author,
+                        deleted=record.deleted)
+    for field_name, kind, to_message, _ in _VALUE_FIELDS:
+        if isinstance(record.value, kind):
+            getattr(message, field_name).CopyFrom(to_message(record.value))
+    return message
+
+
+def record_from_message(message) -> model.Record:
+    value = None
+    if not message.deleted:
+        which = message.WhichOneof("value")
+        for field_name, _, _, from_message in _VALUE_FIELDS:
+            if which == field_name:
+                value = from_message(getattr(message, field_name))
+        if value is None:
+            raise model.ValidationError("record.value", "a record that is not deleted must carry a value", which)
+        if value.key != message.key:
+            raise model.ValidationError("record.key", f"must be {value.key!r} for its value", message.key)
+    return model.Record(key=message.key, stamp=stamp_from_message(message.stamp), author=message.author,
+                        value=value)

@@ -1,0 +1,328 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet's state: versioned records, and the seed's tree derived from them.
+
+Replicated state is a map key -> Record. A record holds one of
+- ServiceIntent: what a user asked for a (region, service), and its placement;
+- Cluster: a member cluster (region, endpoint, weight, capacity, cordoned);
+- ClusterStatus: what a cluster's listener reports (heartbeat, ready replicas).
+Every value validates itself when built, so an invalid value never exists;
+ValidationError names the field and the rule it broke.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Union
+
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+
+MAX_REPLICAS = 1_000_000
+MAX_WEIGHT = 1_000_000
+DEFAULT_PORT = 8080
+DEFAULT_NAMESPACE = "default"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+class ValidationError(ValueError):
+    """Bad input: `field` is where (e.g. `rules.clusters[us-east].min`), `rule` what it must satisfy."""
+
+    def __init__(self, field_name: str, rule: str, value=None):
+        self.field = field_name
+        self.rule = rule
+        self.value = value
+        super().__init__(f"{field_name}: {rule} (got {value!r})")
+
+
+def check_name(field_name: str, value) -> str:
+    if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
+        raise ValidationError(
+            field_name,
+            "must be a DNS-1123 label: at most 63 characters, lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit",
+            value,
+        )
+    return value
+
+
+def check_int(field_name: str, value, low: int, high: int) -> int:
+    # bool is an int in Python; True replicas is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(field_name, f"must be a whole number from {low} to {high}", value)
+    return value
+
+
+def check_optional_int(field_name: str, value, low: int, high: int) -> Optional[int]:
+    return None if value is None else check_int(field_name, value, low, high)
+
+
+def check_image(field_name: str, value) -> str:
+    if not isinstance(value, str) or not value or len(value) > 512 or any(c.isspace() for c in value):
+        raise ValidationError(field_name, "must be a container image reference without spaces", value)
+    return value
+
+
+def check_labels(field_name: str, labels) -> Mapping[str, str]:
+    if not isinstance(labels, Mapping):
+        raise ValidationError(field_name, "must be a mapping of label keys to values", labels)
+    for key, value in labels.items():
+        if not isinstance(key, str) or len(key) > 253 or not _LABEL_KEY.match(key):
+            raise ValidationError(f"{field_name}[{key}]", "must be a Kubernetes label key", key)
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise ValidationError(f"{field_name}[{key}]", "must be a Kubernetes label value", value)
+    return labels
+
+
+@dataclass(frozen=True)
+class ClusterRule:
+    """Per-cluster placement rule of one service: weight override, minimum and maximum."""
+
+    cluster: str
+    weight: Optional[int] = None
+    min: int = 0
+    max: Optional[int] = None
+
+    def __post_init__(self):
+        where = f"rules.clusters[{self.cluster}]"
+        check_name(f"{where}.cluster", self.cluster)
+        check_optional_int(f"{where}.weight", self.weight, 0, MAX_WEIGHT)
+        check_int(f"{where}.min", self.min, 0, MAX_REPLICAS)
+        check_optional_int(f"{where}.max", self.max, 0, MAX_REPLICAS)
+        if self.max is not None and self.min > self.max:
+            raise ValidationError(f"{where}.min", f"must not exceed max ({self.max})", self.min)
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    excluded: frozenset = frozenset()
+    clusters: tuple = ()  # ClusterRule, sorted by cluster name
+
+    def __post_init__(self):
+        if isinstance(self.excluded, (str, bytes)):
+            raise ValidationError("rules.excluded", "must be a list of cluster names", self.excluded)
+        for name in self.excluded:
+            check_name("rules.excluded[]", name)
+        object.__setattr__(self, "excluded", frozenset(self.excluded))
+        rules = tuple(sorted(self.clusters, key=lambda r: r.cluster))
+        for previous, rule in zip(rules, rules[1:]):
+            if previous.cluster == rule.cluster:
+                raise ValidationError(f"rules.clusters[{rule.cluster}]", "must name each cluster once", rule.cluster)
+        object.__setattr__(self, "clusters", rules)
+
+    def rule_for(self, cluster: str) -> Optional[ClusterRule]:
+        for rule in self.clusters:
+            if rule.cluster == cluster:
+                return rule
+        return None
+
+    def named_clusters(self) -> set:
+        return set(self.excluded) | {r.cluster for r in self.clusters}
+
+
+@dataclass(frozen=True)
+class ServiceIntent:
+    """A user's intent for a service in a region, and the placement computed for it."""
+
+    region: str
+    service: str
+    replicas: int
+    image: str = ""
+    port: int = DEFAULT_PORT
+    namespace: str = DEFAULT_NAMESPACE
+    rules: PlacementRules = field(default_factory=PlacementRules)
+    rebalance: bool = False
+    placement: Mapping[str, int] = field(default_factory=dict)
+    unplaced: int = 0
+    reasons: tuple = ()
+
+    def __post_init__(self):
+        check_name("region", self.region)
+        check_name("service", self.service)
+        check_int("replicas", self.replicas, 0, MAX_REPLICAS)
+        if not self.image:  # the seed runs the image named after the service
+            object.__setattr__(self, "image", self.service)
+        check_image("image", self.image)
+        check_int("port", self.port, 1, 65535)
+        check_name("namespace", self.namespace)
+        if not isinstance(self.rebalance, bool):
+            raise ValidationError("rebalance", "must be true or false", self.rebalance)
+        placement = {}
+        for cluster, count in sorted(dict(self.placement).items()):
+            check_name("placement[]", cluster)
+            if check_int(f"placement[{cluster}]", count, 0, MAX_REPLICAS):
+                placement[cluster] = count
+        object.__setattr__(self, "placement", placement)
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+
+    @property
+    def key(self) -> str:
+        return service_key(self.region, self.service)
+
+    def check_rules_against(self, region_clusters) -> None:
+        """Rules may only name clusters of the intent's region."""
+        known = set(region_clusters)
+        for name in sorted(self.rules.named_clusters() - known):
+            field_name = "rules.excluded" if name in self.rules.excluded else f"rules.clusters[{name}].cluster"
+            raise ValidationError(field_name, f"must name a cluster of region {self.region}", name)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A member cluster of the fleet."""
+
+    name: str
+    region: str
+    endpoint: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    weight: int = 1
+    capacity: Optional[int] = None  # the most replicas it may take in all; None: no limit
+    cordoned: bool = False
+
+    def __post_init__(self):
+        check_name("name", self.name)
+        check_name("region", self.region)
+        if not isinstance(self.endpoint, str) or any(c.isspace() for c in self.endpoint):
+            raise ValidationError("endpoint", "must be host:port without spaces", self.endpoint)
+        object.__setattr__(self, "labels", dict(sorted(check_labels("labels", self.labels).items())))
+        check_int("weight", self.weight, 0, MAX_WEIGHT)
+        check_optional_int("capacity", self.capacity, 0, MAX_REPLICAS)
+        if not isinstance(self.cordoned, bool):
+            raise ValidationError("cordoned", "must be true or false", self.cordoned)
+
+    @property
+    def key(self) -> str:
+        return cluster_key(self.name)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    region: str
+    service: str
+    namespace: str = DEFAULT_NAMESPACE
+    desired: int = 0
+    ready: int = 0
+    conflict: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What a cluster's listener last reported about itself."""
+
+    cluster: str
+    region: str
+    heartbeat_ms: int = 0
+    services: tuple = ()  # ServiceStatus
+
+    @property
+    def key(self) -> str:
+        return status_key(self.cluster)
+
+
+Value = Union[ServiceIntent, Cluster, ClusterStatus]
+
+
+@dataclass(frozen=True)
+class Record:
+    """The unit of replication: a value or a tombstone (value None), its stamp and author."""
+
+    key: str
+    stamp: Stamp
+    author: str = ""
+    value: Optional[Value] = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.value is None
+
+
+def service_key(region: str, service: str) -> str:
+    return f"service/{region}/{service}"
+
+
+def cluster_key(name: str) -> str:
+    return f"cluster/{name}"
+
+
+def status_key(cluster: str) -> str:
+    return f"status/{cluster}"
+
+
+def newer(candidate: Record, current: Optional[Record]) -> bool:
+    """The merge rule: the record with the higher stamp wins, whatever the arrival order."""
+    return current is None or candidate.stamp > current.stamp
+
+
+def merge(state: dict, records) -> list:
+    """Merge records into state (key -> Record); returns those that won. Commutative,
+    associative and idempotent, so replicas that saw the same records agree."""
+    won = []
+    for record in records:
+        if newer(record, state.get(record.key)):
+            state[record.key] = record
+            won.append(record)
+    return won
+
+
+def global_config(records) -> dict:
+    """The seed's tree, derived from live records: regions -> clusters -> services,
+    with desired (placed) and ready replicas, health data and who changed what."""
+    live = [r for r in records if not r.deleted]
+    clusters = {r.value.name: r for r in live if isinstance(r.value, Cluster)}
+    statuses = {r.value.cluster: r.value for r in live if isinstance(r.value, ClusterStatus)}
+    intents = sorted((r for r in live if isinstance(r.value, ServiceIntent)), key=lambda r: r.key)
+    regions: dict = {}
+
+    def cluster_node(name, region):
+        nodes = regions.setdefault(region, {"name": region, "clusters": {}, "services": {}})["clusters"]
+        if name not in nodes:
+            record = clusters.get(name)
+            status = statuses.get(name)
+            nodes[name] = {
+                "name": name,
+                "registered": record is not None,
+                "endpoint": record.value.endpoint if record else "",
+                "weight": record.value.weight if record else None,
+                "capacity": record.value.capacity if record else None,
+                "cordoned": record.value.cordoned if record else False,
+                "labels": dict(record.value.labels) if record else {},
+                "heartbeat_ms": status.heartbeat_ms if status else 0,
+                "changed": change_info(record) if record else None,
+                "services": {},
+            }
+        return nodes[name]
+
+    for name, record in sorted(clusters.items()):
+        cluster_node(name, record.value.region)
+    for record in intents:
+        intent = record.value
+        regions.setdefault(intent.region, {"name": intent.region, "clusters": {}, "services": {}})
+        regions[intent.region]["services"][intent.service] = {
+            "name": intent.service,
+            "replicas": intent.replicas,
+            "image": intent.image,
+            "port": intent.port,
+            "namespace": intent.namespace,
+            "placement": dict(intent.placement),
+            "unplaced": intent.unplaced,
+            "reasons": list(intent.reasons),
+            "changed": change_info(record),
+        }
+        for cluster, count in intent.placement.items():
+            cluster_node(cluster, intent.region)["services"][intent.service] = {
+                "name": intent.service, "desired": count, "ready": 0, "conflict": ""}
+    for name, status in statuses.items():
+        node = cluster_node(name, status.region)
+        for svc in status.services:
+            entry = node["services"].setdefault(
+                svc.service, {"name": svc.service, "desired": 0, "ready": 0, "conflict": ""})
+            entry["ready"] = svc.ready
+            entry["conflict"] = svc.conflict
+    return {"regions": regions}
+
+
+def change_info(record: Record) -> dict:
+    """Who changed a record, where (the origin cluster) and when (ms since the epoch)."""
+    return {"by": record.author, "where": record.stamp.origin, "when_ms": record.stamp.physical_ms,
+            "stamp": str(record.stamp)}

@@ -1,0 +1,166 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The placement scheduler: a pure function from an intent and its region's clusters
+to {cluster: replicas}.
+
+Rules, in order:
+- eligible clusters are those of the region that are healthy, not cordoned and not excluded;
+- each eligible cluster's share is proportional to its weight, but never below its
+  minimum nor above its maximum or remaining capacity (minimums are floors, maximum
+  and capacity hard caps); weight 0 gets nothing beyond its minimum;
+- when the minimums alone exceed the replicas, they are served by weight (higher
+  first), then name; when the caps leave too little room, the rest is unplaced;
+- integer shares by largest remainder, ties broken by cluster name;
+- with a previous placement (and rebalance off), scaling up only adds, scaling down
+  only removes, and replicas of clusters that became ineligible are the only ones
+  that move. Rebalance on ignores the previous placement.
+The cost is O(k^2) in the worst case for k clusters and independent of the replica
+count: no loop per replica. Integer arithmetic throughout, so every machine agrees.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+
+@dataclass(frozen=True)
+class Decision:
+    placement: Mapping[str, int]  # clusters with at least one replica, sorted by name
+    unplaced: int
+    reasons: tuple
+
+
+def schedule(intent, clusters, previous: Optional[Mapping[str, int]] = None,
+             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None) -> Decision:
+    """Place `intent.replicas` over the eligible clusters of `intent.region`.
+
+    clusters: model.Cluster values (any order, any region); unhealthy: names of clusters
+    whose heartbeats stopped; used: replicas of *other* services already on each cluster,
+    taken from its capacity; previous: the placement this one replaces.
+    """
+    total = intent.replicas
+    rules = {r.cluster: r for r in intent.rules.clusters}
+    used = used or {}
+    reasons = []
+    names, weights, lower, upper = [], [], [], []
+    for cluster in sorted((c for c in clusters if c.region == intent.region), key=lambda c: c.name):
+        name = cluster.name
+        if name in intent.rules.excluded:
+            reasons.append(f"{name}: excluded by the service's rules")
+            continue
+        if cluster.cordoned:
+            reasons.append(f"{name}: cordoned")
+            continue
+        if name in unhealthy:
+            reasons.append(f"{name}: unhealthy (no heartbeat)")
+            continue
+        rule = rules.get(name)
+        weight = rule.weight if rule is not None and rule.weight is not None else cluster.weight
+        cap = total
+        if rule is not None and rule.max is not None:
+            cap = min(cap, rule.max)
+        if cluster.capacity is not None:
+            cap = min(cap, max(0, cluster.capacity - used.get(name, 0)))
+        low = rule.min if rule is not None else 0
+        if low > cap:
+            reasons.append(f"{name}: minimum {low} lowered to the {cap} replicas its maximum or capacity allows")
+            low = cap
+        names.append(name)
+        weights.append(weight)
+        lower.append(low)
+        upper.append(cap if weight > 0 else low)
+
+    if not names:
+        if total:
+            reasons.append(f"no eligible cluster in region {intent.region}")
+        return Decision({}, total, tuple(reasons))
+
+    if previous and not intent.rebalance:
+        lower, upper = _sticky_bounds(total, names, lower, upper, previous)
+
+    if sum(lower) >= total:
+        counts = _serve_minimums(total, names, weights, lower)
+        if sum(lower) > total:
+            reasons.append(f"minimums exceed {total} replicas: served by weight, then name")
+        return Decision(_positive(names, counts), 0, tuple(reasons))
+
+    room = sum(upper)
+    if room <= total:
+        if room < total:
+            reasons.append(f"{total - room} replicas unplaced: the eligible clusters are at their "
+                           "maximum, capacity or minimum (weight 0)")
+        return Decision(_positive(names, upper), total - room, tuple(reasons))
+
+    return Decision(_positive(names, apportion(total, weights, lower, upper, names)), 0, tuple(reasons))
+
+
+def _sticky_bounds(total, names, lower, upper, previous):
+    """Bounds that keep the previous placement: scaling up may only add to it, scaling
+    down may only take from it. Replicas on clusters no longer eligible are not kept."""
+    kept = [min(previous.get(n, 0), max(lo, hi)) for n, lo, hi in zip(names, lower, upper)]
+    if sum(kept) <= total:
+        sticky_lower = [max(lo, k) for lo, k in zip(lower, kept)]
+        sticky_upper = [max(hi, lo) for hi, lo in zip(upper, sticky_lower)]
+    else:
+        sticky_lower = list(lower)
+        sticky_upper = [min(hi, max(k, lo)) for hi, k, lo in zip(upper, kept, lower)]
+    if sum(sticky_lower) > total:  # e.g. minimums were raised: start afresh
+        return lower, upper
+    return sticky_lower, sticky_upper
+
+
+def _serve_minimums(total, names, weights, lower):
+    counts = [0] * len(names)
+    left = total
+    for i in sorted(range(len(names)), key=lambda i: (-weights[i], names[i])):
+        counts[i] = min(lower[i], left)
+        left -= counts[i]
+    return counts
+
+
+def apportion(total, weights, lower, upper, names):
+    """Integers within [lower, upper], summing to total, as proportional to weights as the
+    bounds allow. Requires sum(lower) <= total <= sum(upper).
+
+    Water-filling: find the level L at which sum(clamp(L * w, lower, upper)) == total by
+    fixing, each round, the clusters whose bound certainly binds at the final level
+    (the side whose violations weigh more), then round by largest remainder.
+    """
+    n = len(weights)
+    fixed = [None] * n
+    for i in range(n):
+        if weights[i] == 0 or lower[i] == upper[i]:
+            fixed[i] = lower[i]
+    while True:
+        free = [i for i in range(n) if fixed[i] is None]
+        rest = total - sum(v for v in fixed if v is not None)
+        weight_sum = sum(weights[i] for i in free)
+        if not free or weight_sum == 0:
+            break
+        # share_i = rest * w_i / weight_sum; compare everything scaled by weight_sum.
+        over = [i for i in free if rest * weights[i] > upper[i] * weight_sum]
+        under = [i for i in free if rest * weights[i] < lower[i] * weight_sum]
+        if not over and not under:
+            break
+        excess = sum(rest * weights[i] - upper[i] * weight_sum for i in over)
+        deficit = sum(lower[i] * weight_sum - rest * weights[i] for i in under)
+        if excess >= deficit:
+            for i in over:
+                fixed[i] = upper[i]
+        else:
+            for i in under:
+                fixed[i] = lower[i]
+    counts = [v if v is not None else 0 for v in fixed]
+    if free and weight_sum:
+        remainders = []
+        for i in free:
+            counts[i], remainder = divmod(rest * weights[i], weight_sum)
+            remainders.append((-remainder, names[i], i))
+        left = rest - sum(counts[i] for i in free)
+        for _, _, i in sorted(remainders)[:left]:
+            counts[i] += 1
+    return counts
+
+
+def _positive(names, counts) -> dict:
+    return {name: count for name, count in zip(names, counts) if count > 0}
