@@ -19,12 +19,14 @@ count: no loop per replica. Integer arithmetic throughout, so every machine agre
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from operator import attrgetter
+from typing import Mapping, NamedTuple, Optional
 
 
-@dataclass(frozen=True)
-class Decision:
+_by_name = attrgetter("name")
+
+
+class Decision(NamedTuple):
     placement: Mapping[str, int]  # clusters with at least one replica, sorted by name
     unplaced: int
     reasons: tuple
@@ -43,9 +45,12 @@ def schedule(intent, clusters, previous: Optional[Mapping[str, int]] = None,
     used = used or {}
     reasons = []
     names, weights, lower, upper = [], [], [], []
-    for cluster in sorted((c for c in clusters if c.region == intent.region), key=lambda c: c.name):
+    excluded = intent.rules.excluded
+    for cluster in sorted(clusters, key=_by_name):
+        if cluster.region != intent.region:
+            continue
         name = cluster.name
-        if name in intent.rules.excluded:
+        if name in excluded:
             reasons.append(f"{name}: excluded by the service's rules")
             continue
         if cluster.cordoned:
@@ -54,14 +59,14 @@ def schedule(intent, clusters, previous: Optional[Mapping[str, int]] = None,
         if name in unhealthy:
             reasons.append(f"{name}: unhealthy (no heartbeat)")
             continue
+        weight, low, cap = cluster.weight, 0, total
         rule = rules.get(name)
-        weight = rule.weight if rule is not None and rule.weight is not None else cluster.weight
-        cap = total
-        if rule is not None and rule.max is not None:
-            cap = min(cap, rule.max)
+        if rule is not None:
+            weight = weight if rule.weight is None else rule.weight
+            low = rule.min
+            cap = cap if rule.max is None else min(cap, rule.max)
         if cluster.capacity is not None:
             cap = min(cap, max(0, cluster.capacity - used.get(name, 0)))
-        low = rule.min if rule is not None else 0
         if low > cap:
             reasons.append(f"{name}: minimum {low} lowered to the {cap} replicas its maximum or capacity allows")
             low = cap
@@ -126,39 +131,37 @@ def apportion(total, weights, lower, upper, names):
     fixing, each round, the clusters whose bound certainly binds at the final level
     (the side whose violations weigh more), then round by largest remainder.
     """
-    n = len(weights)
-    fixed = [None] * n
-    for i in range(n):
-        if weights[i] == 0 or lower[i] == upper[i]:
-            fixed[i] = lower[i]
-    while True:
-        free = [i for i in range(n) if fixed[i] is None]
-        rest = total - sum(v for v in fixed if v is not None)
+    counts = list(lower)
+    free = [i for i in range(len(weights)) if weights[i] and lower[i] < upper[i]]
+    rest = total - sum(lower) + sum(lower[i] for i in free)  # what the free clusters share
+    while free:
         weight_sum = sum(weights[i] for i in free)
-        if not free or weight_sum == 0:
-            break
         # share_i = rest * w_i / weight_sum; compare everything scaled by weight_sum.
-        over = [i for i in free if rest * weights[i] > upper[i] * weight_sum]
-        under = [i for i in free if rest * weights[i] < lower[i] * weight_sum]
+        over, under, excess, deficit = [], [], 0, 0
+        for i in free:
+            scaled = rest * weights[i]
+            if scaled > upper[i] * weight_sum:
+                over.append(i)
+                excess += scaled - upper[i] * weight_sum
+            elif scaled < lower[i] * weight_sum:
+                under.append(i)
+                deficit += lower[i] * weight_sum - scaled
         if not over and not under:
             break
-        excess = sum(rest * weights[i] - upper[i] * weight_sum for i in over)
-        deficit = sum(lower[i] * weight_sum - rest * weights[i] for i in under)
-        if excess >= deficit:
-            for i in over:
-                fixed[i] = upper[i]
-        else:
-            for i in under:
-                fixed[i] = lower[i]
-    counts = [v if v is not None else 0 for v in fixed]
-    if free and weight_sum:
+        bound = set(over) if excess >= deficit else set(under)
+        for i in bound:
+            counts[i] = upper[i] if excess >= deficit else lower[i]
+            rest -= counts[i]
+        free = [i for i in free if i not in bound]
+    if free:
         remainders = []
         for i in free:
             counts[i], remainder = divmod(rest * weights[i], weight_sum)
             remainders.append((-remainder, names[i], i))
         left = rest - sum(counts[i] for i in free)
-        for _, _, i in sorted(remainders)[:left]:
-            counts[i] += 1
+        if left:
+            for _, _, i in sorted(remainders)[:left]:
+                counts[i] += 1
     return counts
 
 

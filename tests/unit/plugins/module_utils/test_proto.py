@@ -1,0 +1,73 @@
+"""The wire format: generated code is current, and model <-> message is lossless."""
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+from hypothesis import given, strategies as st
+
+from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    Cluster, ClusterStatus, Record, ServiceIntent, ServiceStatus, ValidationError)
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2
+
+from strategies import CLUSTER_NAMES, clusters, rules
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+
+
+def test_generated_code_is_current():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_proto.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+stamps = st.builds(Stamp, st.integers(0, 2**62), st.integers(0, 2**31), st.sampled_from(CLUSTER_NAMES))
+
+
+@st.composite
+def service_intents(draw):
+    names = draw(st.lists(st.sampled_from(CLUSTER_NAMES), unique=True))
+    return ServiceIntent(
+        region="us", service=draw(st.sampled_from(["web", "api", "nginx"])), replicas=draw(st.integers(0, 10**6)),
+        image=draw(st.sampled_from(["", "nginx:1.27", "registry.local/app@sha256:abc"])),
+        port=draw(st.integers(1, 65535)), namespace=draw(st.sampled_from(["default", "apps"])),
+        rules=draw(rules(names)), rebalance=draw(st.booleans()),
+        placement=draw(st.dictionaries(st.sampled_from(CLUSTER_NAMES), st.integers(0, 1000))),
+        unplaced=draw(st.integers(0, 1000)), reasons=tuple(draw(st.lists(st.text(max_size=20), max_size=3))),
+    )
+
+
+statuses = st.builds(
+    ClusterStatus, cluster=st.sampled_from(CLUSTER_NAMES), region=st.just("us"), heartbeat_ms=st.integers(0, 2**62),
+    services=st.lists(st.builds(ServiceStatus, region=st.just("us"), service=st.just("web"),
+                                desired=st.integers(0, 100), ready=st.integers(0, 100),
+                                conflict=st.text(max_size=30)), max_size=3).map(tuple))
+
+values = st.one_of(st.none(), service_intents(), clusters(min_size=1, max_size=1).map(lambda c: c[0]), statuses)
+
+
+@given(values, stamps, st.text(max_size=30))
+def test_record_round_trip_is_lossless(value, stamp, author):
+    key = value.key if value is not None else "service/us/web"
+    record = Record(key=key, stamp=stamp, author=author, value=value)
+    wire = messages.record_to_message(record).SerializeToString()
+    assert messages.record_from_message(fleet_pb2.Record.FromString(wire)) == record
+
+
+def test_record_with_a_key_that_does_not_match_its_value_is_refused():
+    message = messages.record_to_message(
+        Record("cluster/a", Stamp(1, 0, "a"), "", Cluster(name="a", region="us")))
+    message.key = "cluster/b"
+    try:
+        messages.record_from_message(message)
+    except ValidationError as error:
+        assert error.field == "record.key"
+    else:
+        raise AssertionError("a mismatched key was accepted")
+
+
+def test_cluster_weight_defaults_to_one_on_the_wire():
+    assert messages.cluster_from_message(fleet_pb2.ClusterSpec(name="a", region="us")).weight == 1
