@@ -49,4 +49,13 @@ build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldfl
 build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
 build kubectl kubernetes k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+# kwok's standalone binary takes its Stage objects from --config: bundle the
+# ones its module ships (nodes become Ready and keep heartbeating, pods become
+# Ready, deleted pods go away) next to the binaries.
+kwok_dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+stage_dir=$kwok_dir/kustomize/stage
+stages=(node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml
+        pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml)
+for s in "${stages[@]}"; do echo "---"; cat "$stage_dir/$s"; done > "$bin_dir/kwok-stages.yaml.tmp"
+mv "$bin_dir/kwok-stages.yaml.tmp" "$bin_dir/kwok-stages.yaml"
 echo "kube-bins: all binaries in $bin_dir"

@@ -1,0 +1,78 @@
+"""Starting and ending the lab's processes, by PID only."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn(argv, log_path) -> int:
+    """Start argv in its own session (so Ctrl-C at the terminal does not reach it), logging to log_path."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    return proc.pid
+
+
+def is_ours(pid: int, binary: str) -> bool:
+    """The PID is alive and still runs our binary (not a process that reused the PID)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv0 = f.read().split(b"\0", 1)[0].decode()
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return argv0 == binary and state != "Z"
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop(pid: int, binary: str, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; only if the PID still runs `binary`."""
+    if not is_ours(pid, binary):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not is_ours(pid, binary):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    while is_ours(pid, binary):
+        _reap(pid)
+        time.sleep(0.05)
+
+
+def kill(pid: int, binary: str) -> None:
+    """SIGKILL at once: a crash, for fault tests."""
+    if is_ours(pid, binary):
+        os.kill(pid, signal.SIGKILL)
+        while is_ours(pid, binary):
+            _reap(pid)
+            time.sleep(0.02)
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
