@@ -154,9 +154,15 @@ class Cluster:
                 return
             dead = [c for c, up in self.running().items() if c in self.pids and not up]
             if dead:
-                raise LabError(f"{self.name}: {', '.join(dead)} exited; see {self.dir}/{dead[0]}.log")
+                raise LabError(f"{self.name}: {', '.join(dead)} exited:\n{self.log_tail(dead[0])}")
             time.sleep(0.25)
-        raise LabError(f"{self.name}: kube-apiserver not ready after {timeout:.0f}s; see {self.dir}/kube-apiserver.log")
+        raise LabError(f"{self.name}: kube-apiserver not ready after {timeout:.0f}s:\n{self.log_tail('kube-apiserver')}")
+
+    def log_tail(self, component: str, lines: int = 15) -> str:
+        try:
+            return "\n".join((self.dir / f"{component}.log").read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
 
     def _ensure_nodes(self) -> None:
         shape = self.lab.topology.nodes

@@ -1,0 +1,70 @@
+# multicluster.kube — every entry point does its own set-up on a fresh machine.
+#   make demo   the main job on a local lab of real clusters
+#   make test   every test: unit, ansible-test sanity, integration against the lab
+#   make bench  the benchmarks
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COLLECTION_LINK := .cache/collections/ansible_collections/multicluster/kube
+SANITY_ROOT := .cache/sanity/ansible_collections/multicluster/kube
+KUBE_BIN := .cache/kube/bin
+LAB := $(PY) -m lab
+
+.PHONY: help venv kube-bins proto test test-unit test-sanity test-integration bench demo lab-up lab-down lab-status clean
+
+help:
+	@echo "make demo | test | test-unit | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed $(COLLECTION_LINK)
+
+# The collection imports itself as ansible_collections.multicluster.kube: link this checkout there.
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+kube-bins:
+	bash tools/kube/build.sh
+
+proto: venv
+	$(PY) tools/gen_proto.py
+
+test: venv kube-bins
+	$(MAKE) --no-print-directory test-unit test-sanity test-integration
+
+test-unit: venv
+	$(PY) -m pytest -m "not integration" tests/unit
+
+# ansible-test needs the collection at a real path ending in ansible_collections/NS/NAME.
+test-sanity: venv
+	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && ../../../../../$(VENV)/bin/ansible-test sanity --venv --python 3.11 --color no
+
+test-integration: venv kube-bins
+	$(PY) -m pytest -m integration tests/integration
+
+bench: venv
+	$(PY) bench/bench_scheduler.py
+
+lab-up: venv kube-bins
+	$(LAB) up
+
+lab-down: venv
+	$(LAB) down
+
+lab-status: venv
+	$(LAB) status
+
+demo: venv kube-bins
+	$(PY) -m lab up
+	bash tools/demo.sh
+
+clean: lab-down
+	rm -rf $(VENV) .cache/collections .cache/sanity
