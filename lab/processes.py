@@ -25,15 +25,16 @@ def spawn(argv, log_path) -> int:
 
 
 def is_ours(pid: int, binary: str) -> bool:
-    """The PID is alive and still runs our binary (not a process that reused the PID)."""
+    """The PID is alive and still runs our binary (not a process that reused the PID).
+    /proc/PID/exe, not cmdline: cmdline reads empty while a starting Go runtime holds its
+    memory map lock."""
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv0 = f.read().split(b"\0", 1)[0].decode()
+        exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    return argv0 == binary and state != "Z"
+    return exe == binary and state != "Z"
 
 
 def _reap(pid: int) -> None:
