@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 COLLECTION_LINK := .cache/collections/ansible_collections/multicluster/kube
-SANITY_ROOT := .cache/sanity/ansible_collections/multicluster/kube
+SANITY_ROOT := $(or $(TMPDIR),/tmp)/multicluster-kube-sanity/ansible_collections/multicluster/kube
 KUBE_BIN := .cache/kube/bin
 LAB := $(PY) -m lab
 
@@ -41,11 +41,28 @@ test: venv kube-bins
 test-unit: venv
 	$(PY) -m pytest -m "not integration" tests/unit
 
-# ansible-test needs the collection at a real path ending in ansible_collections/NS/NAME.
-test-sanity: venv
+# ansible-test's own --venv set-up downloads a pip bootstrap from a site this machine cannot
+# reach, so the sanity tools get a virtualenv of their own, from ansible-test's pinned lists.
+SANITY_VENV := .cache/sanity-venv
+ANSIBLE_TEST_REQS = $(VENV)/lib/python3.11/site-packages/ansible_test/_data/requirements
+
+$(SANITY_VENV)/.installed: requirements-dev.txt
+	test -x $(SANITY_VENV)/bin/python || $(PYTHON) -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install --quiet --disable-pip-version-check $$(grep '^ansible-core==' requirements-dev.txt) \
+		$$(for f in $(ANSIBLE_TEST_REQS)/sanity.*.txt; do echo "-r $$f"; done)
+	touch $@
+
+# ...and its import test bootstraps pip into fresh virtualenvs with a script it downloads:
+# give it tools/get_pip.py, which does that with ensurepip and PyPI.
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+$(GET_PIP_CACHE): tools/get_pip.py
+	mkdir -p $(dir $@) && cp $< $@
+
+# ansible-test needs the collection at a real path ending in ansible_collections/NS/NAME, outside git.
+test-sanity: venv $(SANITY_VENV)/.installed $(GET_PIP_CACHE)
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_ROOT)
-	cd $(SANITY_ROOT) && ../../../../../$(VENV)/bin/ansible-test sanity --venv --python 3.11 --color no
+	cd $(SANITY_ROOT) && PATH=$(CURDIR)/$(SANITY_VENV)/bin:$$PATH ansible-test sanity --python 3.11 --color no
 
 test-integration: venv kube-bins
 	$(PY) -m pytest -m integration tests/integration

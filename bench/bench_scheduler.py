@@ -26,15 +26,15 @@ def best_rate(run, repeat=5, min_seconds=0.2):
     calls = 1
     while True:
         start = time.perf_counter()
-        for _ in range(calls):
+        for _call in range(calls):
             run()
         if time.perf_counter() - start >= min_seconds / 4:
             break
         calls *= 2
     best = 0.0
-    for _ in range(repeat):
+    for _round in range(repeat):
         start = time.perf_counter()
-        for _ in range(calls):
+        for _call in range(calls):
             run()
         best = max(best, calls / (time.perf_counter() - start))
     return best

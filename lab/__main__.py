@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     sub.add_parser("down", help="stop every process of the lab and remove its folder")
     sub.add_parser("status", help="say which clusters are up and which are down")
     for verb in ("stop-cluster", "start-cluster", "kill-cluster"):
-        sub.add_parser(verb, help=f"{verb.split('-')[0]} one cluster").add_argument("name")
+        sub.add_parser(verb, help=f"{verb.split('-', maxsplit=1)[0]} one cluster").add_argument("name")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

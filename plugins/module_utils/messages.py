@@ -10,8 +10,6 @@ from __future__ import annotations
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
-from ansible_collections.multicluster.kube.plugins.module_utils.proto.fleet_pb2 import (  # noqa: F401
-    HAS_PROTOBUF, PROTOBUF_IMPORT_ERROR)
 
 
 def stamp_to_message(stamp: Stamp):
@@ -109,7 +107,7 @@ _VALUE_FIELDS = (
 def record_to_message(record: model.Record):
     message = pb.Record(key=record.key, stamp=stamp_to_message(record.stamp), author=record.author,
                         deleted=record.deleted)
-    for field_name, kind, to_message, _ in _VALUE_FIELDS:
+    for field_name, kind, to_message, _from_message in _VALUE_FIELDS:
         if isinstance(record.value, kind):
             getattr(message, field_name).CopyFrom(to_message(record.value))
     return message
@@ -119,7 +117,7 @@ def record_from_message(message) -> model.Record:
     value = None
     if not message.deleted:
         which = message.WhichOneof("value")
-        for field_name, _, _, from_message in _VALUE_FIELDS:
+        for field_name, _kind, _to_message, from_message in _VALUE_FIELDS:
             if which == field_name:
                 value = from_message(getattr(message, field_name))
         if value is None:

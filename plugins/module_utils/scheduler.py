@@ -160,7 +160,7 @@ def apportion(total, weights, lower, upper, names):
             remainders.append((-remainder, names[i], i))
         left = rest - sum(counts[i] for i in free)
         if left:
-            for _, _, i in sorted(remainders)[:left]:
+            for _remainder, _name, i in sorted(remainders)[:left]:
                 counts[i] += 1
     return counts
 

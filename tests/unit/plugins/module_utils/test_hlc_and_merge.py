@@ -10,7 +10,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import Clu
 def test_stamps_increase_even_when_the_wall_clock_stands_still_or_goes_back():
     times = iter([100, 100, 90, 101])
     clock = HybridClock("a", now_ms=lambda: next(times))
-    stamps = [clock.now() for _ in range(4)]
+    stamps = [clock.now() for _tick in range(4)]
     assert stamps == sorted(stamps) and len(set(stamps)) == 4
     assert stamps[2] == Stamp(100, 2, "a")
 

@@ -1,0 +1,200 @@
+"""Replication among listeners: state-based and convergent.
+
+Every record carries a hybrid logical clock stamp; merge keeps the higher stamp per key,
+so merge is commutative, associative and idempotent and every listener that has seen the
+same records holds the same state, whatever the order, loss or duplication of messages.
+A local write is persisted, then pushed to every peer at once; anti-entropy by digest
+repairs whatever a push missed (partitions, restarts, new members).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import random
+import threading
+import time
+
+import grpc
+
+from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, ClusterStatus, merge, newer
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
+
+log = logging.getLogger("multicluster.listener.replication")
+
+
+class Replica:
+    """This listener's copy of the fleet's records, kept in memory and in the store."""
+
+    def __init__(self, cluster: str, store, clock, metrics):
+        self.cluster = cluster
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.state = {}
+        self.version = 0  # bumps on every change; waiters watch it
+        self.changed = threading.Condition()
+        self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
+        self.started = time.monotonic()
+
+    def load(self) -> int:
+        records = self.store.load()
+        with self.changed:
+            merge(self.state, records)
+            for record in records:
+                self.clock.observe(record.stamp)
+            self.version += 1
+        return len(records)
+
+    def commit(self, records) -> list:
+        """A local write: persist, then merge. Returns the records that won."""
+        return self._accept(records, persist_first=True)
+
+    def receive(self, records) -> list:
+        """Records from a peer: keep those newer than ours, persisted before they are merged."""
+        for record in records:
+            self.clock.observe(record.stamp)
+        return self._accept(records, persist_first=True)
+
+    def _accept(self, records, persist_first: bool) -> list:
+        with self.changed:
+            fresh = [r for r in records if newer(r, self.state.get(r.key))]
+            if not fresh:
+                return []
+            if persist_first:
+                self.store.save(fresh)
+            won = merge(self.state, fresh)
+            now = time.monotonic()
+            for record in won:
+                if isinstance(record.value, ClusterStatus):
+                    self.last_heard[record.value.cluster] = now
+            self.version += 1
+            self.changed.notify_all()
+        self.metrics.records_held.set(len(self.state))
+        return won
+
+    def snapshot(self) -> list:
+        with self.changed:
+            return list(self.state.values())
+
+    def get(self, key: str):
+        with self.changed:
+            return self.state.get(key)
+
+    def digest(self) -> list:
+        with self.changed:
+            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(r.stamp)) for k, r in self.state.items()]
+
+    def answer_digest(self, entries) -> tuple:
+        """Given a peer's (key, stamp) list: the records newer here, and the keys newer there."""
+        theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
+        with self.changed:
+            newer_here = [r for k, r in self.state.items() if k not in theirs or r.stamp > theirs[k]]
+            wanted = [k for k, s in theirs.items() if k not in self.state or s > self.state[k].stamp]
+        return newer_here, wanted
+
+    def wait_until(self, predicate, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(min(left, 0.5))
+        return True
+
+    def forget(self, keys) -> None:
+        with self.changed:
+            self.store.forget(keys)
+            for key in keys:
+                self.state.pop(key, None)
+
+
+class Peers:
+    """Channels to the other listeners: the clusters' registered endpoints plus seed endpoints."""
+
+    def __init__(self, replica: Replica, seeds, tls: dict, token, timeout: float, metrics):
+        self.replica = replica
+        self.seeds = list(seeds)
+        self.tls = tls
+        self.token = token
+        self.timeout = timeout
+        self.metrics = metrics
+        self._stubs = {}
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="push")
+        self.up = {}  # endpoint -> bool, from the last call
+
+    def endpoints(self) -> list:
+        own = self.replica.cluster
+        registered = {r.value.endpoint for r in self.replica.snapshot()
+                      if isinstance(r.value, Cluster) and r.value.name != own and r.value.endpoint}
+        mine = {r.value.endpoint for r in self.replica.snapshot()
+                if isinstance(r.value, Cluster) and r.value.name == own}
+        return sorted((registered | set(self.seeds)) - mine)
+
+    def _stub(self, endpoint):
+        with self._lock:
+            if endpoint not in self._stubs:
+                channel = open_channel(endpoint, self.tls.get("ca"), self.tls.get("cert"), self.tls.get("key"),
+                                       self.tls.get("server_name"))
+                self._stubs[endpoint] = (channel, Stub(channel, "Peer"))
+            return self._stubs[endpoint][1]
+
+    def _call(self, endpoint, method, request):
+        try:
+            response = getattr(self._stub(endpoint), method)(
+                request, timeout=self.timeout, metadata=call_metadata(self.token))
+        except grpc.RpcError as err:
+            if self.up.get(endpoint, True):
+                log.warning("peer %s unreachable: %s", endpoint, err.code().name)
+            self.up[endpoint] = False
+            raise
+        self.up[endpoint] = True
+        return response
+
+    def push(self, records, endpoints=None) -> dict:
+        """Send records to every peer at once; returns {endpoint: future of bool (accepted)}."""
+        request = pb.PushRequest(from_cluster=self.replica.cluster,
+                                 records=[messages.record_to_message(r) for r in records])
+        return {e: self._pool.submit(self._push_one, e, request) for e in (endpoints or self.endpoints())}
+
+    def _push_one(self, endpoint, request) -> bool:
+        try:
+            self._call(endpoint, "Push", request)
+            return True
+        except grpc.RpcError:
+            return False
+
+    def anti_entropy_round(self, fanout: int) -> int:
+        """Exchange digests with up to `fanout` random peers; returns records repaired."""
+        endpoints = self.endpoints()
+        chosen = random.sample(endpoints, min(fanout, len(endpoints)))
+        futures = [self._pool.submit(self._sync_with, e) for e in chosen]
+        return sum(f.result() for f in futures)
+
+    def _sync_with(self, endpoint) -> int:
+        try:
+            answer = self._call(endpoint, "Digest",
+                                pb.DigestRequest(from_cluster=self.replica.cluster, entries=self.replica.digest()))
+        except grpc.RpcError:
+            return 0
+        repaired = self.replica.receive([messages.record_from_message(r) for r in answer.newer])
+        if answer.wanted:
+            wanted = [self.replica.get(k) for k in answer.wanted]
+            self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
+        self.metrics.anti_entropy_repairs.inc(len(repaired))
+        return len(repaired) + len(answer.wanted)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for channel, _stub in self._stubs.values():
+                channel.close()
+
+
+def stamp_of(message) -> Stamp:
+    return messages.stamp_from_message(message)

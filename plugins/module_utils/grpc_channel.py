@@ -1,0 +1,49 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""gRPC channels to listeners, for clients (the modules) and for peers alike."""
+from __future__ import annotations
+
+import traceback
+
+try:
+    import grpc
+except ImportError:
+    HAS_GRPC = False
+    GRPC_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_GRPC = True
+    GRPC_IMPORT_ERROR = None
+
+TOKEN_HEADER = "authorization"
+AUTHOR_HEADER = "x-multicluster-author"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def _read(path):
+    if not path:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def open_channel(endpoint: str, ca_file=None, cert_file=None, key_file=None, server_name=None):
+    """A channel to `endpoint` (host:port): TLS when ca_file is given (mutual TLS when a
+    client certificate is given too), plain text otherwise."""
+    options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.enable_retries", 0)]
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    if ca_file:
+        credentials = grpc.ssl_channel_credentials(_read(ca_file), _read(key_file), _read(cert_file))
+        return grpc.secure_channel(endpoint, credentials, options=options)
+    return grpc.insecure_channel(endpoint, options=options)
+
+
+def call_metadata(token=None, author=None) -> tuple:
+    metadata = []
+    if token:
+        metadata.append((TOKEN_HEADER, f"Bearer {token}"))
+    if author:
+        metadata.append((AUTHOR_HEADER, author))
+    return tuple(metadata)

@@ -1,0 +1,195 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The local updater (the seed's updateLocal): make one cluster's Deployments match the
+placement of the global configuration.
+
+For each service placed on the cluster with n > 0 replicas: a Deployment named after the
+service, applied server-side with our field manager, labelled as managed by us. A managed
+Deployment that is no longer placed here is deleted. An object without our managed-by
+label is never modified or deleted: it is reported as a conflict. The listener's reconcile
+loop and the cluster_update module both call plan() then apply().
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    ClusterStatus, ServiceIntent, ServiceStatus)
+
+try:
+    from kubernetes.client import AppsV1Api, CoreV1Api
+    from kubernetes.client.rest import ApiException
+except ImportError:
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGER = "multicluster-kube"
+FIELD_MANAGER = "multicluster-kube"
+REGION_ANNOTATION = "multicluster.kube/region"
+SERVICE_ANNOTATION = "multicluster.kube/service"
+CLUSTER_ANNOTATION = "multicluster.kube/cluster"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGER}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A Deployment this cluster should run."""
+
+    region: str
+    service: str
+    namespace: str
+    replicas: int
+    image: str
+    port: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.namespace, self.service)
+
+    def summary(self) -> dict:
+        return {"namespace": self.namespace, "name": self.service, "replicas": self.replicas,
+                "image": self.image, "port": self.port, "region": self.region}
+
+
+@dataclass
+class Plan:
+    """What apply() would do: each entry a Deployment summary; update entries hold before/after."""
+
+    cluster: str
+    create: list = field(default_factory=list)
+    update: list = field(default_factory=list)
+    delete: list = field(default_factory=list)
+    conflicts: list = field(default_factory=list)
+    unchanged: list = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.create or self.update or self.delete)
+
+    def as_dict(self) -> dict:
+        return {"create": [d.summary() for d in self.create],
+                "update": [{"before": before, "after": d.summary()} for before, d in self.update],
+                "delete": list(self.delete), "conflicts": list(self.conflicts),
+                "unchanged": [d.summary() for d in self.unchanged]}
+
+
+def desired_for(intents, region: str, cluster: str) -> list:
+    """The Deployments `cluster` of `region` should run, from the service intents."""
+    return sorted((Desired(i.region, i.service, i.namespace, i.placement[cluster], i.image, i.port)
+                   for i in intents
+                   if isinstance(i, ServiceIntent) and i.region == region and i.placement.get(cluster, 0) > 0),
+                  key=lambda d: d.key)
+
+
+def manifest(desired: Desired, cluster: str) -> dict:
+    labels = {"app": desired.service, MANAGED_BY_LABEL: MANAGER}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": desired.service, "namespace": desired.namespace, "labels": labels,
+            "annotations": {REGION_ANNOTATION: desired.region, SERVICE_ANNOTATION: desired.service,
+                            CLUSTER_ANNOTATION: cluster},
+        },
+        "spec": {
+            "replicas": desired.replicas,
+            "selector": {"matchLabels": {"app": desired.service}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": desired.service, "image": desired.image,
+                                         "ports": [{"containerPort": desired.port}]}]},
+            },
+        },
+    }
+
+
+def observed(deployment) -> dict:
+    """The fields we manage, as found on a live Deployment."""
+    containers = deployment.spec.template.spec.containers or []
+    ports = (containers[0].ports or []) if containers else []
+    annotations = deployment.metadata.annotations or {}
+    return {"namespace": deployment.metadata.namespace, "name": deployment.metadata.name,
+            "replicas": deployment.spec.replicas, "image": containers[0].image if containers else None,
+            "port": ports[0].container_port if ports else None, "region": annotations.get(REGION_ANNOTATION)}
+
+
+def plan(api_client, desired, cluster: str) -> Plan:
+    """Compare the desired Deployments with the cluster's; read-only."""
+    apps = AppsV1Api(api_client)
+    owned = {(d.metadata.namespace, d.metadata.name): d
+             for d in apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items}
+    result = Plan(cluster)
+    for want in desired:
+        current = owned.pop(want.key, None)
+        if current is None:
+            conflict = _unowned(apps, want)
+            if conflict:
+                result.conflicts.append(conflict)
+            else:
+                result.create.append(want)
+        elif observed(current) != want.summary():
+            result.update.append((observed(current), want))
+        else:
+            result.unchanged.append(want)
+    result.delete = [observed(owned[key]) for key in sorted(owned)]
+    return result
+
+
+def _unowned(apps, want: Desired) -> str:
+    try:
+        apps.read_namespaced_deployment(want.service, want.namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return ""
+        raise
+    return (f"Deployment {want.namespace}/{want.service} exists and is not managed by {MANAGER} "
+            f"(no {MANAGED_BY_LABEL}={MANAGER} label): left untouched")
+
+
+def apply(api_client, result: Plan) -> None:
+    """Carry out a plan: server-side apply creates and updates (forcing our fields back
+    when someone changed them by hand), then deletes."""
+    apps, core = AppsV1Api(api_client), CoreV1Api(api_client)
+    for want in result.create:
+        _ensure_namespace(core, want.namespace)
+    for want in result.create + [want for _before, want in result.update]:
+        apps.patch_namespaced_deployment(
+            want.service, want.namespace, manifest(want, result.cluster), field_manager=FIELD_MANAGER,
+            force=True, _content_type="application/apply-patch+yaml")
+    for gone in result.delete:
+        try:
+            apps.delete_namespaced_deployment(gone["name"], gone["namespace"])
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+
+def _ensure_namespace(core, name: str) -> None:
+    try:
+        core.read_namespace(name)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        try:
+            core.create_namespace({"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGER}}})
+        except ApiException as create_err:
+            if create_err.status != 409:
+                raise
+
+
+def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int) -> ClusterStatus:
+    """Ready replicas per service placed here, with any conflict, for the status record."""
+    apps = AppsV1Api(api_client)
+    ready = {(d.metadata.namespace, d.metadata.name): d.status.ready_replicas or 0
+             for d in apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items}
+    conflicts = {c.split()[1]: c for c in result.conflicts}
+    services = tuple(
+        ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
+                      ready=ready.get(d.key, 0), conflict=conflicts.get(f"{d.namespace}/{d.service}", ""))
+        for d in desired)
+    return ClusterStatus(cluster=result.cluster, region=region, heartbeat_ms=heartbeat_ms, services=services)
