@@ -14,10 +14,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def spawn(argv, log_path) -> int:
+def spawn(argv, log_path, env=None) -> int:
     """Start argv in its own session (so Ctrl-C at the terminal does not reach it), logging to log_path."""
     # A KUBECONFIG from the caller's environment must not steer the lab's own components.
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env = {k: v for k, v in (env or os.environ).items() if k != "KUBECONFIG"}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env)

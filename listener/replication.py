@@ -18,7 +18,6 @@ import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, ClusterStatus, merge, newer
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
@@ -39,6 +38,7 @@ class Replica:
         self.changed = threading.Condition()
         self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
         self.started = time.monotonic()
+        self.on_change = None  # called (outside the lock) after records were accepted
 
     def load(self) -> int:
         records = self.store.load()
@@ -51,21 +51,20 @@ class Replica:
 
     def commit(self, records) -> list:
         """A local write: persist, then merge. Returns the records that won."""
-        return self._accept(records, persist_first=True)
+        return self._accept(records)
 
     def receive(self, records) -> list:
         """Records from a peer: keep those newer than ours, persisted before they are merged."""
         for record in records:
             self.clock.observe(record.stamp)
-        return self._accept(records, persist_first=True)
+        return self._accept(records)
 
-    def _accept(self, records, persist_first: bool) -> list:
+    def _accept(self, records) -> list:
         with self.changed:
             fresh = [r for r in records if newer(r, self.state.get(r.key))]
             if not fresh:
                 return []
-            if persist_first:
-                self.store.save(fresh)
+            self.store.save(fresh)
             won = merge(self.state, fresh)
             now = time.monotonic()
             for record in won:
@@ -74,6 +73,8 @@ class Replica:
             self.version += 1
             self.changed.notify_all()
         self.metrics.records_held.set(len(self.state))
+        if self.on_change is not None:
+            self.on_change()
         return won
 
     def snapshot(self) -> list:
@@ -116,9 +117,10 @@ class Replica:
 class Peers:
     """Channels to the other listeners: the clusters' registered endpoints plus seed endpoints."""
 
-    def __init__(self, replica: Replica, seeds, tls: dict, token, timeout: float, metrics):
+    def __init__(self, replica: Replica, seeds, tls: dict, token, timeout: float, metrics, discover=True):
         self.replica = replica
         self.seeds = list(seeds)
+        self.discover = discover
         self.tls = tls
         self.token = token
         self.timeout = timeout
@@ -129,6 +131,8 @@ class Peers:
         self.up = {}  # endpoint -> bool, from the last call
 
     def endpoints(self) -> list:
+        if not self.discover:
+            return list(self.seeds)
         own = self.replica.cluster
         registered = {r.value.endpoint for r in self.replica.snapshot()
                       if isinstance(r.value, Cluster) and r.value.name != own and r.value.endpoint}
@@ -194,7 +198,3 @@ class Peers:
         with self._lock:
             for channel, _stub in self._stubs.values():
                 channel.close()
-
-
-def stamp_of(message) -> Stamp:
-    return messages.stamp_from_message(message)

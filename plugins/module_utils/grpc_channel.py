@@ -31,7 +31,12 @@ def open_channel(endpoint: str, ca_file=None, cert_file=None, key_file=None, ser
     client certificate is given too), plain text otherwise."""
     options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.enable_retries", 0)]
+               ("grpc.enable_retries", 0),
+               # A listener that comes back must be reached again within a second, not after
+               # gRPC's default backoff of up to two minutes.
+               ("grpc.initial_reconnect_backoff_ms", 100),
+               ("grpc.min_reconnect_backoff_ms", 100),
+               ("grpc.max_reconnect_backoff_ms", 1000)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if ca_file:

@@ -1,0 +1,134 @@
+"""Listener processes for the lab's clusters: one per cluster, for tests, benchmarks and demos
+that need them without Ansible. (The `listener` role is how users start them.)"""
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import sys
+import time
+
+from lab import processes
+from lab.cluster import ROOT
+
+COLLECTIONS = ROOT / ".cache" / "collections"
+MODULE = "ansible_collections.multicluster.kube.listener"
+PYTHON = os.path.realpath(sys.executable)  # what /proc/PID/exe shows for a listener
+
+
+class ListenerFleet:
+    """Starts `python -m ...listener` for each cluster of a lab. With `proxies`, each listener
+    reaches each peer through its own CuttableProxy (peer discovery off), so tests can cut
+    any pair of listeners apart."""
+
+    def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False):
+        self.lab = lab
+        self.workdir = pathlib.Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.token = token if token is not None else secrets.token_hex(16)
+        self.manage_kubernetes = manage_kubernetes
+        self.settings = {"heartbeat_interval": 1.0, "failure_timeout": 5.0, "hold_down": 5.0,
+                         "anti_entropy_interval": 1.0, **(settings or {})}
+        self.ports = {name: processes.free_port() for name in lab.clusters}
+        self.metrics_ports = {name: processes.free_port() for name in lab.clusters}
+        self.pids = {}
+        self.proxies = {}
+        if proxies:
+            from lab.faults import CuttableProxy
+            self.proxies = {(a, b): CuttableProxy(self.endpoint(b)) for a in lab.clusters for b in lab.clusters
+                            if a != b}
+
+    def endpoint(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def argv(self, name: str) -> list:
+        cluster = self.lab.clusters[name]
+        argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", cluster.region,
+                "--listen", self.endpoint(name), "--data-dir", str(self.workdir / name), "--insecure",
+                "--metrics-listen", f"127.0.0.1:{self.metrics_ports[name]}", "--log-format", "text"]
+        if self.token:
+            argv += ["--token", self.token]
+        if self.manage_kubernetes:
+            argv += ["--kubeconfig", str(self.lab.kubeconfig), "--context", name]
+        else:
+            argv += ["--no-manage-kubernetes"]
+        if self.proxies:
+            argv += ["--no-discover-peers"]
+            peers = [self.proxies[(name, other)].endpoint for other in self.lab.clusters if other != name]
+        else:
+            peers = [self.endpoint(other) for other in self.lab.clusters if other != name]
+        for peer in peers:
+            argv += ["--peer", peer]
+        for key, value in self.settings.items():
+            argv += ["--" + key.replace("_", "-"), str(value)]
+        return argv
+
+    def start(self, name: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(COLLECTIONS)}
+        self.pids[name] = processes.spawn(self.argv(name), self.workdir / f"{name}.log", env=env)
+
+    def start_all(self) -> None:
+        for name in self.lab.clusters:
+            self.start(name)
+        for name in self.lab.clusters:
+            self.wait_serving(name)
+
+    def wait_serving(self, name: str, timeout: float = 30.0) -> None:
+        from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
+        deadline = time.monotonic() + timeout
+        with self.client(name) as client:
+            while True:
+                try:
+                    client.health()
+                    return
+                except FleetError:
+                    if time.monotonic() > deadline or not self.alive(name):
+                        raise RuntimeError(f"listener {name} is not serving; log:\n{self.log_tail(name)}")
+                    time.sleep(0.1)
+
+    def alive(self, name: str) -> bool:
+        return name in self.pids and processes.is_ours(self.pids[name], PYTHON)
+
+    def stop(self, name: str) -> None:
+        pid = self.pids.pop(name, None)
+        if pid:
+            processes.stop(pid, PYTHON)
+
+    def kill(self, name: str) -> None:
+        pid = self.pids.pop(name, None)
+        if pid:
+            processes.kill(pid, PYTHON)
+
+    def stop_all(self) -> None:
+        for name in list(self.pids):
+            self.stop(name)
+        for proxy in self.proxies.values():
+            proxy.close()
+
+    def partition(self, side_a, side_b, cut: bool = True) -> None:
+        for a in side_a:
+            for b in side_b:
+                self.proxies[(a, b)].set_cut(cut)
+                self.proxies[(b, a)].set_cut(cut)
+
+    def client(self, name: str, token=None, **kwargs):
+        from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient
+        return FleetClient(self.endpoint(name), token=self.token if token is None else token, **kwargs)
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        try:
+            return "\n".join((self.workdir / f"{name}.log").read_text().splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def __enter__(self):
+        try:
+            self.start_all()
+        except BaseException:
+            self.stop_all()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_all()
+

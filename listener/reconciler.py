@@ -1,0 +1,84 @@
+"""The reconcile loop: this cluster's Deployments follow the placement, and its status
+records (the heartbeat, with ready replicas per service) go to every listener."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+
+from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, status_key
+
+log = logging.getLogger("multicluster.listener.reconciler")
+
+
+class Reconciler:
+    def __init__(self, listener, api_client, interval: float, heartbeat_interval: float):
+        self.listener = listener
+        self.api_client = api_client
+        self.interval = interval
+        self.heartbeat_interval = heartbeat_interval
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._last_status = None
+        self._last_heartbeat = 0.0
+        self._seen_version = -1
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="reconcile", daemon=True).start()
+        threading.Thread(target=self._watch, name="watch-deployments", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.wait(timeout=min(self.interval, self.heartbeat_interval))
+            self.wake.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self.reconcile_once()
+            except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
+                self.listener.metrics.reconcile_errors.inc()
+                log.warning("reconcile failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
+                time.sleep(0.5)
+
+    def reconcile_once(self) -> None:
+        node = self.listener
+        intents = [r.value for r in node.replica.snapshot() if isinstance(r.value, ServiceIntent)]
+        desired = updater.desired_for(intents, node.region, node.cluster)
+        plan = updater.plan(self.api_client, desired, node.cluster)
+        if plan.changed:
+            log.info("reconcile: create %s update %s delete %s",
+                     [d.service for d in plan.create], [d.service for _b, d in plan.update],
+                     [d["name"] for d in plan.delete])
+            updater.apply(self.api_client, plan)
+        node.metrics.reconciles.inc()
+        status = updater.status(self.api_client, desired, plan, node.region, 0)
+        now = time.monotonic()
+        if status.services != self._last_status or now - self._last_heartbeat >= self.heartbeat_interval:
+            node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")
+            self._last_status, self._last_heartbeat = status.services, now
+
+    def _watch(self) -> None:
+        """Wake the loop at once when a managed Deployment changes (drift, readiness)."""
+        from kubernetes import client, watch
+
+        apps = client.AppsV1Api(self.api_client)
+        while not self.stopping.is_set():
+            try:
+                for _event in watch.Watch().stream(apps.list_deployment_for_all_namespaces,
+                                                   label_selector=updater.MANAGED_SELECTOR, timeout_seconds=30):
+                    self.wake.set()
+                    if self.stopping.is_set():
+                        return
+            except Exception:  # apiserver away: the loop notices and reports; retry the watch
+                time.sleep(1.0)
+
+
+def _stamped(status):
+    return dataclasses.replace(status, heartbeat_ms=wall_clock_ms())

@@ -1,0 +1,174 @@
+"""One listener: wires the replica, peers, API, reconciler and failover together."""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import threading
+import time
+
+import grpc
+
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import MAX_MESSAGE_BYTES
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    Cluster, ClusterStatus, Record, cluster_key)
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.rpc import add_servicer
+
+from ansible_collections.multicluster.kube.listener import api, metrics as metrics_mod
+from ansible_collections.multicluster.kube.listener.failover import Coordinator, Health
+from ansible_collections.multicluster.kube.listener.reconciler import Reconciler
+from ansible_collections.multicluster.kube.listener.replication import Peers, Replica
+from ansible_collections.multicluster.kube.listener.store import Store
+
+log = logging.getLogger("multicluster.listener")
+
+
+class Listener:
+    def __init__(self, config):
+        self.config = config
+        self.cluster, self.region = config.cluster, config.region
+        self.metrics = metrics_mod.Metrics()
+        os.makedirs(config.data_dir, exist_ok=True)
+        self.store = Store(os.path.join(config.data_dir, f"{config.cluster}.sqlite3"))
+        self.clock = HybridClock(config.cluster)
+        self.replica = Replica(config.cluster, self.store, self.clock, self.metrics)
+        self.replica.on_change = self._changed
+        self.peers = Peers(self.replica, config.peers, config.peer_tls(), config.peer_token, config.peer_timeout,
+                           self.metrics, discover=config.discover_peers)
+        self.health = Health(self.replica, config.failure_timeout, config.hold_down)
+        self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.write, self.metrics)
+        self.write_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.reconciler = None
+        self.server = None
+        self.metrics_server = None
+
+    # -- writes ----------------------------------------------------------------------------
+    def write(self, changes, author: str):
+        """Stamp, persist and merge local changes [(key, value or None for a delete)], then push
+        them to every peer at once. Returns (records, {peer: future of acknowledgement})."""
+        records = [Record(key, self.clock.now(), author, value) for key, value in changes]
+        self.replica.commit(records)
+        return records, self.peers.push(records)
+
+    def _changed(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.wake.set()
+
+    # -- queries used by the API -----------------------------------------------------------
+    def region_clusters(self, region: str) -> list:
+        return sorted(r.value.name for r in self.replica.snapshot()
+                      if isinstance(r.value, Cluster) and r.value.region == region)
+
+    def regions(self) -> list:
+        return sorted({r.value.region for r in self.replica.snapshot() if isinstance(r.value, Cluster)})
+
+    def wait_for(self, wait, timeout: float, futures: dict, new, previous, dry_run: bool):
+        """Block until the write's wait condition holds: (met, what is missing)."""
+        if dry_run or wait in (pb.WAIT_FOR_UNSPECIFIED, pb.COMMITTED):
+            return True, ""
+        deadline = time.monotonic() + (timeout or 30.0)
+        if wait == pb.PROPAGATED:
+            done, pending = concurrent.futures.wait(futures.values(), timeout=max(0, deadline - time.monotonic()))
+            missing = sorted(e for e, f in futures.items() if f not in done or not f.result())
+            return (not pending, f"not acknowledged by: {', '.join(missing)}" if missing else "")
+        targets = {}
+        for intent in (previous, new):
+            for cluster in (intent.placement if intent else {}):
+                targets[cluster] = 0
+        targets.update(new.placement if new else {})
+        service = (new or previous)
+
+        def missing():
+            statuses = {r.value.cluster: r.value for r in self.replica.snapshot() if isinstance(r.value, ClusterStatus)}
+            behind = []
+            for cluster, want in sorted(targets.items()):
+                entry = next((s for s in (statuses[cluster].services if cluster in statuses else ())
+                              if (s.region, s.service) == (service.region, service.service)), None)
+                have_desired = entry.desired if entry else 0
+                have_ready = entry.ready if entry else 0
+                if have_desired != want or (wait == pb.READY and have_ready < want):
+                    behind.append(f"{cluster} ({'ready' if wait == pb.READY else 'applied'} "
+                                  f"{have_ready if wait == pb.READY else have_desired}/{want})")
+            return behind
+
+        met = self.replica.wait_until(lambda: not missing(), max(0.0, deadline - time.monotonic()))
+        return met, "" if met else "still waiting for: " + ", ".join(missing())
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        loaded = self.replica.load()
+        log.info("loaded %d records from %s", loaded, cfg.data_dir)
+        self._register()
+        self.server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+            interceptors=[api.TokenCheck(cfg.token, cfg.peer_token)],
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        add_servicer(self.server, "Fleet", api.FleetService(self))
+        add_servicer(self.server, "Peer", api.PeerService(self))
+        credentials = cfg.server_credentials()
+        if credentials is None:
+            self.bound_port = self.server.add_insecure_port(cfg.listen)
+            log.warning("serving gRPC in PLAIN TEXT on %s (asked for with --insecure)", cfg.listen)
+        else:
+            self.bound_port = self.server.add_secure_port(cfg.listen, credentials)
+        if not cfg.token:
+            log.warning("no client token configured: any client may change the fleet")
+        self.server.start()
+        if cfg.metrics_listen:
+            host, port = cfg.metrics_listen.rsplit(":", 1)
+            self.metrics_server = metrics_mod.serve(self.metrics, host, int(port), lambda: not self.stopping.is_set())
+        if cfg.manage_kubernetes:
+            self.reconciler = Reconciler(self, cfg.kubernetes_client(), cfg.resync_interval, cfg.heartbeat_interval)
+            self.reconciler.start()
+        threading.Thread(target=self._background, name="anti-entropy", daemon=True).start()
+        log.info("listener %s (region %s) serving on %s; peers: %s", self.cluster, self.region, cfg.listen,
+                 ", ".join(self.peers.endpoints()) or "none yet")
+
+    def _register(self) -> None:
+        """Make sure this cluster is a member of its region, with its current endpoint."""
+        current = self.replica.get(cluster_key(self.cluster))
+        existing = current.value if current is not None and not current.deleted else None
+        if existing is None:
+            wanted = Cluster(name=self.cluster, region=self.region, endpoint=self.config.advertise)
+        elif existing.endpoint != self.config.advertise and existing.region == self.region:
+            wanted = dataclasses.replace(existing, endpoint=self.config.advertise)
+        else:
+            return
+        self.write([(wanted.key, wanted)], author=f"listener@{self.cluster}")
+
+    def _background(self) -> None:
+        """Anti-entropy and the failover coordinator, each on its own period."""
+        next_sync = next_tick = 0.0
+        while not self.stopping.wait(0.1):
+            now = time.monotonic()
+            if now >= next_sync:
+                next_sync = now + self.config.anti_entropy_interval
+                try:
+                    self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
+                except Exception:  # never let the repair loop die
+                    log.exception("anti-entropy round failed")
+                self.metrics.peers_up.set(sum(self.peers.up.values()))
+            if now >= next_tick:
+                next_tick = now + self.config.heartbeat_interval
+                try:
+                    self.coordinator.tick()
+                except Exception:
+                    log.exception("failover tick failed")
+
+    def stop(self, grace: float = 2.0) -> None:
+        self.stopping.set()
+        if self.reconciler is not None:
+            self.reconciler.stop()
+        if self.server is not None:
+            self.server.stop(grace).wait()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        self.peers.close()
+        self.store.close()
+        log.info("listener %s stopped", self.cluster)

@@ -1,0 +1,75 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A client of any listener's Fleet API, for the modules, the inventory plugin and the tests."""
+from __future__ import annotations
+
+from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
+    HAS_GRPC, call_metadata, open_channel)
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
+
+if HAS_GRPC:
+    import grpc
+
+WAIT_FOR = {"committed": 1, "propagated": 2, "applied": 3, "ready": 4}
+
+
+class FleetError(Exception):
+    """A listener refused or could not be reached: `code` is the gRPC status name."""
+
+    def __init__(self, code: str, detail: str, endpoint: str):
+        self.code, self.detail, self.endpoint = code, detail, endpoint
+        super().__init__(f"{endpoint}: {code}: {detail}")
+
+
+class FleetClient:
+    def __init__(self, endpoint: str, token=None, ca_file=None, cert_file=None, key_file=None,
+                 server_name=None, timeout: float = 30.0, author=None):
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._metadata = call_metadata(token, author)
+        self._channel = open_channel(endpoint, ca_file, cert_file, key_file, server_name)
+        self._stub = Stub(self._channel, "Fleet")
+
+    def call(self, method: str, request, timeout=None):
+        try:
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise FleetError(err.code().name, err.details() or "", self.endpoint) from None
+
+    def set_region_replicas(self, intent, dry_run=False, wait="committed", wait_timeout=60.0):
+        response = self.call("SetRegionReplicas", pb.SetRegionReplicasRequest(
+            intent=messages.intent_to_message(intent), dry_run=dry_run, wait=WAIT_FOR[wait],
+            timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout)
+        return response
+
+    def delete_service(self, region, service, dry_run=False, wait="committed", wait_timeout=60.0):
+        return self.call("DeleteService", pb.DeleteServiceRequest(
+            region=region, service=service, dry_run=dry_run, wait=WAIT_FOR[wait], timeout_seconds=wait_timeout),
+            timeout=self.timeout + wait_timeout)
+
+    def records(self):
+        """(live records, {cluster: (healthy, seconds since heard)}, answering cluster)."""
+        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest())
+        health = {h.cluster: (h.healthy, h.last_heard_seconds) for h in response.health}
+        return [messages.record_from_message(r) for r in response.records], health, response.answered_by
+
+    def put_cluster(self, cluster, dry_run=False):
+        return self.call("PutCluster", pb.PutClusterRequest(cluster=messages.cluster_to_message(cluster),
+                                                            dry_run=dry_run))
+
+    def remove_cluster(self, name, dry_run=False):
+        return self.call("RemoveCluster", pb.RemoveClusterRequest(name=name, dry_run=dry_run))
+
+    def health(self):
+        return self.call("Health", pb.HealthRequest())
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
