@@ -52,13 +52,16 @@ class Reconciler:
         intents = [r.value for r in node.replica.snapshot() if isinstance(r.value, ServiceIntent)]
         desired = updater.desired_for(intents, node.region, node.cluster)
         plan = updater.plan(self.api_client, desired, node.cluster)
+        failures = {}
         if plan.changed:
             log.info("reconcile: create %s update %s delete %s",
                      [d.service for d in plan.create], [d.service for _b, d in plan.update],
                      [d["name"] for d in plan.delete])
-            updater.apply(self.api_client, plan)
+            failures = updater.apply(self.api_client, plan)
+            for what, why in failures.items():
+                log.warning("reconcile: %s: %s", what, why)
         node.metrics.reconciles.inc()
-        status = updater.status(self.api_client, desired, plan, node.region, 0)
+        status = updater.status(self.api_client, desired, plan, node.region, 0, failures)
         now = time.monotonic()
         if status.services != self._last_status or now - self._last_heartbeat >= self.heartbeat_interval:
             node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")

@@ -151,22 +151,32 @@ def _unowned(apps, want: Desired) -> str:
             f"(no {MANAGED_BY_LABEL}={MANAGER} label): left untouched")
 
 
-def apply(api_client, result: Plan) -> None:
+def apply(api_client, result: Plan) -> dict:
     """Carry out a plan: server-side apply creates and updates (forcing our fields back
-    when someone changed them by hand), then deletes."""
+    when someone changed them by hand), then deletes. One Deployment's failure (say, its
+    namespace is being deleted) does not stop the others: returns {"ns/name": error}."""
     apps, core = AppsV1Api(api_client), CoreV1Api(api_client)
-    for want in result.create:
-        _ensure_namespace(core, want.namespace)
+    failures = {}
     for want in result.create + [want for _before, want in result.update]:
-        apps.patch_namespaced_deployment(
-            want.service, want.namespace, manifest(want, result.cluster), field_manager=FIELD_MANAGER,
-            force=True, _content_type="application/apply-patch+yaml")
+        try:
+            if want in result.create:
+                _ensure_namespace(core, want.namespace)
+            apps.patch_namespaced_deployment(
+                want.service, want.namespace, manifest(want, result.cluster), field_manager=FIELD_MANAGER,
+                force=True, _content_type="application/apply-patch+yaml")
+        except ApiException as err:
+            failures[f"{want.namespace}/{want.service}"] = _reason(err)
     for gone in result.delete:
         try:
             apps.delete_namespaced_deployment(gone["name"], gone["namespace"])
         except ApiException as err:
             if err.status != 404:
-                raise
+                failures[f"{gone['namespace']}/{gone['name']}"] = _reason(err)
+    return failures
+
+
+def _reason(err) -> str:
+    return f"apply failed: {err.status} {err.reason}"
 
 
 def _ensure_namespace(core, name: str) -> None:
@@ -182,12 +192,12 @@ def _ensure_namespace(core, name: str) -> None:
                 raise
 
 
-def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int) -> ClusterStatus:
-    """Ready replicas per service placed here, with any conflict, for the status record."""
+def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int, failures=None) -> ClusterStatus:
+    """Ready replicas per service placed here, with any conflict or failure, for the status record."""
     apps = AppsV1Api(api_client)
     ready = {(d.metadata.namespace, d.metadata.name): d.status.ready_replicas or 0
              for d in apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items}
-    conflicts = {c.split()[1]: c for c in result.conflicts}
+    conflicts = {**(failures or {}), **{c.split()[1]: c for c in result.conflicts}}
     services = tuple(
         ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
                       ready=ready.get(d.key, 0), conflict=conflicts.get(f"{d.namespace}/{d.service}", ""))

@@ -50,14 +50,31 @@ def kube(lab):
 
 
 @pytest.fixture
-def namespace(lab, kube):
-    """A namespace of its own for the test, in every cluster that is up, deleted afterwards."""
+def namespace(lab, kube, request):
+    """A namespace of its own for the test, in every cluster that is up, deleted afterwards
+    together with the services the test placed in it."""
     from kubernetes import client
 
     name = f"t-{uuid.uuid4().hex[:8]}"
     for cluster in lab.clusters:
         client.CoreV1Api(kube(cluster)).create_namespace({"metadata": {"name": name}})
     yield name
+    if "listeners" in request.fixturenames:
+        fleet = request.getfixturevalue("listeners")
+        from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+        with fleet.client(next(n for n in lab.clusters if fleet.alive(n))) as c:
+            for record in c.records()[0]:
+                if isinstance(record.value, ServiceIntent) and record.value.namespace == name:
+                    c.delete_service(record.value.region, record.value.service, wait="applied", wait_timeout=20)
     for cluster in lab.clusters:
         if lab.clusters[cluster].ready():
             client.CoreV1Api(kube(cluster)).delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def listeners(lab, tmp_path_factory):
+    """A listener process per lab cluster, managing its Deployments, with a client token."""
+    from lab.listeners import ListenerFleet
+
+    with ListenerFleet(lab, tmp_path_factory.mktemp("listeners")) as fleet:
+        yield fleet

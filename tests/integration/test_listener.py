@@ -1,0 +1,164 @@
+"""The listeners on the lab's 4 real clusters: propagation, convergence, durability,
+the local updater, and refusal of bad or unauthenticated requests."""
+from __future__ import annotations
+
+import concurrent.futures
+import subprocess
+import time
+
+import pytest
+from kubernetes import client
+
+from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, global_config
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from lab.listeners import ListenerFleet
+
+from fleet_state import converged, durable_state, intent_of, managed_deployments
+from support import wait_for
+
+ALL = ("us-east", "us-west", "eu-central", "eu-west")
+
+
+def test_a_write_for_eu_at_us_east_reaches_every_listener_and_only_eu_clusters_run_it(listeners, kube, namespace):
+    with listeners.client("us-east") as c:
+        response = c.set_region_replicas(ServiceIntent("eu", "shop", 5, namespace=namespace), wait="ready",
+                                         wait_timeout=60)
+    assert response.waited, response.wait_detail
+    placement = {p.cluster: p.replicas for p in response.intent.placement}
+    assert placement == {"eu-central": 3, "eu-west": 2}
+    for name in ALL:
+        wait_for(lambda: intent_of(listeners, name, "eu", "shop") is not None, 5, what=f"{name} to hold the write")
+        assert intent_of(listeners, name, "eu", "shop").placement == placement
+    for cluster, count in placement.items():
+        assert managed_deployments(kube, cluster, namespace) == {"shop": (count, count)}
+    for cluster in ("us-east", "us-west"):
+        assert managed_deployments(kube, cluster, namespace) == {}
+
+
+def test_concurrent_writes_to_different_services_are_all_kept(listeners, namespace):
+    def write(i):
+        with listeners.client(ALL[i % 4]) as c:
+            return c.set_region_replicas(ServiceIntent("us", f"svc-{i}", 1 + i % 3, namespace=namespace)).changed
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(write, range(16)))
+    state = wait_for(lambda: converged(listeners), 10, what="convergence")
+    assert {f"service/us/svc-{i}" for i in range(16)} <= set(state)
+
+
+def test_concurrent_writes_to_one_service_converge_on_one_winner(listeners, namespace):
+    barrier = __import__("threading").Barrier(4)
+
+    def write(i):
+        with listeners.client(ALL[i]) as c:
+            barrier.wait()
+            return c.set_region_replicas(ServiceIntent("us", "contested", i + 1, namespace=namespace))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(write, range(4)))
+    stamps = [(r.stamp.physical_ms, r.stamp.logical, r.stamp.origin) for r in responses]
+    winner = responses[stamps.index(max(stamps))]
+    wait_for(lambda: converged(listeners), 10, what="convergence")
+    for name in ALL:
+        assert intent_of(listeners, name, "us", "contested").replicas == winner.intent.replicas
+
+
+def test_an_acknowledged_write_survives_sigkill(lab, tmp_path):
+    fleet = ListenerFleet(lab, tmp_path / "solo", manage_kubernetes=False)
+    fleet.lab = type("OneCluster", (), {"clusters": {"us-east": lab.clusters["us-east"]}})()
+    fleet.ports = {"us-east": fleet.ports["us-east"]}
+    with fleet:
+        with fleet.client("us-east") as c:
+            ack = c.set_region_replicas(ServiceIntent("us", "durable", 7))
+        fleet.kill("us-east")  # at once after the acknowledgement
+        fleet.start("us-east")
+        fleet.wait_serving("us-east")
+        kept = intent_of(fleet, "us-east", "us", "durable")
+    assert kept is not None and kept.replicas == 7
+    assert ack.changed
+
+
+def test_a_stopped_listener_catches_up_by_anti_entropy_alone(listeners, namespace):
+    listeners.stop("eu-west")
+    try:
+        with listeners.client("us-east") as c:
+            for i in range(10):
+                c.set_region_replicas(ServiceIntent("us", f"missed-{i}", 1, namespace=namespace))
+        with listeners.client("eu-central") as c:
+            c.set_region_replicas(ServiceIntent("eu", "missed-eu", 2, namespace=namespace))
+    finally:
+        listeners.start("eu-west")
+        listeners.wait_serving("eu-west")
+    # No write happens from here on: only anti-entropy can bring the missed records.
+    others = durable_state(listeners, "us-east")
+    wait_for(lambda: all(durable_state(listeners, "eu-west").get(k) == s for k, s in others.items()), 10,
+             what="eu-west to catch up")
+
+
+def test_a_user_deployment_with_a_managed_name_is_left_alone_and_reported(listeners, kube, namespace):
+    apps = client.AppsV1Api(kube("us-east"))
+    mine = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "handmade"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "handmade"}},
+                     "template": {"metadata": {"labels": {"app": "handmade"}},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    apps.create_namespaced_deployment(namespace, mine)
+    with listeners.client("eu-central") as c:
+        c.set_region_replicas(ServiceIntent("us", "handmade", 4, namespace=namespace))
+
+    def conflict():
+        with listeners.client("eu-west") as c:
+            tree = global_config(c.records()[0])
+        services = tree["regions"]["us"]["clusters"]["us-east"]["services"]
+        return services.get("handmade", {}).get("conflict")
+
+    message = wait_for(conflict, 15, what="the conflict to be reported")
+    assert "not managed by multicluster-kube" in message
+    untouched = apps.read_namespaced_deployment("handmade", namespace)
+    assert untouched.spec.replicas == 1 and untouched.spec.template.spec.containers[0].image == "busybox"
+    assert "app.kubernetes.io/managed-by" not in (untouched.metadata.labels or {})
+
+
+def test_kubectl_scale_is_undone(listeners, lab, kube, namespace):
+    with listeners.client("us-west") as c:
+        c.set_region_replicas(ServiceIntent("eu", "steady", 4, namespace=namespace), wait="applied", wait_timeout=30)
+    subprocess.run([str(lab.bin_dir / "kubectl"), "--kubeconfig", str(lab.kubeconfig), "--context", "eu-west",
+                    "-n", namespace, "scale", "deployment/steady", "--replicas=9"], check=True, capture_output=True)
+    started = time.monotonic()
+    wait_for(lambda: managed_deployments(kube, "eu-west", namespace)["steady"][0] == 2, 10, interval=0.1,
+             what="the drift to be repaired")
+    assert time.monotonic() - started < 10
+
+
+def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
+    before = {n: durable_state(listeners, n) for n in ALL}
+    with listeners.client("us-east", token="wrong") as c:
+        with pytest.raises(FleetError) as refused:
+            c.set_region_replicas(ServiceIntent("us", "intruder", 1, namespace=namespace))
+    assert refused.value.code == "UNAUTHENTICATED"
+    with listeners.client("us-east", token="") as c:
+        with pytest.raises(FleetError) as refused:
+            c.records()
+    assert refused.value.code == "UNAUTHENTICATED"
+
+    bad = [
+        (pb.ServiceIntent(region="us", service="Bad_Name", replicas=1), "service"),
+        (pb.ServiceIntent(region="us", service="web", replicas=2_000_000), "replicas"),
+        (pb.ServiceIntent(region="mars", service="web", replicas=1), "region"),
+        (pb.ServiceIntent(region="us", service="web", replicas=1,
+                          rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="eu-west", min=1)])),
+         "rules.clusters[eu-west].cluster"),
+        (pb.ServiceIntent(region="us", service="web", replicas=1,
+                          rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="us-east", min=3, max=1)])),
+         "rules.clusters[us-east].min"),
+    ]
+    with listeners.client("us-west") as c:
+        for intent, field in bad:
+            with pytest.raises(FleetError) as refused:
+                c.call("SetRegionReplicas", pb.SetRegionReplicasRequest(intent=intent))
+            assert refused.value.code == "INVALID_ARGUMENT"
+            assert refused.value.detail.startswith(field + ":"), refused.value.detail
+    time.sleep(1.5)  # anything that slipped through would have propagated by now
+    after = {n: durable_state(listeners, n) for n in ALL}
+    assert {n: {k for k in s if k.startswith("service/")} for n, s in after.items()} == \
+        {n: {k for k in s if k.startswith("service/")} for n, s in before.items()}
