@@ -21,22 +21,23 @@ class ListenerFleet:
     reaches each peer through its own CuttableProxy (peer discovery off), so tests can cut
     any pair of listeners apart."""
 
-    def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False):
+    def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False,
+                 clusters=None):
         self.lab = lab
+        self.names = list(clusters or lab.clusters)
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token = token if token is not None else secrets.token_hex(16)
         self.manage_kubernetes = manage_kubernetes
         self.settings = {"heartbeat_interval": 1.0, "failure_timeout": 5.0, "hold_down": 5.0,
                          "anti_entropy_interval": 1.0, **(settings or {})}
-        self.ports = {name: processes.free_port() for name in lab.clusters}
-        self.metrics_ports = {name: processes.free_port() for name in lab.clusters}
+        self.ports = {name: processes.free_port() for name in self.names}
+        self.metrics_ports = {name: processes.free_port() for name in self.names}
         self.pids = {}
         self.proxies = {}
         if proxies:
             from lab.faults import CuttableProxy
-            self.proxies = {(a, b): CuttableProxy(self.endpoint(b)) for a in lab.clusters for b in lab.clusters
-                            if a != b}
+            self.proxies = {(a, b): CuttableProxy(self.endpoint(b)) for a in self.names for b in self.names if a != b}
 
     def endpoint(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
@@ -54,9 +55,9 @@ class ListenerFleet:
             argv += ["--no-manage-kubernetes"]
         if self.proxies:
             argv += ["--no-discover-peers"]
-            peers = [self.proxies[(name, other)].endpoint for other in self.lab.clusters if other != name]
+            peers = [self.proxies[(name, other)].endpoint for other in self.names if other != name]
         else:
-            peers = [self.endpoint(other) for other in self.lab.clusters if other != name]
+            peers = [self.endpoint(other) for other in self.names if other != name]
         for peer in peers:
             argv += ["--peer", peer]
         for key, value in self.settings.items():
@@ -68,9 +69,9 @@ class ListenerFleet:
         self.pids[name] = processes.spawn(self.argv(name), self.workdir / f"{name}.log", env=env)
 
     def start_all(self) -> None:
-        for name in self.lab.clusters:
+        for name in self.names:
             self.start(name)
-        for name in self.lab.clusters:
+        for name in self.names:
             self.wait_serving(name)
 
     def wait_serving(self, name: str, timeout: float = 30.0) -> None:

@@ -11,7 +11,7 @@ import time
 import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import MAX_MESSAGE_BYTES
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, Record, cluster_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
@@ -156,6 +156,9 @@ class Listener:
                 self.metrics.peers_up.set(sum(self.peers.up.values()))
             if now >= next_tick:
                 next_tick = now + self.config.heartbeat_interval
+                if self.reconciler is None:  # nothing to report but being alive
+                    status = ClusterStatus(cluster=self.cluster, region=self.region, heartbeat_ms=wall_clock_ms())
+                    self.write([(status.key, status)], author=f"listener@{self.cluster}")
                 try:
                     self.coordinator.tick()
                 except Exception:

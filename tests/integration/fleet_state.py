@@ -16,7 +16,7 @@ def durable_state(fleet, name):
 
 def converged(fleet, names=None):
     """The common state if every listener holds the same one, else None."""
-    states = [durable_state(fleet, n) for n in (names or fleet.lab.clusters)]
+    states = [durable_state(fleet, n) for n in (names or fleet.names)]
     return states[0] if all(s == states[0] for s in states) else None
 
 

@@ -65,10 +65,7 @@ def test_concurrent_writes_to_one_service_converge_on_one_winner(listeners, name
 
 
 def test_an_acknowledged_write_survives_sigkill(lab, tmp_path):
-    fleet = ListenerFleet(lab, tmp_path / "solo", manage_kubernetes=False)
-    fleet.lab = type("OneCluster", (), {"clusters": {"us-east": lab.clusters["us-east"]}})()
-    fleet.ports = {"us-east": fleet.ports["us-east"]}
-    with fleet:
+    with ListenerFleet(lab, tmp_path / "solo", manage_kubernetes=False, clusters=["us-east"]) as fleet:
         with fleet.client("us-east") as c:
             ack = c.set_region_replicas(ServiceIntent("us", "durable", 7))
         fleet.kill("us-east")  # at once after the acknowledgement

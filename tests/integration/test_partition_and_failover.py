@@ -1,0 +1,92 @@
+"""Faults: a partition between the regions' listeners, and a whole cluster lost and back."""
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+from lab.listeners import ListenerFleet
+
+from fleet_state import converged, durable_state, intent_of, managed_deployments
+from support import wait_for
+
+US, EU = ("us-east", "us-west"), ("eu-central", "eu-west")
+
+
+def test_both_sides_of_a_partition_accept_writes_and_converge_within_5s_of_healing(lab, tmp_path):
+    with ListenerFleet(lab, tmp_path / "partitioned", manage_kubernetes=False, proxies=True) as fleet:
+        fleet.partition(US, EU)
+        acks = []
+        with fleet.client("us-east") as c:
+            acks.append(c.set_region_replicas(ServiceIntent("us", "west-side", 3)))
+            acks.append(c.set_region_replicas(ServiceIntent("eu", "contested", 2)))
+        with fleet.client("eu-west") as c:
+            acks.append(c.set_region_replicas(ServiceIntent("eu", "east-side", 4)))
+            acks.append(c.set_region_replicas(ServiceIntent("eu", "contested", 6)))
+        assert all(a.changed for a in acks)
+        time.sleep(2)
+        assert "service/eu/east-side" not in durable_state(fleet, "us-west"), "the partition leaked"
+        assert "service/us/west-side" not in durable_state(fleet, "eu-central"), "the partition leaked"
+        fleet.partition(US, EU, cut=False)
+        healed = time.monotonic()
+        state = wait_for(lambda: converged(fleet), 5, interval=0.1, what="convergence after healing")
+        took = time.monotonic() - healed
+        assert {"service/us/west-side", "service/eu/east-side", "service/eu/contested"} <= set(state)
+        winner = max(acks[1:4:2], key=lambda a: (a.stamp.physical_ms, a.stamp.logical, a.stamp.origin))
+        for name in US + EU:
+            assert intent_of(fleet, name, "eu", "contested").replicas == winner.intent.replicas
+        print(f"converged {took:.2f}s after healing")
+
+
+def region_ready(kube, namespace, service, clusters):
+    total = 0
+    for cluster in clusters:
+        try:
+            total += managed_deployments(kube, cluster, namespace).get(service, (0, 0))[1]
+        except Exception:  # that cluster's apiserver is down: it counts as nothing ready
+            pass
+    return total
+
+
+def test_a_lost_cluster_fails_over_within_30s_and_fails_back_without_dropping_ready(
+        lab, listeners, kube, namespace):
+    with listeners.client("eu-central") as c:
+        first = c.set_region_replicas(ServiceIntent("us", "resilient", 4, namespace=namespace), wait="ready",
+                                      wait_timeout=60)
+    assert {p.cluster: p.replicas for p in first.intent.placement} == {"us-east": 2, "us-west": 2}
+
+    killed = time.monotonic()
+    listeners.kill("us-west")
+    lab.stop_cluster("us-west", crash=True)
+    try:
+        wait_for(lambda: managed_deployments(kube, "us-east", namespace).get("resilient", (0, 0))[1] == 4, 30,
+                 interval=0.2, what="us-west's replicas to be ready on us-east")
+        failover = time.monotonic() - killed
+        assert intent_of(listeners, "us-east", "us", "resilient").placement == {"us-east": 4}
+    finally:
+        lab.start_cluster("us-west")
+        listeners.start("us-west")
+        listeners.wait_serving("us-west")
+
+    lowest, stop = [4], threading.Event()
+
+    def watch_ready():
+        while not stop.is_set():
+            lowest[0] = min(lowest[0], region_ready(kube, namespace, "resilient", US))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch_ready)
+    watcher.start()
+    back = time.monotonic()
+    try:
+        wait_for(lambda: intent_of(listeners, "us-east", "us", "resilient").placement == {"us-east": 2, "us-west": 2},
+                 60, interval=0.2, what="the replicas to move back")
+        wait_for(lambda: managed_deployments(kube, "us-west", namespace).get("resilient", (0, 0))[1] == 2, 30,
+                 what="2 ready on us-west")
+        wait_for(lambda: managed_deployments(kube, "us-east", namespace).get("resilient", (0, 0))[1] == 2, 30,
+                 what="us-east back to 2")
+    finally:
+        stop.set()
+        watcher.join()
+    assert lowest[0] >= 4, f"ready replicas in region us fell to {lowest[0]} during the fail-back"
+    print(f"failover {failover:.1f}s, fail-back {time.monotonic() - back:.1f}s")
