@@ -22,8 +22,9 @@ class ListenerFleet:
     any pair of listeners apart."""
 
     def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False,
-                 clusters=None):
+                 clusters=None, tls=False):
         self.lab = lab
+        self.tls = tls
         self.names = list(clusters or lab.clusters)
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -45,8 +46,13 @@ class ListenerFleet:
     def argv(self, name: str) -> list:
         cluster = self.lab.clusters[name]
         argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", cluster.region,
-                "--listen", self.endpoint(name), "--data-dir", str(self.workdir / name), "--insecure",
+                "--listen", self.endpoint(name), "--data-dir", str(self.workdir / name),
                 "--metrics-listen", f"127.0.0.1:{self.metrics_ports[name]}", "--log-format", "text"]
+        if self.tls:  # a certificate from the lab's CA: TLS for clients, mutual TLS among listeners
+            cert, key = self.lab.ca.serving_pair(f"listener-{name}")
+            argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(self.lab.ca.cert_file)]
+        else:
+            argv += ["--insecure"]
         if self.token:
             argv += ["--token", self.token]
         if self.manage_kubernetes:
@@ -114,6 +120,8 @@ class ListenerFleet:
 
     def client(self, name: str, token=None, **kwargs):
         from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient
+        if self.tls:
+            kwargs.setdefault("ca_file", str(self.lab.ca.cert_file))
         return FleetClient(self.endpoint(name), token=self.token if token is None else token, **kwargs)
 
     def log_tail(self, name: str, lines: int = 30) -> str:

@@ -9,7 +9,7 @@ import time
 import pytest
 from kubernetes import client
 
-from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, global_config
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from lab.listeners import ListenerFleet
@@ -159,3 +159,16 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
     after = {n: durable_state(listeners, n) for n in ALL}
     assert {n: {k for k in s if k.startswith("service/")} for n, s in after.items()} == \
         {n: {k for k in s if k.startswith("service/")} for n, s in before.items()}
+
+
+def test_tls_for_clients_and_mutual_tls_between_listeners(lab, tmp_path):
+    with ListenerFleet(lab, tmp_path / "tls", manage_kubernetes=False, tls=True, clusters=["us-east", "eu-west"]) as fleet:
+        with fleet.client("us-east") as c:
+            c.set_region_replicas(ServiceIntent("eu", "private", 2))
+        wait_for(lambda: intent_of(fleet, "eu-west", "eu", "private") is not None, 5,
+                 what="the write to cross over TLS")
+        plain = FleetClient(fleet.endpoint("us-east"), token=fleet.token)  # no CA: plain text
+        with pytest.raises(FleetError) as refused:
+            plain.records()
+        plain.close()
+        assert refused.value.code == "UNAVAILABLE"
