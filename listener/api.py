@@ -94,6 +94,8 @@ class FleetService:
             previous_placement=messages.placement_to_message(previous.placement if previous else {}))
         if stamp is not None:
             response.stamp.CopyFrom(messages.stamp_to_message(stamp))
+        if previous is not None:
+            response.previous.CopyFrom(messages.intent_to_message(previous))
         response.waited, response.wait_detail = node.wait_for(
             request.wait, request.timeout_seconds, futures, new, previous, dry_run=request.dry_run)
         return response

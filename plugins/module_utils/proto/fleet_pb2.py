@@ -60,61 +60,62 @@ try:
         b'onReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster'
         b'.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18'
         b'\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_'
-        b'seconds\x18\x04 \x01(\x01"\xf5\x01\n\x19SetRegionReplicasResponse\x123\n\x06i'
+        b'seconds\x18\x04 \x01(\x01"\xac\x02\n\x19SetRegionReplicasResponse\x123\n\x06i'
         b'ntent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent'
         b'\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kube'
         b'.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluste'
         b'r.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08'
-        b'\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e'
-        b'\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08'
-        b'\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n'
-        b'\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceResponse'
-        b'\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluster.kube'
-        b'.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluste'
-        b'r.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08'
-        b'\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multic'
-        b'luster.kube.v1.ServiceIntent"\x18\n\x16GetGlobalConfigR'
-        b'equest"M\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07heal'
-        b'thy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01"\x92\x01\n\x17GetGlo'
-        b'balConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluste'
-        b'r.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.'
-        b'kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t"X\n\x11Pu'
-        b'tClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.'
-        b'kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveCl'
-        b'usterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0f'
-        b'ClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.k'
-        b'ube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster'
-        b'.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multiclust'
-        b'er.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthReque'
-        b'st"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18'
-        b'\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07'
-        b'records\x18\x05 \x01(\x04"R\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
-        b'(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Recor'
-        b'd" \n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04"C\n\x08KeyStamp\x12'
-        b'\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.'
-        b'v1.Stamp"V\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12'
-        b'/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp'
-        b'"M\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster'
-        b'.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t*Z\n\x07WaitFor\x12\x18\n\x14WA'
-        b'IT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATE'
-        b'D\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegi'
-        b'onReplicas\x12..multicluster.kube.v1.SetRegionRepli'
-        b'casRequest\x1a/.multicluster.kube.v1.SetRegionRepli'
-        b'casResponse\x12h\n\rDeleteService\x12*.multicluster.kube'
-        b'.v1.DeleteServiceRequest\x1a+.multicluster.kube.v1.'
-        b'DeleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multi'
-        b'cluster.kube.v1.GetGlobalConfigRequest\x1a-.multicl'
-        b'uster.kube.v1.GetGlobalConfigResponse\x12\\\n\nPutClus'
-        b"ter\x12'.multicluster.kube.v1.PutClusterRequest\x1a%.m"
-        b'ulticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClu'
-        b'ster\x12*.multicluster.kube.v1.RemoveClusterRequest'
-        b'\x1a%.multicluster.kube.v1.ClusterResponse\x12S\n\x06Healt'
-        b'h\x12#.multicluster.kube.v1.HealthRequest\x1a$.multicl'
-        b'uster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.'
-        b'multicluster.kube.v1.PushRequest\x1a".multicluster.'
-        b'kube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.ku'
-        b'be.v1.DigestRequest\x1a$.multicluster.kube.v1.Diges'
-        b'tResponseb\x06proto3'
+        b'\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multic'
+        b'luster.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServiceRe'
+        b'quest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_ru'
+        b'n\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.Wai'
+        b'tFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceR'
+        b'esponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multiclust'
+        b'er.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.mult'
+        b'icluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waite'
+        b'd\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#'
+        b'.multicluster.kube.v1.ServiceIntent"\x18\n\x16GetGlobal'
+        b'ConfigRequest"M\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12'
+        b'\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01"\x92\x01\n'
+        b'\x17GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.mult'
+        b'icluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multic'
+        b'luster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01('
+        b'\t"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multic'
+        b'luster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14R'
+        b'emoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01'
+        b'(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicl'
+        b'uster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multi'
+        b'cluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.mul'
+        b'ticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHeal'
+        b'thRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06'
+        b'region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 '
+        b'\x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"R\n\x0bPushRequest\x12\x14\n\x0cfrom_clus'
+        b'ter\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v'
+        b'1.Record" \n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04"C\n\x08Ke'
+        b'yStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluste'
+        b'r.kube.v1.Stamp"V\n\rDigestRequest\x12\x14\n\x0cfrom_cluster'
+        b'\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.K'
+        b'eyStamp"M\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multi'
+        b'cluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t*Z\n\x07WaitFo'
+        b'r\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPR'
+        b'OPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11'
+        b'SetRegionReplicas\x12..multicluster.kube.v1.SetRegi'
+        b'onReplicasRequest\x1a/.multicluster.kube.v1.SetRegi'
+        b'onReplicasResponse\x12h\n\rDeleteService\x12*.multiclust'
+        b'er.kube.v1.DeleteServiceRequest\x1a+.multicluster.k'
+        b'ube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12'
+        b',.multicluster.kube.v1.GetGlobalConfigRequest\x1a-.'
+        b'multicluster.kube.v1.GetGlobalConfigResponse\x12\\\n\n'
+        b"PutCluster\x12'.multicluster.kube.v1.PutClusterRequ"
+        b'est\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rRe'
+        b'moveCluster\x12*.multicluster.kube.v1.RemoveCluster'
+        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12S'
+        b'\n\x06Health\x12#.multicluster.kube.v1.HealthRequest\x1a$.'
+        b'multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04'
+        b'Push\x12!.multicluster.kube.v1.PushRequest\x1a".multic'
+        b'luster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.multiclu'
+        b'ster.kube.v1.DigestRequest\x1a$.multicluster.kube.v'
+        b'1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -124,8 +125,8 @@ try:
         DESCRIPTOR._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3297
-        _globals['_WAITFOR']._serialized_end = 3387
+        _globals['_WAITFOR']._serialized_start = 3352
+        _globals['_WAITFOR']._serialized_end = 3442
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -149,41 +150,41 @@ try:
         _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 1431
         _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 1597
         _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 1600
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 1845
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 1848
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 1990
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 1993
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 2236
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2238
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2262
-        _globals['_CLUSTERHEALTH']._serialized_start = 2264
-        _globals['_CLUSTERHEALTH']._serialized_end = 2341
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2344
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2490
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2492
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2580
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2582
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2635
-        _globals['_CLUSTERRESPONSE']._serialized_start = 2638
-        _globals['_CLUSTERRESPONSE']._serialized_end = 2817
-        _globals['_HEALTHREQUEST']._serialized_start = 2819
-        _globals['_HEALTHREQUEST']._serialized_end = 2834
-        _globals['_HEALTHRESPONSE']._serialized_start = 2836
-        _globals['_HEALTHRESPONSE']._serialized_end = 2941
-        _globals['_PUSHREQUEST']._serialized_start = 2943
-        _globals['_PUSHREQUEST']._serialized_end = 3025
-        _globals['_PUSHRESPONSE']._serialized_start = 3027
-        _globals['_PUSHRESPONSE']._serialized_end = 3059
-        _globals['_KEYSTAMP']._serialized_start = 3061
-        _globals['_KEYSTAMP']._serialized_end = 3128
-        _globals['_DIGESTREQUEST']._serialized_start = 3130
-        _globals['_DIGESTREQUEST']._serialized_end = 3216
-        _globals['_DIGESTRESPONSE']._serialized_start = 3218
-        _globals['_DIGESTRESPONSE']._serialized_end = 3295
-        _globals['_FLEET']._serialized_start = 3390
-        _globals['_FLEET']._serialized_end = 4012
-        _globals['_PEER']._serialized_start = 4015
-        _globals['_PEER']._serialized_end = 4185
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 1900
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 1903
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 2045
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 2048
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 2291
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2293
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2317
+        _globals['_CLUSTERHEALTH']._serialized_start = 2319
+        _globals['_CLUSTERHEALTH']._serialized_end = 2396
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2399
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2545
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2547
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2635
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2637
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2690
+        _globals['_CLUSTERRESPONSE']._serialized_start = 2693
+        _globals['_CLUSTERRESPONSE']._serialized_end = 2872
+        _globals['_HEALTHREQUEST']._serialized_start = 2874
+        _globals['_HEALTHREQUEST']._serialized_end = 2889
+        _globals['_HEALTHRESPONSE']._serialized_start = 2891
+        _globals['_HEALTHRESPONSE']._serialized_end = 2996
+        _globals['_PUSHREQUEST']._serialized_start = 2998
+        _globals['_PUSHREQUEST']._serialized_end = 3080
+        _globals['_PUSHRESPONSE']._serialized_start = 3082
+        _globals['_PUSHRESPONSE']._serialized_end = 3114
+        _globals['_KEYSTAMP']._serialized_start = 3116
+        _globals['_KEYSTAMP']._serialized_end = 3183
+        _globals['_DIGESTREQUEST']._serialized_start = 3185
+        _globals['_DIGESTREQUEST']._serialized_end = 3271
+        _globals['_DIGESTRESPONSE']._serialized_start = 3273
+        _globals['_DIGESTRESPONSE']._serialized_end = 3350
+        _globals['_FLEET']._serialized_start = 3445
+        _globals['_FLEET']._serialized_end = 4067
+        _globals['_PEER']._serialized_start = 4070
+        _globals['_PEER']._serialized_end = 4240
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

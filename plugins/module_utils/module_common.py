@@ -1,0 +1,74 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module of the collection shares: the listener connection options (mirrored by
+doc_fragments/listener.py), the client built from them, and one way to fail."""
+from __future__ import annotations
+
+import getpass
+import socket
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import GRPC_IMPORT_ERROR, HAS_GRPC
+from ansible_collections.multicluster.kube.plugins.module_utils.proto.fleet_pb2 import (
+    HAS_PROTOBUF, PROTOBUF_IMPORT_ERROR)
+
+LISTENER_ARGS = dict(
+    endpoint=dict(type="str", fallback=(env_fallback, ["MULTICLUSTER_ENDPOINT"])),
+    token=dict(type="str", no_log=True, fallback=(env_fallback, ["MULTICLUSTER_TOKEN"])),
+    ca_path=dict(type="path", fallback=(env_fallback, ["MULTICLUSTER_CA_PATH"])),
+    tls_client_cert=dict(type="path", fallback=(env_fallback, ["MULTICLUSTER_TLS_CLIENT_CERT"])),
+    tls_client_key=dict(type="path", no_log=False, fallback=(env_fallback, ["MULTICLUSTER_TLS_CLIENT_KEY"])),
+    tls_server_name=dict(type="str"),
+    timeout=dict(type="float", default=30.0, fallback=(env_fallback, ["MULTICLUSTER_TIMEOUT"])),
+)
+LISTENER_REQUIRED_TOGETHER = [("tls_client_cert", "tls_client_key")]
+
+
+def listener_argument_spec(**module_args) -> dict:
+    spec = dict(LISTENER_ARGS)
+    spec.update(module_args)
+    return spec
+
+
+def require_libraries(module) -> None:
+    if not HAS_GRPC:
+        module.fail_json(msg=missing_required_lib("grpcio"), exception=GRPC_IMPORT_ERROR)
+    if not HAS_PROTOBUF:
+        module.fail_json(msg=missing_required_lib("protobuf"), exception=PROTOBUF_IMPORT_ERROR)
+
+
+def fleet_client(module):
+    """A FleetClient from the module's connection options; the author of changes is
+    the user running Ansible on this host."""
+    require_libraries(module)
+    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient
+
+    p = module.params
+    if not p["endpoint"]:
+        module.fail_json(msg="endpoint: the listener to talk to is required (host:port), "
+                             "as an option or as MULTICLUSTER_ENDPOINT")
+    if p["tls_client_cert"] and not p["ca_path"]:
+        module.fail_json(msg="tls_client_cert: mutual TLS needs ca_path too")
+    return FleetClient(p["endpoint"], token=p["token"], ca_file=p["ca_path"], cert_file=p["tls_client_cert"],
+                       key_file=p["tls_client_key"], server_name=p["tls_server_name"], timeout=p["timeout"],
+                       author=f"ansible:{_user()}@{socket.gethostname()}")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def fail_from_fleet_error(module, error, action: str) -> None:
+    """Turn a listener's refusal into a module failure that says what to fix."""
+    hints = {
+        "UNAUTHENTICATED": "check the token option (or MULTICLUSTER_TOKEN)",
+        "UNAVAILABLE": "check that a listener serves at endpoint, and ca_path for TLS",
+        "DEADLINE_EXCEEDED": "the listener did not answer in time; raise timeout",
+    }
+    hint = hints.get(error.code, "")
+    module.fail_json(msg=f"{action} failed: {error.detail or error.code}" + (f" ({hint})" if hint else ""),
+                     grpc_status=error.code, endpoint=error.endpoint)

@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_update
+short_description: Make one cluster's Deployments match the fleet's global configuration
+version_added: 0.1.0
+description:
+  - The original design's updateLocal as a task. Given one cluster's Kubernetes credentials and
+    its region and cluster names, creates, updates and deletes that cluster's Deployments so they
+    match the placement in the global configuration - read from a listener, or passed in.
+  - It runs the same code as the listeners' reconcile loop - server-side apply with the field
+    manager C(multicluster-kube), the label C(app.kubernetes.io/managed-by=multicluster-kube) -
+    and likewise never modifies or deletes an object without that label; such objects are
+    reported in RV(conflicts).
+author:
+  - multicluster.kube contributors
+extends_documentation_fragment:
+  - multicluster.kube.listener
+  - multicluster.kube.k8s_auth
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be created, changed and deleted.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  region:
+    description: The region of the cluster.
+    type: str
+    required: true
+  cluster:
+    description: The cluster's name in the fleet.
+    type: str
+    required: true
+  global_config:
+    description:
+      - The global configuration, as RV(multicluster.kube.global_config_info#module:regions) returns it.
+      - When not given, it is read from the listener at O(endpoint).
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Bring us-east in line with the fleet (the listener is down, say)
+  multicluster.kube.cluster_update:
+    endpoint: eu-central.example.com:7443
+    region: us
+    cluster: us-east
+    kubeconfig: ~/.kube/config
+    context: us-east
+
+- name: The same from a configuration read earlier
+  multicluster.kube.cluster_update:
+    region: us
+    cluster: us-east
+    global_config: "{{ fleet.regions }}"
+"""
+
+RETURN = r"""
+created:
+  description: Deployments created (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"namespace": "default", "name": "nginx", "replicas": 3, "image": "nginx", "port": 8080, "region": "us"}]
+updated:
+  description: Deployments changed, each with C(before) and C(after).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+deleted:
+  description: Managed Deployments deleted because nothing is placed on the cluster any more.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+conflicts:
+  description: Objects in the way that are not managed by multicluster.kube, left untouched.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_auth import K8S_AUTH_ARGS
+from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
+    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec)
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    ServiceIntent, ValidationError, check_name)
+
+
+def intents_from_tree(regions: dict) -> list:
+    """ServiceIntents from the tree that global_config_info returns."""
+    intents = []
+    for region_name, region in regions.items():
+        for name, svc in (region.get("services") or {}).items():
+            intents.append(ServiceIntent(region=region_name, service=name, replicas=svc["replicas"],
+                                         image=svc.get("image") or "", port=svc.get("port", 8080),
+                                         namespace=svc.get("namespace", "default"),
+                                         placement=svc.get("placement") or {}))
+    return intents
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=listener_argument_spec(
+            region=dict(type="str", required=True),
+            cluster=dict(type="str", required=True),
+            global_config=dict(type="dict"),
+            **K8S_AUTH_ARGS,
+        ),
+        required_together=LISTENER_REQUIRED_TOGETHER,
+        supports_check_mode=True,
+    )
+    from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
+    if not updater.HAS_KUBERNETES:
+        from ansible.module_utils.basic import missing_required_lib
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=updater.KUBERNETES_IMPORT_ERROR)
+    from kubernetes.client.rest import ApiException
+    from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_auth import api_client
+
+    p = module.params
+    try:
+        check_name("region", p["region"])
+        check_name("cluster", p["cluster"])
+        if p["global_config"] is not None:
+            intents = intents_from_tree(p["global_config"])
+        else:
+            from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+            client = fleet_client(module)
+            try:
+                intents = [r.value for r in client.records()[0] if isinstance(r.value, ServiceIntent)]
+            except FleetError as error:
+                fail_from_fleet_error(module, error, "reading the global configuration")
+            finally:
+                client.close()
+    except (ValidationError, KeyError, TypeError) as error:
+        module.fail_json(msg=f"invalid input: {error}")
+
+    desired = updater.desired_for(intents, p["region"], p["cluster"])
+    try:
+        api = api_client(p)
+        plan = updater.plan(api, desired, p["cluster"])
+        failures = {} if module.check_mode else updater.apply(api, plan)
+    except ApiException as error:
+        module.fail_json(msg=f"Kubernetes API of {p['cluster']}: {error.status} {error.reason}")
+    except Exception as error:  # unreachable API server, bad kubeconfig: say which
+        module.fail_json(msg=f"Kubernetes API of {p['cluster']}: {error}")
+    summary = plan.as_dict()
+    result = dict(changed=plan.changed, created=summary["create"], updated=summary["update"],
+                  deleted=summary["delete"], conflicts=summary["conflicts"])
+    if module._diff:
+        result["diff"] = dict(
+            before={f"{d['namespace']}/{d['name']}": d for d in
+                    [u["before"] for u in summary["update"]] + summary["delete"]},
+            after={f"{d['namespace']}/{d['name']}": d for d in
+                   [u["after"] for u in summary["update"]] + summary["create"]})
+    if failures:
+        module.fail_json(msg="some Deployments could not be applied: " +
+                         "; ".join(f"{k}: {v}" for k, v in failures.items()), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

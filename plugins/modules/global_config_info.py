@@ -1,0 +1,110 @@
+#!/usr/bin/python
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: global_config_info
+short_description: Read the fleet's global configuration from any listener
+version_added: 0.1.0
+description:
+  - Returns the global configuration as the listener at O(endpoint) holds it - regions, their
+    clusters and services, desired and ready replicas per cluster, each cluster's health, and
+    who changed what, where and when.
+author:
+  - multicluster.kube contributors
+extends_documentation_fragment:
+  - multicluster.kube.listener
+attributes:
+  check_mode:
+    support: full
+    description: Reads only.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  region:
+    description: Return only this region.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Read the fleet
+  multicluster.kube.global_config_info:
+    endpoint: 127.0.0.1:7443
+  register: fleet
+
+- name: Show what region us runs
+  ansible.builtin.debug:
+    var: fleet.regions.us.services
+"""
+
+RETURN = r"""
+regions:
+  description:
+    - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
+      C(changed) and C(services) with C(desired), C(ready) and C(conflict) per service) and C(services)
+      (each with C(replicas), C(image), C(port), C(namespace), C(placement), C(unplaced), C(reasons) and C(changed)).
+    - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
+  returned: always
+  type: dict
+  sample:
+    us:
+      name: us
+      clusters:
+        us-east:
+          name: us-east
+          healthy: true
+          services: {nginx: {name: nginx, desired: 3, ready: 3, conflict: ""}}
+      services:
+        nginx: {name: nginx, replicas: 5, placement: {us-east: 3, us-west: 2}}
+answered_by:
+  description: The cluster whose listener answered.
+  returned: always
+  type: str
+  sample: us-east
+totals:
+  description: Desired and ready replicas per region.
+  returned: always
+  type: dict
+  sample: {"us": {"desired": 5, "ready": 5}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
+    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=listener_argument_spec(region=dict(type="str")),
+        required_together=LISTENER_REQUIRED_TOGETHER,
+        supports_check_mode=True,
+    )
+    require_libraries(module)
+    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+    from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
+
+    client = fleet_client(module)
+    try:
+        records, health, answered_by = client.records()
+    except FleetError as error:
+        fail_from_fleet_error(module, error, "reading the global configuration")
+    finally:
+        client.close()
+    regions = global_config(records)["regions"]
+    for region in regions.values():
+        for name, cluster in region["clusters"].items():
+            cluster["healthy"] = health.get(name, (False, -1.0))[0]
+    if module.params["region"]:
+        regions = {k: v for k, v in regions.items() if k == module.params["region"]}
+    totals = {name: {"desired": sum(s["desired"] for c in r["clusters"].values() for s in c["services"].values()),
+                     "ready": sum(s["ready"] for c in r["clusters"].values() for s in c["services"].values())}
+              for name, r in regions.items()}
+    module.exit_json(changed=False, regions=regions, answered_by=answered_by, totals=totals)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+#!/usr/bin/python
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: region_replicas
+short_description: Run a number of replicas of a service in a region of the fleet
+version_added: 0.1.0
+description:
+  - Sets how many replicas of a service run in a region. The listener that receives the request
+    divides them among the region's clusters (in proportion to their weights, within each
+    cluster's minimum, maximum and capacity, moving as few replicas as possible), and the new
+    placement reaches every listener; each cluster's listener then makes its Deployments match.
+  - Any listener of the fleet can serve the request, whichever region it is in.
+  - With O(state=absent) the service is removed from every cluster of the region.
+author:
+  - multicluster.kube contributors
+extends_documentation_fragment:
+  - multicluster.kube.listener
+attributes:
+  check_mode:
+    support: full
+    description: The listener computes the placement without applying it.
+  diff_mode:
+    support: full
+    description: Shows the placement (and settings) before and after.
+  idempotent:
+    support: full
+options:
+  region:
+    description: The region, a DNS-1123 label such as C(us).
+    type: str
+    required: true
+  service:
+    description: The service, a DNS-1123 label; it names the Deployment in each cluster.
+    type: str
+    required: true
+  replicas:
+    description: Replicas to run in the region in all, from 0 to 1000000. Required with O(state=present).
+    type: int
+  state:
+    description: Whether the service should run in the region.
+    type: str
+    choices: [present, absent]
+    default: present
+  image:
+    description: Container image. Defaults to the service's name, as in the original design.
+    type: str
+  port:
+    description: Container port.
+    type: int
+    default: 8080
+  namespace:
+    description: Namespace of the Deployments in each cluster; created when missing.
+    type: str
+    default: default
+  excluded:
+    description: Clusters of the region that must not run the service.
+    type: list
+    elements: str
+    default: []
+  clusters:
+    description: Per-cluster placement rules.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: A cluster of the region.
+        type: str
+        required: true
+      weight:
+        description: Weight for this service on that cluster, instead of the cluster's own weight. 0 places nothing beyond O(clusters[].min).
+        type: int
+      min:
+        description: Replicas the cluster runs at least (when the region's total allows).
+        type: int
+        default: 0
+      max:
+        description: Replicas the cluster runs at most.
+        type: int
+  rebalance:
+    description:
+      - Move existing replicas to restore the proportions of the weights.
+      - Without it, scaling up only adds replicas and scaling down only removes them.
+    type: bool
+    default: false
+  wait:
+    description:
+      - What to wait for before returning.
+      - V(committed), the listener persisted the change; V(propagated), every reachable listener holds it;
+        V(applied), the target clusters updated their Deployments; V(ready), their replicas are ready.
+    type: str
+    choices: [committed, propagated, applied, ready]
+    default: committed
+  wait_timeout:
+    description: Seconds to wait for O(wait); the task fails when it is not met in time (the change stays committed).
+    type: float
+    default: 120
+"""
+
+EXAMPLES = r"""
+- name: Run 5 replicas of nginx in region us
+  multicluster.kube.region_replicas:
+    endpoint: us-east.example.com:7443
+    region: us
+    service: nginx
+    replicas: 5
+
+- name: Three replicas of the shop, at least one in eu-west, none in eu-north, wait until ready
+  multicluster.kube.region_replicas:
+    endpoint: "{{ listener_endpoint }}"
+    token: "{{ listener_token }}"
+    region: eu
+    service: shop
+    image: registry.example.com/shop:1.4
+    port: 8080
+    replicas: 3
+    excluded: [eu-north]
+    clusters:
+      - name: eu-west
+        min: 1
+    wait: ready
+
+- name: Remove the shop from region eu
+  multicluster.kube.region_replicas:
+    region: eu
+    service: shop
+    state: absent
+"""
+
+RETURN = r"""
+placement:
+  description: Replicas per cluster after the change (the plan, in check mode).
+  returned: always
+  type: dict
+  sample: {"us-east": 3, "us-west": 2}
+previous_placement:
+  description: Replicas per cluster before the change.
+  returned: always
+  type: dict
+  sample: {}
+unplaced:
+  description: Replicas that fit on no eligible cluster (maximums, capacity, exclusions, health).
+  returned: when O(state=present)
+  type: int
+  sample: 0
+reasons:
+  description: Why clusters were left out or replicas unplaced.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: ["us-west: cordoned"]
+stamp:
+  description: Version of the change (hybrid logical clock, C(ms.counter@cluster)); empty in check mode.
+  returned: when changed
+  type: str
+  sample: 1795695548603.0@us-east
+answered_by:
+  description: The listener endpoint that served the request.
+  returned: always
+  type: str
+  sample: 127.0.0.1:7443
+"""
+
+import dataclasses
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
+    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    ClusterRule, PlacementRules, ServiceIntent, ValidationError, check_name)
+
+
+def intent_from_params(p) -> ServiceIntent:
+    rules = PlacementRules(
+        excluded=frozenset(p["excluded"]),
+        clusters=tuple(ClusterRule(cluster=r["name"], weight=r["weight"], min=r["min"], max=r["max"])
+                       for r in p["clusters"]))
+    return ServiceIntent(region=p["region"], service=p["service"], replicas=p["replicas"], image=p["image"] or "",
+                         port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"])
+
+
+def placement_of(entries) -> dict:
+    return {e.cluster: e.replicas for e in entries}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=listener_argument_spec(
+            region=dict(type="str", required=True),
+            service=dict(type="str", required=True),
+            replicas=dict(type="int"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            image=dict(type="str"),
+            port=dict(type="int", default=8080),
+            namespace=dict(type="str", default="default"),
+            excluded=dict(type="list", elements="str", default=[]),
+            clusters=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                weight=dict(type="int"),
+                min=dict(type="int", default=0),
+                max=dict(type="int"),
+            )),
+            rebalance=dict(type="bool", default=False),
+            wait=dict(type="str", choices=["committed", "propagated", "applied", "ready"], default="committed"),
+            wait_timeout=dict(type="float", default=120.0),
+        ),
+        required_if=[("state", "present", ["replicas"])],
+        required_together=LISTENER_REQUIRED_TOGETHER,
+        supports_check_mode=True,
+    )
+    require_libraries(module)
+    from ansible_collections.multicluster.kube.plugins.module_utils import messages
+    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+
+    p = module.params
+    try:
+        if p["state"] == "present":
+            intent = intent_from_params(p)
+        else:
+            check_name("region", p["region"])
+            check_name("service", p["service"])
+    except ValidationError as error:
+        module.fail_json(msg=f"invalid input: {error}", field=error.field)
+
+    client = fleet_client(module)
+    try:
+        if p["state"] == "present":
+            response = client.set_region_replicas(intent, dry_run=module.check_mode, wait=p["wait"],
+                                                  wait_timeout=p["wait_timeout"])
+            after = placement_of(response.intent.placement)
+            result = dict(changed=response.changed, placement=after, unplaced=response.intent.unplaced,
+                          reasons=list(response.intent.reasons),
+                          previous_placement=placement_of(response.previous_placement))
+            desired_state = _settings(intent) | {"placement": after}
+        else:
+            response = client.delete_service(p["region"], p["service"], dry_run=module.check_mode, wait=p["wait"],
+                                              wait_timeout=p["wait_timeout"])
+            result = dict(changed=response.changed, placement={},
+                          previous_placement=placement_of(response.previous_placement))
+            desired_state = {}
+    except FleetError as error:
+        fail_from_fleet_error(module, error, f"setting {p['service']} in region {p['region']}")
+    finally:
+        client.close()
+
+    result["answered_by"] = client.endpoint
+    if response.changed and response.HasField("stamp"):
+        result["stamp"] = f"{response.stamp.physical_ms}.{response.stamp.logical}@{response.stamp.origin}"
+    if module._diff:
+        before = {}
+        if response.HasField("previous"):
+            previous = messages.intent_from_message(response.previous)
+            before = _settings(previous) | {"placement": dict(previous.placement)}
+        result["diff"] = dict(before=before, after=desired_state)
+    if not response.waited and not module.check_mode:
+        module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached within "
+                             f"{p['wait_timeout']:g}s: {response.wait_detail}", **result)
+    module.exit_json(**result)
+
+
+def _settings(intent: ServiceIntent) -> dict:
+    data = dataclasses.asdict(intent)
+    data["rules"] = {"excluded": sorted(intent.rules.excluded),
+                     "clusters": [dataclasses.asdict(r) for r in intent.rules.clusters]}
+    for derived in ("placement", "unplaced", "reasons"):
+        data.pop(derived)
+    return data
+
+
+if __name__ == "__main__":
+    main()
