@@ -49,6 +49,7 @@ def cmd_up(args) -> int:
         raise
     print(f"lab: {len(lab.clusters)} clusters ready in {seconds:.1f}s, {lab.rss_mib():.0f} MiB RSS in all")
     print(f"lab: kubeconfig {lab.kubeconfig} (one context per cluster)")
+    print(f"lab: Ansible inventory {lab.workdir / 'inventory.yml'}")
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 import pathlib
 import secrets
 import shutil
+import sys
 import ssl
 import time
 import urllib.error
@@ -49,6 +50,8 @@ class Cluster:
             "apiserver": processes.free_port(), "controller_manager": processes.free_port(),
             "scheduler": processes.free_port(), "kwok": processes.free_port()}
         self.tokens = state.get("tokens") or {u: secrets.token_hex(16) for u in ("admin", "scheduler", "system")}
+        self.ports.setdefault("listener", processes.free_port())
+        self.ports.setdefault("listener_metrics", processes.free_port())
         self.pids = state.get("pids", {})
 
     @property
@@ -231,7 +234,43 @@ class Lab:
         finally:
             self.save()
         self.write_kubeconfig()
+        self.write_inventory()
         return time.monotonic() - begin
+
+    def write_inventory(self) -> pathlib.Path:
+        """An Ansible inventory of the lab: a group per region, a host per cluster, with what the
+        listener role needs to run each cluster's listener here as a process."""
+        path = self.workdir / "inventory.yml"
+        token_file = self.workdir / "listener-token"
+        if not token_file.exists():
+            token_file.write_text(secrets.token_hex(16))
+        regions = {}
+        for name, cluster in self.clusters.items():
+            regions.setdefault(cluster.region, {"hosts": {}})["hosts"][name] = {
+                "listener_listen": f"127.0.0.1:{cluster.ports['listener']}",
+                "listener_metrics_listen": f"127.0.0.1:{cluster.ports['listener_metrics']}",
+                "listener_data_dir": str(self.workdir / "listeners" / name),
+            }
+        inventory = {"all": {"vars": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "listener_insecure": True, "listener_token": token_file.read_text().strip(),
+            "listener_kubeconfig": str(self.kubeconfig),
+            "listener_settings": {"heartbeat_interval": 1.0, "failure_timeout": 5.0, "hold_down": 10.0}},
+            "children": regions}}
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        return path
+
+    def stop_listeners(self) -> None:
+        """Stop listeners that the role started for this lab (their supervisors' PID files)."""
+        for pid_file in (self.workdir / "listeners").glob("*/listener.pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read()
+            except (OSError, ValueError):
+                continue
+            if b"multicluster.kube.listener.supervisor" in argv and str(pid_file).encode() in argv:
+                processes.stop(pid, os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)"), grace=15)
 
     def write_kubeconfig(self) -> None:
         ca = str(self.ca.cert_file)
@@ -273,6 +312,7 @@ class Lab:
         return sum(processes.rss_kib(pid) for pid in self.pids()) / 1024
 
     def down(self, remove: bool = True) -> None:
+        self.stop_listeners()
         for cluster in self.clusters.values():
             cluster.stop()
         if remove:

@@ -26,6 +26,7 @@ class Config:
     context: str = ""
     in_cluster: bool = False
     manage_kubernetes: bool = True   # false: replicate only, touch no cluster (tests, dry runs)
+    namespaces: list = dataclasses.field(default_factory=list)  # manage only these (RBAC); empty: all
     token: str = ""
     token_file: str = ""
     peer_token: str = ""             # default: the client token
@@ -53,8 +54,9 @@ class Config:
                 self.token = f.read().strip()
         self.peer_token = self.peer_token or self.token
         self.advertise = self.advertise or self.listen
-        if isinstance(self.peers, str):
-            self.peers = [p for p in self.peers.split(",") if p]
+        for name in ("peers", "namespaces"):
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, [p for p in getattr(self, name).split(",") if p])
         tls = [self.tls_cert, self.tls_key]
         if any(tls) and not all(tls):
             raise ValidationError("tls_cert", "tls_cert and tls_key go together", self.tls_cert)
@@ -115,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
         elif field.type == "list":
             p.add_argument(flag.rstrip("s"), dest=field.name, action="append", default=None,
-                           help="repeat for each peer endpoint (host:port)")
+                           help="repeat for each one")
         else:
             p.add_argument(flag, dest=field.name, default=None)
     return p

@@ -51,7 +51,8 @@ class Reconciler:
         node = self.listener
         intents = [r.value for r in node.replica.snapshot() if isinstance(r.value, ServiceIntent)]
         desired = updater.desired_for(intents, node.region, node.cluster)
-        plan = updater.plan(self.api_client, desired, node.cluster)
+        namespaces = node.config.namespaces or None
+        plan = updater.plan(self.api_client, desired, node.cluster, namespaces)
         failures = {}
         if plan.changed:
             log.info("reconcile: create %s update %s delete %s",
@@ -61,7 +62,7 @@ class Reconciler:
             for what, why in failures.items():
                 log.warning("reconcile: %s: %s", what, why)
         node.metrics.reconciles.inc()
-        status = updater.status(self.api_client, desired, plan, node.region, 0, failures)
+        status = updater.status(self.api_client, desired, plan, node.region, 0, failures, namespaces)
         now = time.monotonic()
         if status.services != self._last_status or now - self._last_heartbeat >= self.heartbeat_interval:
             node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")
@@ -74,8 +75,14 @@ class Reconciler:
         apps = client.AppsV1Api(self.api_client)
         while not self.stopping.is_set():
             try:
-                for _event in watch.Watch().stream(apps.list_deployment_for_all_namespaces,
-                                                   label_selector=updater.MANAGED_SELECTOR, timeout_seconds=30):
+                namespaces = self.listener.config.namespaces
+                if namespaces:  # RBAC may cover only these: watch the first, poll the rest
+                    stream = watch.Watch().stream(apps.list_namespaced_deployment, namespaces[0],
+                                                  label_selector=updater.MANAGED_SELECTOR, timeout_seconds=30)
+                else:
+                    stream = watch.Watch().stream(apps.list_deployment_for_all_namespaces,
+                                                  label_selector=updater.MANAGED_SELECTOR, timeout_seconds=30)
+                for _event in stream:
                     self.wake.set()
                     if self.stopping.is_set():
                         return

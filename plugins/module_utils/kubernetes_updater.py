@@ -118,13 +118,24 @@ def observed(deployment) -> dict:
             "port": ports[0].container_port if ports else None, "region": annotations.get(REGION_ANNOTATION)}
 
 
-def plan(api_client, desired, cluster: str) -> Plan:
+def list_managed(apps, namespaces=None) -> list:
+    """Our Deployments: in every namespace, or only in `namespaces` (a listener whose RBAC
+    covers just those)."""
+    if namespaces is None:
+        return apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items
+    return [d for ns in namespaces for d in apps.list_namespaced_deployment(ns, label_selector=MANAGED_SELECTOR).items]
+
+
+def plan(api_client, desired, cluster: str, namespaces=None) -> Plan:
     """Compare the desired Deployments with the cluster's; read-only."""
     apps = AppsV1Api(api_client)
-    owned = {(d.metadata.namespace, d.metadata.name): d
-             for d in apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items}
+    owned = {(d.metadata.namespace, d.metadata.name): d for d in list_managed(apps, namespaces)}
     result = Plan(cluster)
     for want in desired:
+        if namespaces is not None and want.namespace not in namespaces:
+            result.conflicts.append(f"Deployment {want.namespace}/{want.service} is in a namespace this listener "
+                                    f"does not manage (it manages: {', '.join(namespaces)})")
+            continue
         current = owned.pop(want.key, None)
         if current is None:
             conflict = _unowned(apps, want)
@@ -192,11 +203,11 @@ def _ensure_namespace(core, name: str) -> None:
                 raise
 
 
-def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int, failures=None) -> ClusterStatus:
+def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int, failures=None,
+           namespaces=None) -> ClusterStatus:
     """Ready replicas per service placed here, with any conflict or failure, for the status record."""
-    apps = AppsV1Api(api_client)
     ready = {(d.metadata.namespace, d.metadata.name): d.status.ready_replicas or 0
-             for d in apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items}
+             for d in list_managed(AppsV1Api(api_client), namespaces)}
     conflicts = {**(failures or {}), **{c.split()[1]: c for c in result.conflicts}}
     services = tuple(
         ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
