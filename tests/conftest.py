@@ -19,3 +19,11 @@ if "ansible_collections" not in str(ROOT):  # ansible-test runs us from a real c
         LINK.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(os.path.relpath(ROOT, LINK.parent), LINK)
     sys.path.insert(0, str(COLLECTIONS))
+
+from hypothesis import settings  # noqa: E402
+
+# Derandomized: the same examples on every run, so CI and a developer see the same result.
+# HYPOTHESIS_PROFILE=explore runs fresh random examples, many more of them.
+settings.register_profile("default", max_examples=300, deadline=None, derandomize=True)
+settings.register_profile("explore", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
