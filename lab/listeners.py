@@ -140,4 +140,3 @@ class ListenerFleet:
 
     def __exit__(self, *exc):
         self.stop_all()
-

@@ -35,7 +35,7 @@ def run_protoc(out: pathlib.Path) -> None:
 
 def split_descriptor(line: str) -> list[str]:
     """Turn `X = f(b'...')` into a call over a parenthesised list of short bytes literals."""
-    head, _, rest = line.partition("(b")
+    head, _sep, rest = line.partition("(b")
     data = ast.literal_eval("b" + rest[:-1])
     chunks = [repr(data[i:i + 48]) for i in range(0, len(data), 48)]
     return [head + "("] + ["    " + c for c in chunks] + [")"]

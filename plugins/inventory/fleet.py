@@ -12,7 +12,7 @@ description:
     as variables.
   - The inventory file's name must end in C(fleet.yml) or C(fleet.yaml).
 author:
-  - multicluster.kube contributors
+  - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - inventory_cache
   - constructed

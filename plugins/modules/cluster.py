@@ -13,16 +13,19 @@ description:
     or removes it from the fleet.
   - A listener registers its own cluster when it starts; this module changes what it registered.
 author:
-  - multicluster.kube contributors
+  - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and return changed status prediction without modifying target.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   idempotent:
     support: full
+    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   name:
     description: The cluster, a DNS-1123 label.

@@ -16,7 +16,7 @@ description:
     and likewise never modifies or deletes an object without that label; such objects are
     reported in RV(conflicts).
 author:
-  - multicluster.kube contributors
+  - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
   - multicluster.kube.k8s_auth
@@ -26,8 +26,10 @@ attributes:
     description: Reports what would be created, changed and deleted.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   idempotent:
     support: full
+    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   region:
     description: The region of the cluster.

@@ -12,7 +12,7 @@ description:
     clusters and services, desired and ready replicas per cluster, each cluster's health, and
     who changed what, where and when.
 author:
-  - multicluster.kube contributors
+  - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
 attributes:
@@ -21,8 +21,10 @@ attributes:
     description: Reads only.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
+    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   region:
     description: Return only this region.

@@ -13,14 +13,17 @@ description:
   - Used by the C(multicluster.kube.listener) role's C(process) runtime on hosts without systemd;
     with systemd the role installs a unit instead.
 author:
-  - multicluster.kube contributors
+  - multicluster.kube contributors (@multicluster-kube)
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and return changed status prediction without modifying target.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
+    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   config:
     description: The listener's configuration file (YAML).

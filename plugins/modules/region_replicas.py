@@ -15,7 +15,7 @@ description:
   - Any listener of the fleet can serve the request, whichever region it is in.
   - With O(state=absent) the service is removed from every cluster of the region.
 author:
-  - multicluster.kube contributors
+  - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
 attributes:
@@ -27,6 +27,7 @@ attributes:
     description: Shows the placement (and settings) before and after.
   idempotent:
     support: full
+    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   region:
     description: The region, a DNS-1123 label such as C(us).
@@ -237,8 +238,8 @@ def main():
                           previous_placement=placement_of(response.previous_placement))
             desired_state = _settings(intent) | {"placement": after}
         else:
-            response = client.delete_service(p["region"], p["service"], dry_run=module.check_mode, wait=p["wait"],
-                                              wait_timeout=p["wait_timeout"])
+            response = client.delete_service(p["region"], p["service"], dry_run=module.check_mode,
+                                             wait=p["wait"], wait_timeout=p["wait_timeout"])
             result = dict(changed=response.changed, placement={},
                           previous_placement=placement_of(response.previous_placement))
             desired_state = {}

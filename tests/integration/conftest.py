@@ -62,7 +62,8 @@ def namespace(lab, kube, request):
     if "listeners" in request.fixturenames:
         fleet = request.getfixturevalue("listeners")
         from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
-        with fleet.client(next(n for n in lab.clusters if fleet.alive(n))) as c:
+        alive = [n for n in fleet.names if fleet.alive(n)]
+        with fleet.client(alive[0]) as c:
             for record in c.records()[0]:
                 if isinstance(record.value, ServiceIntent) and record.value.namespace == name:
                     c.delete_service(record.value.region, record.value.service, wait="applied", wait_timeout=20)

@@ -87,6 +87,6 @@ def test_global_config_tree_is_derived_from_records():
     us = tree["regions"]["us"]
     assert us["clusters"]["us-east"]["services"]["web"]["desired"] == 2
     assert us["clusters"]["us-west"]["services"]["web"]["desired"] == 1
-    assert us["services"]["web"]["changed"] == {"by": "bob", "where": "us-west", "when_ms": 2000,
-                                               "stamp": "2000.1@us-west"}
+    assert us["services"]["web"]["changed"] == {
+        "by": "bob", "where": "us-west", "when_ms": 2000, "stamp": "2000.1@us-west"}
     assert "gone" not in us["services"]

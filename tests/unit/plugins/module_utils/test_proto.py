@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 def test_generated_code_is_current():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_proto.py"), "--check"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -13,7 +13,6 @@ from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import
 from strategies import scenarios
 
 
-
 def eligible(fleet, intent, unhealthy):
     return {c.name: c for c in fleet
             if c.region == intent.region and not c.cordoned and c.name not in unhealthy

@@ -1,0 +1,122 @@
+"""The Ansible surface against the lab's real clusters and listeners: the integration targets
+under tests/integration/targets, the playbooks, and the collection as Galaxy would ship it."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from fleet_state import durable_state
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TARGETS = ROOT / "tests" / "integration" / "targets"
+VENV_BIN = pathlib.Path(sys.executable).parent
+
+
+def ansible_env(collections_path=None):
+    return {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections_path or ROOT / ".cache" / "collections"),
+            "ANSIBLE_ROLES_PATH": str(TARGETS), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_STDOUT_CALLBACK": "default", "ANSIBLE_LOCALHOST_WARNING": "0",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+
+
+def playbook(args, collections_path=None, check=True):
+    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), *args], capture_output=True, text=True,
+                            env=ansible_env(collections_path), cwd=ROOT, timeout=600, check=False)
+    if check:
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture
+def inventory(listeners, lab, tmp_path):
+    """The lab's fleet as an inventory: a group per region, a host per cluster, reaching the
+    test listeners."""
+    regions = {}
+    for name in listeners.names:
+        regions.setdefault(lab.clusters[name].region, {"hosts": {}})["hosts"][name] = {
+            "listener_listen": listeners.endpoint(name)}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "listener_token": listeners.token}, "children": regions}}))
+    return path
+
+
+@pytest.mark.parametrize("target", sorted(p.name for p in TARGETS.iterdir() if p.is_dir()))
+def test_integration_target(target, listeners, lab, namespace, tmp_path):
+    variables = {"fleet_endpoints": {n: listeners.endpoint(n) for n in listeners.names},
+                 "fleet_token": listeners.token, "lab_kubeconfig": str(lab.kubeconfig),
+                 "test_namespace": namespace}
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    (tmp_path / "run.yml").write_text(yaml.safe_dump([{
+        "name": f"Integration target {target}", "hosts": "localhost", "gather_facts": False,
+        "roles": [{"role": target}]}]))
+    aliases = (TARGETS / target / "aliases").read_text().split()
+    paused = [a.split("/", 1)[1] for a in aliases if a.startswith("stop_listener/")]
+    for name in paused:
+        listeners.stop(name)
+    try:
+        playbook(["-i", "localhost,", "-c", "local", "-e", f"@{tmp_path / 'vars.json'}",
+                  "-e", f"ansible_python_interpreter={sys.executable}", str(tmp_path / "run.yml")])
+    finally:
+        for name in paused:
+            listeners.start(name)
+            listeners.wait_serving(name)
+
+
+def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, namespace):
+    common = ["-i", str(inventory), "-e", f"service_namespace={namespace}"]
+    first = playbook([*common, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=orders",
+                      "-e", "replicas=4", "-e", "wait=ready"])
+    assert "orders in us: us-east=2, us-west=2" in first.stdout
+    second = playbook([*common, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=orders",
+                       "-e", "replicas=4"])
+    assert "changed=0" in second.stdout
+    status = playbook(["-i", str(inventory), "playbooks/status.yml"])
+    assert any(line.split()[:6] == ['"us', "us-east", "healthy", "orders", "2", "2"] for line in status.stdout.splitlines())
+    playbook([*common, "playbooks/remove-service.yml", "-e", "region=us", "-e", "service=orders"])
+    from fleet_state import managed_deployments
+    assert managed_deployments(kube, "us-east", namespace) == {}
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["-e", "region=us", "-e", "service=web", "-e", "replicas=-1"], "replicas a whole number from 0 to 1000000"),
+    (["-e", "region=us", "-e", "service=Web", "-e", "replicas=2"], "service must be DNS-1123"),
+    (["-e", "region=mars", "-e", "service=web", "-e", "replicas=2"], "region: must name a region with registered clusters"),
+])
+def test_set_region_refuses_bad_input_and_changes_nothing(inventory, listeners, extra, message):
+    before = {n: durable_state(listeners, n) for n in listeners.names}
+    result = playbook(["-i", str(inventory), "playbooks/set-region.yml", *extra], check=False)
+    assert result.returncode != 0
+    assert message.replace("service must be DNS-1123", "region and service must be DNS-1123") in result.stdout \
+        or message in result.stdout, result.stdout[-3000:]
+    assert {n: durable_state(listeners, n) for n in listeners.names} == before
+
+
+def test_the_galaxy_tarball_installs_documents_and_runs(inventory, listeners, tmp_path, namespace):
+    build = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, env=ansible_env(), check=False)
+    assert build.returncode == 0, build.stderr
+    tarball = next(tmp_path.glob("multicluster-kube-*.tar.gz"))
+    installed = tmp_path / "collections"
+    install = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--force", "-p",
+                              str(installed), str(tarball)], capture_output=True, text=True, env=ansible_env(),
+                             check=False)
+    assert install.returncode == 0, install.stderr
+    home = installed / "ansible_collections" / "multicluster" / "kube"
+    assert (home / "listener" / "server.py").exists() and not (home / "lab").exists()
+    doc = subprocess.run([str(VENV_BIN / "ansible-doc"), "multicluster.kube.region_replicas"], capture_output=True,
+                         text=True, env={**ansible_env(installed), "ANSIBLE_NOCOLOR": "1"}, check=False)
+    assert doc.returncode == 0, doc.stderr
+    assert "Sets how many replicas of a service run in a region" in doc.stdout
+    assert "wait_timeout" in doc.stdout and "EXAMPLES" in doc.stdout
+    run = playbook(["-i", str(inventory), str(home / "playbooks" / "set-region.yml"), "-e", "region=eu",
+                    "-e", "service=from-galaxy", "-e", "replicas=2", "-e", f"service_namespace={namespace}"],
+                   collections_path=installed)
+    assert "from-galaxy in eu: eu-central=1, eu-west=1" in run.stdout
