@@ -12,10 +12,10 @@ SANITY_ROOT := $(or $(TMPDIR),/tmp)/multicluster-kube-sanity/ansible_collections
 KUBE_BIN := .cache/kube/bin
 LAB := $(PY) -m lab
 
-.PHONY: help venv kube-bins proto test test-unit test-sanity test-integration bench demo lab-up lab-down lab-status clean
+.PHONY: help venv kube-bins proto test test-unit test-sanity test-lint test-integration bench demo lab-up lab-down lab-status clean
 
 help:
-	@echo "make demo | test | test-unit | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
+	@echo "make demo | test | test-unit | test-lint | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ proto: venv
 	$(PY) tools/gen_proto.py
 
 test: venv kube-bins
-	$(MAKE) --no-print-directory test-unit test-sanity test-integration
+	$(MAKE) --no-print-directory test-unit test-lint test-sanity test-integration
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration" tests/unit
@@ -63,6 +63,10 @@ test-sanity: venv $(SANITY_VENV)/.installed $(GET_PIP_CACHE)
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && PATH=$(CURDIR)/$(SANITY_VENV)/bin:$$PATH ansible-test sanity --python 3.11 --color no
+
+test-lint: venv
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections \
+		ansible-lint --offline --profile production roles/ playbooks/
 
 test-integration: venv kube-bins
 	$(PY) -m pytest -m integration tests/integration
