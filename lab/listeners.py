@@ -79,6 +79,19 @@ class ListenerFleet:
             self.start(name)
         for name in self.names:
             self.wait_serving(name)
+        self.wait_membership()
+
+    def wait_membership(self, timeout: float = 30.0) -> None:
+        """Until every listener knows every cluster (registrations pushed before all peers
+        were up arrive by anti-entropy within a few seconds)."""
+        deadline = time.monotonic() + timeout
+        wanted = {f"cluster/{n}" for n in self.names}
+        for name in self.names:
+            with self.client(name) as client:
+                while not wanted <= {r.key for r in client.records()[0]}:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"listener {name} did not learn every cluster in {timeout:.0f}s")
+                    time.sleep(0.1)
 
     def wait_serving(self, name: str, timeout: float = 30.0) -> None:
         from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
