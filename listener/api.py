@@ -191,8 +191,9 @@ class PeerService:
         return pb.PushResponse(accepted=len(accepted))
 
     def Digest(self, request, context):  # noqa: N802
-        newer, wanted = self.listener.replica.answer_digest(request.entries)
-        return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer], wanted=wanted)
+        newer, wanted = self.listener.replica.answer_digest(request.entries, request.from_cluster)
+        return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer], wanted=wanted,
+                                 answered_by=self.listener.cluster)
 
 
 def _records_from(messages_in, context) -> list:

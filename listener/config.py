@@ -42,6 +42,7 @@ class Config:
     anti_entropy_fanout: int = 3
     resync_interval: float = 5.0
     peer_timeout: float = 2.0
+    tombstone_ttl: float = 3600.0    # seconds a delete is remembered at least (then until all members hold it)
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -64,7 +65,7 @@ class Config:
             raise ValidationError("insecure", "without tls_cert and tls_key the listener serves plain text "
                                   "only when insecure is true", self.insecure)
         for name in ("heartbeat_interval", "failure_timeout", "hold_down", "anti_entropy_interval",
-                     "resync_interval", "peer_timeout"):
+                     "resync_interval", "peer_timeout", "tombstone_ttl"):
             if getattr(self, name) <= 0:
                 raise ValidationError(name, "must be greater than 0", getattr(self, name))
         if self.failure_timeout <= self.heartbeat_interval:

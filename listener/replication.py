@@ -18,6 +18,7 @@ import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, ClusterStatus, merge, newer
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
@@ -28,8 +29,9 @@ log = logging.getLogger("multicluster.listener.replication")
 class Replica:
     """This listener's copy of the fleet's records, kept in memory and in the store."""
 
-    def __init__(self, cluster: str, store, clock, metrics):
+    def __init__(self, cluster: str, store, clock, metrics, tombstone_ttl: float = 3600.0):
         self.cluster = cluster
+        self.tombstone_ttl_ms = int(tombstone_ttl * 1000)
         self.store = store
         self.clock = clock
         self.metrics = metrics
@@ -39,6 +41,7 @@ class Replica:
         self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
         self.started = time.monotonic()
         self.on_change = None  # called (outside the lock) after records were accepted
+        self.confirmed = {}  # tombstone key -> clusters known to hold it (for garbage collection)
 
     def load(self) -> int:
         records = self.store.load()
@@ -60,8 +63,12 @@ class Replica:
         return self._accept(records)
 
     def _accept(self, records) -> list:
+        # A tombstone past its TTL for a key we do not hold was collected here already (or
+        # never mattered): taking it back from a slower peer would only start it over.
+        expired = wall_clock_ms() - self.tombstone_ttl_ms
         with self.changed:
-            fresh = [r for r in records if newer(r, self.state.get(r.key))]
+            fresh = [r for r in records if newer(r, self.state.get(r.key))
+                     and not (r.deleted and r.key not in self.state and r.stamp.physical_ms < expired)]
             if not fresh:
                 return []
             self.store.save(fresh)
@@ -89,13 +96,42 @@ class Replica:
         with self.changed:
             return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(r.stamp)) for k, r in self.state.items()]
 
-    def answer_digest(self, entries) -> tuple:
+    def answer_digest(self, entries, from_cluster: str = "") -> tuple:
         """Given a peer's (key, stamp) list: the records newer here, and the keys newer there."""
         theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
         with self.changed:
             newer_here = [r for k, r in self.state.items() if k not in theirs or r.stamp > theirs[k]]
             wanted = [k for k, s in theirs.items() if k not in self.state or s > self.state[k].stamp]
+            if from_cluster:
+                self._confirm(from_cluster, [k for k, r in self.state.items()
+                                             if r.deleted and k in theirs and theirs[k] >= r.stamp])
         return newer_here, wanted
+
+    def _confirm(self, cluster: str, keys) -> None:
+        for key in keys:
+            self.confirmed.setdefault(key, set()).add(cluster)
+
+    def confirm_held(self, cluster: str, sent_keys, not_held) -> None:
+        """After a digest exchange with `cluster`: the tombstones we sent that it did not ask
+        for, it holds (at our stamp or later)."""
+        missing = set(not_held)
+        with self.changed:
+            self._confirm(cluster, [k for k in sent_keys if k not in missing
+                                    and k in self.state and self.state[k].deleted])
+
+    def collect_tombstones(self, members, older_than_ms: int) -> list:
+        """The safe rule: forget a tombstone once it is older than the TTL *and* every other
+        member has confirmed holding it, so no member can bring the deleted record back."""
+        others = set(members) - {self.cluster}
+        with self.changed:  # one critical section: a newer record for the key cannot slip in between
+            done = [k for k, r in self.state.items()
+                    if r.deleted and r.stamp.physical_ms < older_than_ms and others <= self.confirmed.get(k, set())]
+            if done:
+                self.store.forget(done)
+                for key in done:
+                    self.state.pop(key, None)
+                    self.confirmed.pop(key, None)
+        return done
 
     def wait_until(self, predicate, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -106,12 +142,6 @@ class Replica:
                     return False
                 self.changed.wait(min(left, 0.5))
         return True
-
-    def forget(self, keys) -> None:
-        with self.changed:
-            self.store.forget(keys)
-            for key in keys:
-                self.state.pop(key, None)
 
 
 class Peers:
@@ -181,11 +211,13 @@ class Peers:
         return sum(f.result() for f in futures)
 
     def _sync_with(self, endpoint) -> int:
+        digest = self.replica.digest()
         try:
-            answer = self._call(endpoint, "Digest",
-                                pb.DigestRequest(from_cluster=self.replica.cluster, entries=self.replica.digest()))
+            answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=self.replica.cluster, entries=digest))
         except grpc.RpcError:
             return 0
+        if answer.answered_by:
+            self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
         repaired = self.replica.receive([messages.record_from_message(r) for r in answer.newer])
         if answer.wanted:
             wanted = [self.replica.get(k) for k in answer.wanted]

@@ -34,7 +34,7 @@ class Listener:
         os.makedirs(config.data_dir, exist_ok=True)
         self.store = Store(os.path.join(config.data_dir, f"{config.cluster}.sqlite3"))
         self.clock = HybridClock(config.cluster)
-        self.replica = Replica(config.cluster, self.store, self.clock, self.metrics)
+        self.replica = Replica(config.cluster, self.store, self.clock, self.metrics, config.tombstone_ttl)
         self.replica.on_change = self._changed
         self.peers = Peers(self.replica, config.peers, config.peer_tls(), config.peer_token, config.peer_timeout,
                            self.metrics, discover=config.discover_peers)
@@ -144,9 +144,15 @@ class Listener:
 
     def _background(self) -> None:
         """Anti-entropy and the failover coordinator, each on its own period."""
-        next_sync = next_tick = 0.0
+        next_sync = next_tick = next_gc = 0.0
         while not self.stopping.wait(0.1):
             now = time.monotonic()
+            if now >= next_gc:
+                next_gc = now + min(60.0, self.config.tombstone_ttl)
+                members = [r.value.name for r in self.replica.snapshot() if isinstance(r.value, Cluster)]
+                gone = self.replica.collect_tombstones(members, wall_clock_ms() - int(self.config.tombstone_ttl * 1000))
+                if gone:
+                    log.info("forgot %d tombstones that every member holds", len(gone))
             if now >= next_sync:
                 next_sync = now + self.config.anti_entropy_interval
                 try:

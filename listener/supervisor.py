@@ -66,6 +66,9 @@ def main(argv=None) -> int:
         parser.error("the listener's command line goes after --")
     if not args.foreground:
         _detach()
+    # Whoever started us may have had signals blocked (a thread that spawned us mid-call):
+    # start from a clean mask, or SIGTERM would never reach us nor the listener.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     with open(args.pid_file, "w") as f:
         f.write(f"{os.getpid()}\n")
     try:

@@ -56,8 +56,8 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/multicluster-inventory
 keyed_groups:
-  - key: multicluster_healthy
-    prefix: healthy
+  - key: "'up' if multicluster_healthy else 'down'"
+    prefix: health
 """
 
 from ansible.errors import AnsibleError

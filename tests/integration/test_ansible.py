@@ -120,3 +120,29 @@ def test_the_galaxy_tarball_installs_documents_and_runs(inventory, listeners, tm
                     "-e", "service=from-galaxy", "-e", "replicas=2", "-e", f"service_namespace={namespace}"],
                    collections_path=installed)
     assert "from-galaxy in eu: eu-central=1, eu-west=1" in run.stdout
+
+
+def test_the_inventory_plugin_reads_the_fleet_from_any_listener(listeners, tmp_path):
+    source = tmp_path / "lab.fleet.yml"
+    source.write_text(yaml.safe_dump({"plugin": "multicluster.kube.fleet", "endpoint": listeners.endpoint("eu-west"),
+                                      "token": listeners.token, "keyed_groups": [{"key": "'up' if multicluster_healthy else 'down'",
+                                                                                  "prefix": "health"}]}))
+    result = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(source), "--list"], capture_output=True,
+                            text=True, env=ansible_env(), check=False)
+    assert result.returncode == 0, result.stderr
+    inventory = json.loads(result.stdout)
+    assert "us" in inventory, result.stderr
+    assert sorted(inventory["us"]["hosts"]) == ["us-east", "us-west"]
+    assert sorted(inventory["eu"]["hosts"]) == ["eu-central", "eu-west"]
+    assert sorted(inventory["health_up"]["hosts"]) == sorted(listeners.names)
+    # Values read from a listener come marked unsafe (never templated): unwrap them.
+    east = {k: v.get("__ansible_unsafe", v) if isinstance(v, dict) else v
+            for k, v in inventory["_meta"]["hostvars"]["us-east"].items()}
+    assert east["multicluster_endpoint"] == listeners.endpoint("us-east")
+    assert east["multicluster_region"] == "us" and east["multicluster_weight"] == 1
+
+    source.write_text(yaml.safe_dump({"plugin": "multicluster.kube.fleet", "endpoint": listeners.endpoint("eu-west"),
+                                      "token": "wrong"}))
+    refused = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(source), "--list"], capture_output=True,
+                             text=True, env={**ansible_env(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1"}, check=False)
+    assert refused.returncode != 0 and "UNAUTHENTICATED" in refused.stderr

@@ -172,3 +172,45 @@ def test_tls_for_clients_and_mutual_tls_between_listeners(lab, tmp_path):
             plain.records()
         plain.close()
         assert refused.value.code == "UNAVAILABLE"
+
+
+def test_tombstones_are_forgotten_only_once_every_member_holds_them(lab, tmp_path):
+    import sqlite3
+
+    def stored_keys(fleet, name):
+        db = sqlite3.connect(fleet.workdir / name / f"{name}.sqlite3")
+        try:
+            return {k for (k,) in db.execute("SELECT key FROM records")}
+        finally:
+            db.close()
+
+    names = ["us-east", "us-west", "eu-west"]
+    with ListenerFleet(lab, tmp_path / "gc", manage_kubernetes=False, clusters=names,
+                       settings={"tombstone_ttl": 2.0}) as fleet:
+        with fleet.client("us-east") as c:
+            c.set_region_replicas(ServiceIntent("us", "brief", 1))
+        wait_for(lambda: all("service/us/brief" in stored_keys(fleet, n) for n in names), 10, what="replication")
+        fleet.stop("eu-west")  # a member that has not seen the delete blocks the collection
+        with fleet.client("us-east") as c:
+            c.delete_service("us", "brief")
+        time.sleep(5)
+        assert "service/us/brief" in stored_keys(fleet, "us-east"), "forgot a delete that eu-west has not seen"
+        fleet.start("eu-west")
+        wait_for(lambda: all("service/us/brief" not in stored_keys(fleet, n) for n in names), 90, interval=0.5,
+                 what="every listener to forget the tombstone")
+        assert intent_of(fleet, "eu-west", "us", "brief") is None
+
+
+def test_metrics_and_health_endpoints(listeners):
+    import urllib.request
+
+    base = f"http://127.0.0.1:{listeners.metrics_ports['us-east']}"
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for metric in ("multicluster_records_held", "multicluster_peers_up", "multicluster_reconciles_total",
+                   "multicluster_propagation_delay_seconds_bucket", "multicluster_writes_total"):
+        assert metric in text, metric
+    held = next(line for line in text.splitlines() if line.startswith("multicluster_records_held "))
+    assert float(held.split()[1]) >= 8  # 4 clusters and 4 status records at least
