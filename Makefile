@@ -39,7 +39,7 @@ test: venv kube-bins
 	$(MAKE) --no-print-directory test-unit test-lint test-sanity test-integration
 
 test-unit: venv
-	$(PY) -m pytest -m "not integration" tests/unit
+	$(PY) -m pytest -m "not integration" -s tests/unit tests/fuzz
 
 # ansible-test's own --venv set-up downloads a pip bootstrap from a site this machine cannot
 # reach, so the sanity tools get a virtualenv of their own, from ansible-test's pinned lists.

@@ -1,0 +1,147 @@
+"""Random and hostile requests: no crash, the right status code, and no state change.
+
+Each test prints how many cases it tried (run with -s to see them)."""
+from __future__ import annotations
+
+import grpc
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
+from ansible_collections.multicluster.kube.plugins.module_utils.model import MAX_REPLICAS
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
+
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+counts = {}
+
+names = st.one_of(st.text(max_size=80), st.sampled_from(["us", "us-east", "us-west", "web", "", "-", "a" * 64]))
+numbers = st.integers(0, 2**32 - 1)
+rules = st.builds(pb.PlacementRules, excluded=st.lists(names, max_size=4), clusters=st.lists(st.builds(
+    pb.ClusterRule, cluster=names, weight=st.one_of(st.none(), numbers), min=numbers,
+    max=st.one_of(st.none(), numbers)), max_size=4))
+intents = st.builds(pb.ServiceIntent, region=names, service=names, replicas=numbers, image=st.text(max_size=600),
+                    port=numbers, namespace=names, rules=rules, rebalance=st.booleans())
+
+
+def valid(intent) -> bool:
+    """What the listener should accept: everything in range, every name a DNS label, rules
+    naming only us-east or us-west, min <= max."""
+    import re
+    label = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+    def ok(name):
+        return len(name) <= 63 and bool(label.match(name))
+    if intent.region != "us" or not ok(intent.service) or not ok(intent.namespace or "default"):
+        return False
+    if intent.replicas > MAX_REPLICAS or not (intent.port == 0 or intent.port <= 65535):
+        return False
+    if intent.image and (len(intent.image) > 512 or any(c.isspace() for c in intent.image)):
+        return False
+    known = {"us-east", "us-west"}
+    if any(not ok(n) or n not in known for n in intent.rules.excluded):
+        return False
+    seen = set()
+    for r in intent.rules.clusters:
+        if not ok(r.cluster) or r.cluster not in known or r.cluster in seen:
+            return False
+        seen.add(r.cluster)
+        if (r.HasField("weight") and r.weight > 1_000_000) or r.min > MAX_REPLICAS:
+            return False
+        if r.HasField("max") and (r.max > MAX_REPLICAS or r.min > r.max):
+            return False
+    return True
+
+
+def durable(listener) -> dict:
+    """The listener's records but its own heartbeats, which change every second."""
+    return {k: r for k, r in listener.replica.state.items() if not k.startswith("status/")}
+
+
+def stub(listener, token="sesame"):
+    return Stub(open_channel(listener.config.listen), "Fleet"), call_metadata(token)
+
+
+@FUZZ
+@given(intent=intents)
+def test_set_region_replicas_dry_run_never_crashes_and_refuses_exactly_the_invalid(listener, intent):
+    fleet, metadata = stub(listener)
+    before = durable(listener)
+    try:
+        fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(intent=intent, dry_run=True), metadata=metadata, timeout=10)
+        accepted = True
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
+        assert ":" in err.details()  # "field: rule (got ...)"
+        accepted = False
+    assert accepted == valid(intent), (intent, accepted)
+    assert durable(listener) == before, "a dry run or a refused request changed the state"
+    counts["set_region_replicas"] = counts.get("set_region_replicas", 0) + 1
+
+
+@FUZZ
+@given(raw=st.binary(max_size=2048), method=st.sampled_from(["SetRegionReplicas", "DeleteService", "PutCluster",
+                                                               "RemoveCluster"]))
+def test_garbage_bytes_get_a_status_not_a_crash(listener, raw, method):
+    channel = open_channel(listener.config.listen)
+    call = channel.unary_unary(f"/multicluster.kube.v1.Fleet/{method}", request_serializer=lambda b: b,
+                               response_deserializer=lambda b: b)
+    before = durable(listener)
+    try:
+        call(raw, metadata=call_metadata("sesame"), timeout=10)
+    except grpc.RpcError as err:
+        assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL,
+                              grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNKNOWN), err.code()
+        assert err.code() != grpc.StatusCode.UNKNOWN or "Exception deserializing" in (err.details() or "")
+    # Whatever parsed, it was either refused or is a legal change; a valid one may change state, so
+    # only a refusal is checked for having changed nothing.
+    else:
+        return
+    finally:
+        channel.close()
+        counts["garbage"] = counts.get("garbage", 0) + 1
+    assert durable(listener) == before
+
+
+@FUZZ
+@given(token=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=100), intent=intents)
+def test_a_wrong_token_is_refused_whatever_the_request(listener, token, intent):
+    if token == "sesame":
+        return
+    fleet, metadata = stub(listener, token=token or None)
+    before = durable(listener)
+    try:
+        fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(intent=intent), metadata=metadata, timeout=10)
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED, err.code()
+    else:
+        raise AssertionError("accepted without the token")
+    assert durable(listener) == before
+    counts["token"] = counts.get("token", 0) + 1
+
+
+def test_oversized_and_deeply_nested_requests(listener):
+    fleet, metadata = stub(listener)
+    before = durable(listener)
+    huge = pb.ServiceIntent(region="us", service="web", replicas=1, image="x" * (65 * 1024 * 1024))
+    try:
+        fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(intent=huge), metadata=metadata, timeout=30)
+    except grpc.RpcError as err:
+        assert err.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT)
+    else:
+        raise AssertionError("a 65 MiB request was accepted")
+    many = pb.ServiceIntent(region="us", service="web", replicas=1, rules=pb.PlacementRules(
+        clusters=[pb.ClusterRule(cluster=f"c{i}") for i in range(100_000)]))
+    try:
+        fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(intent=many), metadata=metadata, timeout=30)
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        raise AssertionError("100,000 rules naming unknown clusters were accepted")
+    assert durable(listener) == before
+    counts["oversized"] = counts.get("oversized", 0) + 2
+
+
+def test_zz_report_cases_tried():
+    total = sum(counts.values())
+    print(f"fuzz: {total} cases tried: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    assert total >= 1000
