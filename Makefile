@@ -12,7 +12,7 @@ SANITY_ROOT := $(or $(TMPDIR),/tmp)/multicluster-kube-sanity/ansible_collections
 KUBE_BIN := .cache/kube/bin
 LAB := $(PY) -m lab
 
-.PHONY: help venv kube-bins proto test test-unit test-sanity test-lint test-integration bench demo lab-up lab-down lab-status clean
+.PHONY: help venv kube-bins proto test test-unit test-sanity test-lint test-integration test-chaos chaos bench demo lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo | test | test-unit | test-lint | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
@@ -36,7 +36,7 @@ proto: venv
 	$(PY) tools/gen_proto.py
 
 test: venv kube-bins
-	$(MAKE) --no-print-directory test-unit test-lint test-sanity test-integration
+	$(MAKE) --no-print-directory test-unit test-lint test-sanity test-integration test-chaos
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration" -s tests/unit tests/fuzz
@@ -73,6 +73,13 @@ test-lint: venv
 
 test-integration: venv kube-bins
 	$(PY) -m pytest -m integration tests/integration
+
+# The chaos suite: a short bounded run in `make test`; `make chaos` is the long one.
+test-chaos: venv kube-bins
+	$(PY) -m pytest -m integration -s tests/chaos
+
+chaos: venv kube-bins
+	CHAOS_WRITES=1000 CHAOS_FAULTS=50 $(PY) -m pytest -m integration -s tests/chaos
 
 bench: venv
 	$(PY) bench/bench_scheduler.py

@@ -14,6 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
 LINK = COLLECTIONS / "ansible_collections" / "multicluster" / "kube"
 
+sys.path.insert(0, str(ROOT / "tests"))  # lab_fixtures, shared by integration and chaos tests
+
 if "ansible_collections" not in str(ROOT):  # ansible-test runs us from a real collection tree
     if not LINK.exists():
         LINK.parent.mkdir(parents=True, exist_ok=True)
