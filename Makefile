@@ -12,7 +12,7 @@ SANITY_ROOT := $(or $(TMPDIR),/tmp)/multicluster-kube-sanity/ansible_collections
 KUBE_BIN := .cache/kube/bin
 LAB := $(PY) -m lab
 
-.PHONY: help venv kube-bins proto test test-unit test-sanity test-lint test-integration test-chaos chaos bench demo lab-up lab-down lab-status clean
+.PHONY: help venv kube-bins proto test test-unit test-sanity test-lint test-integration test-chaos chaos bench bench-scheduler demo lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo | test | test-unit | test-lint | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
@@ -81,7 +81,16 @@ test-chaos: venv kube-bins
 chaos: venv kube-bins
 	CHAOS_WRITES=1000 CHAOS_FAULTS=50 $(PY) -m pytest -m integration -s tests/chaos
 
-bench: venv
+# Every benchmark, each against its baseline in the same run; results in bench/results/*.json,
+# plots in docs/performance/. The scheduler's speed-up over the seed's algorithm is the last line.
+bench: venv kube-bins
+	$(PY) bench/bench_propagation.py
+	$(PY) bench/bench_ansible.py
+	$(PY) bench/bench_failover.py
+	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_scheduler.py
+
+bench-scheduler: venv
 	$(PY) bench/bench_scheduler.py
 
 lab-up: venv kube-bins

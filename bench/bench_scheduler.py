@@ -13,7 +13,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".cache" / "collections"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))  # seed_scheduler
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (  # noqa: E402
     Cluster, ClusterRule, PlacementRules, ServiceIntent)

@@ -1,0 +1,91 @@
+"""Ansible: set-region.yml over a region of 4 clusters, against a playbook doing the same with
+kubernetes.core.k8s cluster by cluster (kubernetes.core from the ansible package), in one run.
+Both wait until the Deployments are applied in every cluster; wall time of ansible-playbook."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import common
+import yaml
+
+from lab.cluster import Lab
+from lab.listeners import ListenerFleet
+from lab.topology import from_mapping
+
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+CLUSTERS = ["us-1", "us-2", "us-3", "us-4"]
+
+BASELINE = """
+- name: The same placement with kubernetes.core.k8s, cluster by cluster
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Apply the Deployment in each cluster
+      kubernetes.core.k8s:
+        kubeconfig: "{{ kubeconfig }}"
+        context: "{{ item.key }}"
+        wait: false
+        definition:
+          apiVersion: apps/v1
+          kind: Deployment
+          metadata: {name: baseline, namespace: default}
+          spec:
+            replicas: "{{ item.value }}"
+            selector: {matchLabels: {app: baseline}}
+            template:
+              metadata: {labels: {app: baseline}}
+              spec: {containers: [{name: baseline, image: baseline, ports: [{containerPort: 8080}]}]}
+      loop: "{{ placement | dict2items }}"
+"""
+
+
+def run(args, env) -> float:
+    begin = time.perf_counter()
+    result = subprocess.run([str(common.ROOT / ".venv" / "bin" / "ansible-playbook"), *args], env=env,
+                            capture_output=True, text=True, check=False, cwd=common.ROOT)
+    if result.returncode:
+        raise RuntimeError(result.stdout[-3000:] + result.stderr[-2000:])
+    return time.perf_counter() - begin
+
+
+def main():
+    ours, baseline = [], []
+    topology = from_mapping({"regions": {"us": CLUSTERS}, "nodes": {"count": 1}})
+    with tempfile.TemporaryDirectory() as tmp, Lab(f"{tmp}/lab", topology) as lab:
+        with ListenerFleet(lab, f"{tmp}/listeners") as fleet:
+            inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                          "listener_token": fleet.token},
+                                 "children": {"us": {"hosts": {n: {"listener_listen": fleet.endpoint(n)}
+                                                               for n in CLUSTERS}}}}}
+            (common.ROOT / ".cache").mkdir(exist_ok=True)
+            inv = f"{tmp}/inventory.yml"
+            with open(inv, "w") as f:
+                yaml.safe_dump(inventory, f)
+            with open(f"{tmp}/baseline.yml", "w") as f:
+                f.write(BASELINE)
+            env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(common.ROOT / ".cache" / "collections"),
+                   "ANSIBLE_NOCOLOR": "1"}
+            for i in range(ROUNDS):
+                replicas = 8 + 4 * (i % 2)  # alternate, so every run changes something
+                placement = {c: replicas // 4 for c in CLUSTERS}
+                ours.append(run(["-i", inv, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=web",
+                                 "-e", f"replicas={replicas}", "-e", "wait=applied"], env))
+                baseline.append(run([f"{tmp}/baseline.yml", "-e", f"kubeconfig={lab.kubeconfig}",
+                                     "-e", yaml.safe_dump({"placement": placement}, default_flow_style=True).strip()],
+                                    env))
+                print(f"ansible: round {i + 1}: set-region.yml {ours[-1]:.2f}s, kubernetes.core loop {baseline[-1]:.2f}s")
+    results = {"benchmark": "ansible", "clusters": 4, "rounds": ROUNDS, "set_region_seconds": ours,
+               "kubernetes_core_loop_seconds": baseline,
+               "ratio_median": common.percentile(baseline, 50) / common.percentile(ours, 50)}
+    common.save("ansible", results)
+    print(f"ansible: set-region.yml over 4 clusters is {results['ratio_median']:.2f}x the speed of a "
+          f"kubernetes.core.k8s loop (median {common.percentile(ours, 50):.2f}s vs "
+          f"{common.percentile(baseline, 50):.2f}s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""What the benchmarks share: the lab and listeners, percentiles, results and plots."""
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / ".cache" / "collections"))
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+PLOTS = ROOT / "docs" / "performance"
+
+
+def percentile(values, p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine() -> dict:
+    import os
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def save(name: str, results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({**results, "machine": machine(),
+                                                      "when": time.strftime("%Y-%m-%d")}, indent=2) + "\n")
+
+
+def plot_cdf(name: str, title: str, series: dict, xlabel: str = "milliseconds") -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, values in series.items():
+        ordered = sorted(values)
+        ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of writes")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(PLOTS / f"{name}.png", dpi=100)
+    plt.close(fig)
+
+
+def wait(predicate, timeout: float, interval: float = 0.001):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition not reached")
+        time.sleep(interval)
