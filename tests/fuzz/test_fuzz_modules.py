@@ -1,0 +1,65 @@
+"""Random module arguments: a clear failure or a legal change, never a traceback, and a
+failure changes nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.multicluster.kube.plugins.modules import cluster, region_replicas
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+tried = {"region_replicas": 0, "cluster": 0}
+
+anything = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False, allow_infinity=False),  # inf: ansible-core itself raises OverflowError
+                     st.text(max_size=70), st.lists(st.text(max_size=10), max_size=3),
+                     st.dictionaries(st.text(max_size=8), st.integers(), max_size=3))
+names = st.one_of(st.sampled_from(["us", "eu", "us-east", "us-west", "web"]), st.text(max_size=70))
+
+
+def run(module, listener, args, capsys):
+    with patch_module_args({"endpoint": listener.config.listen, "token": "sesame", **args}):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def durable(listener):
+    return {k: r for k, r in listener.replica.state.items() if not k.startswith("status/")}
+
+
+@FUZZ
+@given(region=names, service=names, replicas=anything, port=anything, excluded=anything, clusters=anything)
+def test_region_replicas_with_random_arguments(listener, capsys, region, service, replicas, port, excluded,
+                                               clusters):
+    before = durable(listener)
+    result = run(region_replicas, listener, {"region": region, "service": service, "replicas": replicas,
+                                             "port": port, "excluded": excluded, "clusters": clusters}, capsys)
+    tried["region_replicas"] += 1
+    assert "Traceback" not in result.get("msg", "") and "exception" not in result.get("msg", "").lower()
+    if result.get("failed"):
+        assert result["msg"]
+        assert durable(listener) == before
+    else:
+        assert sum(result["placement"].values()) + result["unplaced"] == int(replicas)
+
+
+@FUZZ
+@given(name=names, region=names, weight=anything, capacity=anything, labels=anything,
+       state=st.sampled_from(["present", "cordoned", "absent", "bogus"]))
+def test_cluster_with_random_arguments(listener, capsys, name, region, weight, capacity, labels, state):
+    before = durable(listener)
+    result = run(cluster, listener, {"name": name, "region": region, "weight": weight, "capacity": capacity,
+                                     "labels": labels, "state": state}, capsys)
+    tried["cluster"] += 1
+    assert "Traceback" not in result.get("msg", "")
+    if result.get("failed"):
+        assert result["msg"] and durable(listener) == before
+
+
+def test_zz_report_module_cases_tried():
+    print(f"fuzz: {sum(tried.values())} module argument sets tried: {tried}")
+    assert sum(tried.values()) >= 500
