@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 
 from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent

@@ -79,8 +79,8 @@ def test_set_region_replicas_dry_run_never_crashes_and_refuses_exactly_the_inval
 
 
 @FUZZ
-@given(raw=st.binary(max_size=2048), method=st.sampled_from(["SetRegionReplicas", "DeleteService", "PutCluster",
-                                                               "RemoveCluster"]))
+@given(raw=st.binary(max_size=2048),
+       method=st.sampled_from(["SetRegionReplicas", "DeleteService", "PutCluster", "RemoveCluster"]))
 def test_garbage_bytes_get_a_status_not_a_crash(listener, raw, method):
     channel = open_channel(listener.config.listen)
     call = channel.unary_unary(f"/multicluster.kube.v1.Fleet/{method}", request_serializer=lambda b: b,

@@ -146,3 +146,32 @@ def test_the_inventory_plugin_reads_the_fleet_from_any_listener(listeners, tmp_p
     refused = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(source), "--list"], capture_output=True,
                              text=True, env={**ansible_env(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1"}, check=False)
     assert refused.returncode != 0 and "UNAUTHENTICATED" in refused.stderr
+
+
+def test_bootstrap_runs_a_supervised_listener_per_cluster_idempotently(lab, tmp_path):
+    """The listener role's process runtime, driven by the inventory (these listeners replicate
+    only, so they do not compete with the session's listeners for the lab's Deployments)."""
+    from lab.processes import free_port
+
+    regions = {}
+    for name, cluster in lab.clusters.items():
+        regions.setdefault(cluster.region, {"hosts": {}})["hosts"][name] = {
+            "listener_listen": f"127.0.0.1:{free_port()}", "listener_data_dir": str(tmp_path / name)}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "listener_insecure": True,
+        "listener_token": "bootstrap-token", "listener_settings": {"manage_kubernetes": False}},
+        "children": regions}}))
+    try:
+        first = playbook(["-i", str(inventory), "playbooks/bootstrap.yml"])
+        assert "failed=0" in first.stdout
+        second = playbook(["-i", str(inventory), "playbooks/bootstrap.yml"])
+        assert all("changed=0" in line for line in second.stdout.splitlines() if "ok=" in line), second.stdout[-2000:]
+        placed = playbook(["-i", str(inventory), "playbooks/set-region.yml", "-e", "region=eu", "-e", "service=boot",
+                           "-e", "replicas=2", "-e", "wait=propagated"])
+        assert "boot in eu: eu-central=1, eu-west=1" in placed.stdout
+        pids = [int((tmp_path / n / "listener.pid").read_text()) for n in lab.clusters]
+        assert all(pathlib.Path(f"/proc/{pid}").exists() for pid in pids)
+    finally:
+        playbook(["-i", str(inventory), "playbooks/bootstrap.yml", "-e", "listener_state=stopped"], check=False)
+    assert not any((tmp_path / n / "listener.pid").exists() for n in lab.clusters)
