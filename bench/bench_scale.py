@@ -39,43 +39,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         fleet = ListenerFleet(lab, f"{tmp}/listeners", manage_kubernetes=False, settings=SETTINGS)
         begin = time.monotonic()
-        with fleet, ThreadPoolExecutor(16) as pool:
+        try:
+            fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
             print(f"scale: {LISTENERS} listeners up and knowing each other in {time.monotonic() - begin:.0f}s")
             clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
-            reach = []
-            for i in range(WRITES):
-                region = f"r{i % 10}"
-                at = fleet.names[(i * 7) % LISTENERS]
-                response = clients[at].set_region_replicas(ServiceIntent(region, f"probe-{i}", 3))
-                acked = time.perf_counter()
-                stamp = (response.stamp.physical_ms, response.stamp.logical, response.stamp.origin)
-                key = f"service/{region}/probe-{i}"
-                pending = set(fleet.names)
-
-                def holds(name):
-                    return name, any(r.key == key and r.stamp >= stamp for r in clients[name].records()[0])
-
-                while pending:
-                    pending -= {n for n, ok in pool.map(holds, sorted(pending)) if ok}
-                    if time.perf_counter() - acked > 60:
-                        raise TimeoutError(f"{len(pending)} listeners still lack write {i}")
-                reach.append((time.perf_counter() - acked) * 1000)
-            print(f"scale: write to all {LISTENERS}: p50 {common.percentile(reach, 50):.0f} ms, "
-                  f"p99 {common.percentile(reach, 99):.0f} ms")
-
-            # 10,000 services, written in batches at one listener, then the memory of every listener.
-            writer = clients[fleet.names[0]]
-            load_begin = time.monotonic()
-            for i in range(SERVICES):
-                writer.set_region_replicas(ServiceIntent(f"r{i % 10}", f"s{i}", 1 + i % 5))
-            key = f"service/r{(SERVICES - 1) % 10}/s{SERVICES - 1}"
-            common.wait(lambda: all(pool.map(lambda n: any(r.key == key for r in clients[n].records()[0]),
-                                             fleet.names)), 600, interval=1.0)
-            loaded = time.monotonic() - load_begin
-            time.sleep(5)
-            rss = sorted(processes.rss_kib(fleet.pids[n]) / 1024 for n in fleet.names)
+            with ThreadPoolExecutor(16) as pool:
+                reach = time_to_reach_all(fleet, clients, pool)
+                loaded, rss = memory_with_services(fleet, clients, pool)
             for c in clients.values():
                 c.close()
+        finally:
+            fleet.stop_all()
     results = {"benchmark": "scale", "listeners": LISTENERS, "regions": 10, "settings": SETTINGS,
                "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99)},
                "services": SERVICES, "seconds_to_write_and_spread_services": loaded,
@@ -85,6 +59,45 @@ def main():
           f"RSS per listener median {common.percentile(rss, 50):.0f} MiB, max {rss[-1]:.0f} MiB")
     print(f"scale: {LISTENERS} listeners: p99 to all {common.percentile(reach, 99):.0f} ms; "
           f"{rss[-1]:.0f} MiB RSS at most per listener with {SERVICES} services")
+
+
+def time_to_reach_all(fleet, clients, pool) -> list:
+    """Milliseconds from each write's acknowledgement until every listener holds it."""
+    reach = []
+    for i in range(WRITES):
+        region = f"r{i % 10}"
+        response = clients[fleet.names[(i * 7) % LISTENERS]].set_region_replicas(
+            ServiceIntent(region, f"probe-{i}", 3))
+        acked = time.perf_counter()
+        stamp = (response.stamp.physical_ms, response.stamp.logical, response.stamp.origin)
+        key = f"service/{region}/probe-{i}"
+
+        def holds(name, key=key, stamp=stamp):
+            return name, any(r.key == key and r.stamp >= stamp for r in clients[name].records()[0])
+
+        pending = set(fleet.names)
+        while pending:
+            pending -= {n for n, ok in pool.map(holds, sorted(pending)) if ok}
+            if time.perf_counter() - acked > 60:
+                raise TimeoutError(f"{len(pending)} listeners still lack write {i}")
+        reach.append((time.perf_counter() - acked) * 1000)
+    print(f"scale: write to all {LISTENERS}: p50 {common.percentile(reach, 50):.0f} ms, "
+          f"p99 {common.percentile(reach, 99):.0f} ms")
+    return reach
+
+
+def memory_with_services(fleet, clients, pool):
+    """Write SERVICES services at one listener; once all hold them, every listener's RSS."""
+    writer = clients[fleet.names[0]]
+    begin = time.monotonic()
+    for i in range(SERVICES):
+        writer.set_region_replicas(ServiceIntent(f"r{i % 10}", f"s{i}", 1 + i % 5))
+    last = f"service/r{(SERVICES - 1) % 10}/s{SERVICES - 1}"
+    common.wait(lambda: all(pool.map(lambda n: any(r.key == last for r in clients[n].records()[0]), fleet.names)),
+                900, interval=1.0)
+    loaded = time.monotonic() - begin
+    time.sleep(5)
+    return loaded, sorted(processes.rss_kib(fleet.pids[n]) / 1024 for n in fleet.names)
 
 
 if __name__ == "__main__":

@@ -74,12 +74,17 @@ class ListenerFleet:
         env = {**os.environ, "PYTHONPATH": str(COLLECTIONS)}
         self.pids[name] = processes.spawn(self.argv(name), self.workdir / f"{name}.log", env=env)
 
-    def start_all(self) -> None:
-        for name in self.names:
-            self.start(name)
-        for name in self.names:
-            self.wait_serving(name)
-        self.wait_membership()
+    def start_all(self, batch: int = 0, timeout: float = 30.0) -> None:
+        """Start every listener (`batch` at a time, when many share few cores), wait until each
+        serves and all know each other."""
+        step = batch or len(self.names)
+        for first in range(0, len(self.names), step):
+            group = self.names[first:first + step]
+            for name in group:
+                self.start(name)
+            for name in group:
+                self.wait_serving(name, timeout)
+        self.wait_membership(timeout)
 
     def wait_membership(self, timeout: float = 30.0) -> None:
         """Until every listener knows every cluster (registrations pushed before all peers

@@ -45,6 +45,8 @@ def supervise(argv, log_file) -> None:
         started = time.monotonic()
         with open(log_file, "ab") as log:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        if stopping:  # SIGTERM came while the child was being started: it missed the terminate
+            child.terminate()
         child.wait()
         if stopping:
             break

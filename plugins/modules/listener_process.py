@@ -107,12 +107,14 @@ def start(p) -> int:
 
 
 def stop(pid: int, pid_file: str) -> None:
+    """SIGTERM to the supervisor (it stops the listener); if it is not done in 15 s, SIGKILL
+    its whole process group (its own session), so no listener is left orphaned."""
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
     while running_pid(pid_file) == pid and time.monotonic() < deadline:
         time.sleep(0.1)
     if running_pid(pid_file) == pid:
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 def main():
