@@ -17,6 +17,7 @@ from lab.listeners import ListenerFleet
 LISTENERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 SERVICES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
 WRITES = 30
+REGIONS = min(10, LISTENERS)
 # A hundred processes share 2 cores: heartbeats every 5 s rather than every second.
 SETTINGS = {"heartbeat_interval": 5.0, "failure_timeout": 60.0, "hold_down": 60.0, "anti_entropy_interval": 2.0,
             "anti_entropy_fanout": 2, "peer_timeout": 10.0}
@@ -30,7 +31,7 @@ class SimulatedLab:
         self.clusters = {}
         for i in range(count):
             c = cluster()
-            c.region = f"r{i % 10}"
+            c.region = f"r{i % REGIONS}"
             self.clusters[f"c{i:03d}"] = c
 
 
@@ -50,7 +51,7 @@ def main():
                 c.close()
         finally:
             fleet.stop_all()
-    results = {"benchmark": "scale", "listeners": LISTENERS, "regions": 10, "settings": SETTINGS,
+    results = {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "settings": SETTINGS,
                "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99)},
                "services": SERVICES, "seconds_to_write_and_spread_services": loaded,
                "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
@@ -65,7 +66,7 @@ def time_to_reach_all(fleet, clients, pool) -> list:
     """Milliseconds from each write's acknowledgement until every listener holds it."""
     reach = []
     for i in range(WRITES):
-        region = f"r{i % 10}"
+        region = f"r{i % REGIONS}"
         response = clients[fleet.names[(i * 7) % LISTENERS]].set_region_replicas(
             ServiceIntent(region, f"probe-{i}", 3))
         acked = time.perf_counter()
@@ -91,8 +92,8 @@ def memory_with_services(fleet, clients, pool):
     writer = clients[fleet.names[0]]
     begin = time.monotonic()
     for i in range(SERVICES):
-        writer.set_region_replicas(ServiceIntent(f"r{i % 10}", f"s{i}", 1 + i % 5))
-    last = f"service/r{(SERVICES - 1) % 10}/s{SERVICES - 1}"
+        writer.set_region_replicas(ServiceIntent(f"r{i % REGIONS}", f"s{i}", 1 + i % 5))
+    last = f"service/r{(SERVICES - 1) % REGIONS}/s{SERVICES - 1}"
     common.wait(lambda: all(pool.map(lambda n: any(r.key == last for r in clients[n].records()[0]), fleet.names)),
                 900, interval=1.0)
     loaded = time.monotonic() - begin

@@ -147,21 +147,26 @@ def apportion(total, weights, lower, upper, names):
                 under.append(i)
                 deficit += lower[i] * weight_sum - scaled
         if not over and not under:
-            break
+            return _largest_remainder(counts, free, rest, weights, weight_sum, names)
         bound = set(over) if excess >= deficit else set(under)
         for i in bound:
             counts[i] = upper[i] if excess >= deficit else lower[i]
             rest -= counts[i]
         free = [i for i in free if i not in bound]
-    if free:
-        remainders = []
-        for i in free:
-            counts[i], remainder = divmod(rest * weights[i], weight_sum)
-            remainders.append((-remainder, names[i], i))
-        left = rest - sum(counts[i] for i in free)
-        if left:
-            for _remainder, _name, i in sorted(remainders)[:left]:
-                counts[i] += 1
+    return counts
+
+
+def _largest_remainder(counts, free, rest, weights, weight_sum, names):
+    """Floor of each free cluster's share, then one more to the largest remainders (ties: name)."""
+    placed = 0
+    for i in free:
+        counts[i] = rest * weights[i] // weight_sum
+        placed += counts[i]
+    left = rest - placed
+    if left:
+        ranked = sorted((-(rest * weights[i] % weight_sum), names[i], i) for i in free)
+        for _remainder, _name, i in ranked[:left]:
+            counts[i] += 1
     return counts
 
 
