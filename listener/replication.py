@@ -160,15 +160,17 @@ class Peers:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="push")
         self.up = {}  # endpoint -> bool, from the last call
 
-    def endpoints(self) -> list:
+    def endpoints(self, region=None) -> list:
+        """Peer endpoints: registered clusters (of `region` only, when given) and seeds not
+        registered yet, whose region is unknown."""
         if not self.discover:
             return list(self.seeds)
-        own = self.replica.cluster
-        registered = {r.value.endpoint for r in self.replica.snapshot()
-                      if isinstance(r.value, Cluster) and r.value.name != own and r.value.endpoint}
-        mine = {r.value.endpoint for r in self.replica.snapshot()
-                if isinstance(r.value, Cluster) and r.value.name == own}
-        return sorted((registered | set(self.seeds)) - mine)
+        clusters = [r.value for r in self.replica.snapshot() if isinstance(r.value, Cluster)]
+        own = {c.endpoint for c in clusters if c.name == self.replica.cluster}
+        registered = {c.endpoint for c in clusters if c.endpoint}
+        wanted = {c.endpoint for c in clusters
+                  if c.endpoint and c.name != self.replica.cluster and (region is None or c.region == region)}
+        return sorted((wanted | (set(self.seeds) - registered)) - own)
 
     def _stub(self, endpoint):
         with self._lock:
@@ -194,7 +196,8 @@ class Peers:
         """Send records to every peer at once; returns {endpoint: future of bool (accepted)}."""
         request = pb.PushRequest(from_cluster=self.replica.cluster,
                                  records=[messages.record_to_message(r) for r in records])
-        return {e: self._pool.submit(self._push_one, e, request) for e in (endpoints or self.endpoints())}
+        targets = self.endpoints() if endpoints is None else endpoints
+        return {e: self._pool.submit(self._push_one, e, request) for e in targets}
 
     def _push_one(self, endpoint, request) -> bool:
         try:

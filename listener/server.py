@@ -52,7 +52,10 @@ class Listener:
         them to every peer at once. Returns (records, {peer: future of acknowledgement})."""
         records = [Record(key, self.clock.now(), author, value) for key, value in changes]
         self.replica.commit(records)
-        return records, self.peers.push(records)
+        # Heartbeats matter at once only within the region (its coordinator judges health);
+        # other regions get them by anti-entropy, which keeps the fan-out linear in region size.
+        heartbeats_only = all(isinstance(r.value, ClusterStatus) for r in records)
+        return records, self.peers.push(records, self.peers.endpoints(self.region) if heartbeats_only else None)
 
     def _changed(self) -> None:
         if self.reconciler is not None:
