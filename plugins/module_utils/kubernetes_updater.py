@@ -51,6 +51,10 @@ class Desired:
     def key(self) -> tuple:
         return (self.namespace, self.service)
 
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.service}"
+
     def summary(self) -> dict:
         return {"namespace": self.namespace, "name": self.service, "replicas": self.replicas,
                 "image": self.image, "port": self.port, "region": self.region}
@@ -64,7 +68,7 @@ class Plan:
     create: list = field(default_factory=list)
     update: list = field(default_factory=list)
     delete: list = field(default_factory=list)
-    conflicts: list = field(default_factory=list)
+    conflicts: dict = field(default_factory=dict)  # "namespace/name" -> why it was left alone
     unchanged: list = field(default_factory=list)
 
     @property
@@ -74,7 +78,7 @@ class Plan:
     def as_dict(self) -> dict:
         return {"create": [d.summary() for d in self.create],
                 "update": [{"before": before, "after": d.summary()} for before, d in self.update],
-                "delete": list(self.delete), "conflicts": list(self.conflicts),
+                "delete": list(self.delete), "conflicts": list(self.conflicts.values()),
                 "unchanged": [d.summary() for d in self.unchanged]}
 
 
@@ -133,14 +137,14 @@ def plan(api_client, desired, cluster: str, namespaces=None) -> Plan:
     result = Plan(cluster)
     for want in desired:
         if namespaces is not None and want.namespace not in namespaces:
-            result.conflicts.append(f"Deployment {want.namespace}/{want.service} is in a namespace this listener "
-                                    f"does not manage (it manages: {', '.join(namespaces)})")
+            result.conflicts[want.ref] = (f"Deployment {want.ref} is in a namespace this listener does not "
+                                          f"manage (it manages: {', '.join(namespaces)})")
             continue
         current = owned.pop(want.key, None)
         if current is None:
             conflict = _unowned(apps, want)
             if conflict:
-                result.conflicts.append(conflict)
+                result.conflicts[want.ref] = conflict
             else:
                 result.create.append(want)
         elif observed(current) != want.summary():
@@ -158,7 +162,7 @@ def _unowned(apps, want: Desired) -> str:
         if err.status == 404:
             return ""
         raise
-    return (f"Deployment {want.namespace}/{want.service} exists and is not managed by {MANAGER} "
+    return (f"Deployment {want.ref} exists and is not managed by {MANAGER} "
             f"(no {MANAGED_BY_LABEL}={MANAGER} label): left untouched")
 
 
@@ -176,7 +180,7 @@ def apply(api_client, result: Plan) -> dict:
                 want.service, want.namespace, manifest(want, result.cluster), field_manager=FIELD_MANAGER,
                 force=True, _content_type="application/apply-patch+yaml")
         except ApiException as err:
-            failures[f"{want.namespace}/{want.service}"] = _reason(err)
+            failures[want.ref] = _reason(err)
     for gone in result.delete:
         try:
             apps.delete_namespaced_deployment(gone["name"], gone["namespace"])
@@ -208,9 +212,9 @@ def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int, fa
     """Ready replicas per service placed here, with any conflict or failure, for the status record."""
     ready = {(d.metadata.namespace, d.metadata.name): d.status.ready_replicas or 0
              for d in list_managed(AppsV1Api(api_client), namespaces)}
-    conflicts = {**(failures or {}), **{c.split()[1]: c for c in result.conflicts}}
+    conflicts = {**(failures or {}), **result.conflicts}
     services = tuple(
         ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
-                      ready=ready.get(d.key, 0), conflict=conflicts.get(f"{d.namespace}/{d.service}", ""))
+                      ready=ready.get(d.key, 0), conflict=conflicts.get(d.ref, ""))
         for d in desired)
     return ClusterStatus(cluster=result.cluster, region=region, heartbeat_ms=heartbeat_ms, services=services)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import grpc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from inprocess import TOKEN
+
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.model import MAX_REPLICAS
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
@@ -57,7 +59,7 @@ def durable(listener) -> dict:
     return {k: r for k, r in listener.replica.state.items() if not k.startswith("status/")}
 
 
-def stub(listener, token="sesame"):
+def stub(listener, token=TOKEN):
     return Stub(open_channel(listener.config.listen), "Fleet"), call_metadata(token)
 
 
@@ -87,7 +89,7 @@ def test_garbage_bytes_get_a_status_not_a_crash(listener, raw, method):
                                response_deserializer=lambda b: b)
     before = durable(listener)
     try:
-        call(raw, metadata=call_metadata("sesame"), timeout=10)
+        call(raw, metadata=call_metadata(TOKEN), timeout=10)
     except grpc.RpcError as err:
         assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL,
                               grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNKNOWN), err.code()
@@ -105,7 +107,7 @@ def test_garbage_bytes_get_a_status_not_a_crash(listener, raw, method):
 @FUZZ
 @given(token=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=100), intent=intents)
 def test_a_wrong_token_is_refused_whatever_the_request(listener, token, intent):
-    if token == "sesame":
+    if token == TOKEN:
         return
     fleet, metadata = stub(listener, token=token or None)
     before = durable(listener)

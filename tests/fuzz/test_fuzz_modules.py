@@ -2,12 +2,9 @@
 failure changes nothing."""
 from __future__ import annotations
 
-import json
-
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible.module_utils.testing import patch_module_args
+from inprocess import TOKEN, run_module
 
 from ansible_collections.multicluster.kube.plugins.modules import cluster, region_replicas
 
@@ -22,10 +19,7 @@ names = st.one_of(st.sampled_from(["us", "eu", "us-east", "us-west", "web"]), st
 
 
 def run(module, listener, args, capsys):
-    with patch_module_args({"endpoint": listener.config.listen, "token": "sesame", **args}):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(module, {"endpoint": listener.config.listen, "token": TOKEN, **args}, capsys)
 
 
 def durable(listener):

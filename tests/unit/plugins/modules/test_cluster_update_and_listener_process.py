@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
+from inprocess import run_module
 
 from ansible_collections.multicluster.kube.plugins.modules import cluster_update, listener_process
 
@@ -15,10 +14,7 @@ from lab.listeners import COLLECTIONS
 
 
 def run(module, args, capsys, check=False):
-    with patch_module_args({**args, "_ansible_check_mode": check}):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(module, args, capsys, check=check)
 
 
 def test_cluster_update_reads_the_tree_that_global_config_info_returns():

@@ -1,0 +1,40 @@
+"""A listener and modules run inside the test process: real gRPC on loopback and real SQLite,
+no Kubernetes. Shared by the module unit tests and the fuzz tests."""
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+TOKEN = "sesame"
+
+
+@contextlib.contextmanager
+def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
+    """The listener of us-east (region us), with `clusters` (name, region) registered too."""
+    from ansible_collections.multicluster.kube.listener.config import Config
+    from ansible_collections.multicluster.kube.listener.server import Listener
+    from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster
+    from lab.processes import free_port
+
+    cfg = Config(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}", data_dir=str(data_dir),
+                 insecure=True, manage_kubernetes=False, token=TOKEN, discover_peers=False,
+                 failure_timeout=3600.0).finish()
+    node = Listener(cfg)
+    node.start()
+    node.write([(c.key, c) for c in (Cluster(name=n, region=r) for n, r in clusters)], author="test")
+    try:
+        yield node
+    finally:
+        node.stop(grace=0)
+
+
+def run_module(module, args, capsys, check=False, diff=False) -> dict:
+    """Run a module's main() in-process; returns its JSON result."""
+    with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
