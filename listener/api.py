@@ -19,6 +19,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import (
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
+from ansible_collections.multicluster.kube.listener.digest import BUCKETS
 from ansible_collections.multicluster.kube.listener.failover import used_elsewhere
 
 log = logging.getLogger("multicluster.listener.api")
@@ -191,7 +192,13 @@ class PeerService:
         return pb.PushResponse(accepted=len(accepted))
 
     def Digest(self, request, context):  # noqa: N802
-        newer, wanted = self.listener.replica.answer_digest(request.entries, request.from_cluster)
+        replica = self.listener.replica
+        if request.bucket_hashes and not request.entries:
+            return pb.DigestResponse(differing_buckets=replica.answer_summary(request.bucket_hashes, request.from_cluster),
+                                     answered_by=self.listener.cluster)
+        if any(b >= BUCKETS for b in request.buckets):
+            _invalid(context, ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets)))
+        newer, wanted = replica.answer_digest(request.entries, request.from_cluster, request.buckets)
         return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer], wanted=wanted,
                                  answered_by=self.listener.cluster)
 

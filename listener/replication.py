@@ -4,7 +4,8 @@ Every record carries a hybrid logical clock stamp; merge keeps the higher stamp 
 so merge is commutative, associative and idempotent and every listener that has seen the
 same records holds the same state, whatever the order, loss or duplication of messages.
 A local write is persisted, then pushed to every peer at once; anti-entropy by digest
-repairs whatever a push missed (partitions, restarts, new members).
+repairs whatever a push missed (partitions, restarts, new members). Digests compare bucket
+hashes first (listener/digest.py), so replicas in sync exchange 2 KiB, not every key.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import Clu
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
+from ansible_collections.multicluster.kube.listener.digest import DigestIndex
+
 log = logging.getLogger("multicluster.listener.replication")
 
 
@@ -36,6 +39,7 @@ class Replica:
         self.clock = clock
         self.metrics = metrics
         self.state = {}
+        self.index = DigestIndex()
         self.version = 0  # bumps on every change; waiters watch it
         self.changed = threading.Condition()
         self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
@@ -46,7 +50,7 @@ class Replica:
     def load(self) -> int:
         records = self.store.load()
         with self.changed:
-            merge(self.state, records)
+            self._merge(records)
             for record in records:
                 self.clock.observe(record.stamp)
             self.version += 1
@@ -72,7 +76,7 @@ class Replica:
             if not fresh:
                 return []
             self.store.save(fresh)
-            won = merge(self.state, fresh)
+            won = self._merge(fresh)
             now = time.monotonic()
             for record in won:
                 if isinstance(record.value, ClusterStatus):
@@ -81,7 +85,16 @@ class Replica:
             self.changed.notify_all()
         self.metrics.records_held.set(len(self.state))
         if self.on_change is not None:
-            self.on_change()
+            self.on_change(won)
+        return won
+
+    def _merge(self, records) -> list:
+        """Merge into state, keeping the digest index in step. Call with the lock held."""
+        before = {r.key: self.state.get(r.key) for r in records}
+        won = merge(self.state, records)
+        for key, old in before.items():
+            if self.state.get(key) is not old:
+                self.index.update(key, old, self.state[key])
         return won
 
     def snapshot(self) -> list:
@@ -92,19 +105,41 @@ class Replica:
         with self.changed:
             return self.state.get(key)
 
-    def digest(self) -> list:
+    def bucket_hashes(self) -> list:
         with self.changed:
-            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(r.stamp)) for k, r in self.state.items()]
+            return list(self.index.hashes)
 
-    def answer_digest(self, entries, from_cluster: str = "") -> tuple:
-        """Given a peer's (key, stamp) list: the records newer here, and the keys newer there."""
+    def answer_summary(self, hashes, from_cluster: str = "") -> list:
+        """Given a peer's bucket hashes: the buckets that differ. In the equal ones the peer
+        holds every tombstone we hold, at our stamp."""
+        with self.changed:
+            differing = self.index.differing(hashes)
+            if from_cluster:
+                self.confirm_equal_buckets(from_cluster, differing)
+        return differing
+
+    def confirm_equal_buckets(self, cluster: str, differing) -> None:
+        skip = set(differing)
+        with self.changed:
+            self._confirm(cluster, [k for b in range(len(self.index.keys)) if b not in skip
+                                    for k in self.index.keys[b] if self.state[k].deleted])
+
+    def digest(self, buckets=None) -> list:
+        with self.changed:
+            keys = self.state if buckets is None else self.index.keys_in(buckets)
+            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(self.state[k].stamp)) for k in keys]
+
+    def answer_digest(self, entries, from_cluster: str = "", buckets=None) -> tuple:
+        """Given a peer's (key, stamp) list (of `buckets` only, when given): the records newer
+        here, and the keys newer there."""
         theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
         with self.changed:
-            newer_here = [r for k, r in self.state.items() if k not in theirs or r.stamp > theirs[k]]
+            mine = self.state.keys() if not buckets else self.index.keys_in(buckets)
+            newer_here = [self.state[k] for k in mine if k not in theirs or self.state[k].stamp > theirs[k]]
             wanted = [k for k, s in theirs.items() if k not in self.state or s > self.state[k].stamp]
             if from_cluster:
-                self._confirm(from_cluster, [k for k, r in self.state.items()
-                                             if r.deleted and k in theirs and theirs[k] >= r.stamp])
+                self._confirm(from_cluster, [k for k in mine
+                                             if self.state[k].deleted and k in theirs and theirs[k] >= self.state[k].stamp])
         return newer_here, wanted
 
     def _confirm(self, cluster: str, keys) -> None:
@@ -129,7 +164,7 @@ class Replica:
             if done:
                 self.store.forget(done)
                 for key in done:
-                    self.state.pop(key, None)
+                    self.index.update(key, self.state.pop(key), None)
                     self.confirmed.pop(key, None)
         return done
 
@@ -158,6 +193,7 @@ class Peers:
         self._stubs = {}
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="push")
+        self._outboxes = {}  # endpoint -> _Outbox
         self.up = {}  # endpoint -> bool, from the last call
 
     def endpoints(self, region=None) -> list:
@@ -193,18 +229,45 @@ class Peers:
         return response
 
     def push(self, records, endpoints=None) -> dict:
-        """Send records to every peer at once; returns {endpoint: future of bool (accepted)}."""
-        request = pb.PushRequest(from_cluster=self.replica.cluster,
-                                 records=[messages.record_to_message(r) for r in records])
-        targets = self.endpoints() if endpoints is None else endpoints
-        return {e: self._pool.submit(self._push_one, e, request) for e in targets}
+        """Send records to every peer at once; returns {endpoint: future of bool (accepted)}.
 
-    def _push_one(self, endpoint, request) -> bool:
-        try:
-            self._call(endpoint, "Push", request)
-            return True
-        except grpc.RpcError:
-            return False
+        One call at a time goes to each peer: records pushed while it is in flight leave
+        together in the next call, so a burst of writes costs a few calls per peer, not one
+        per write, and a slow peer ties up one thread, not one per write."""
+        batch = [(r, messages.record_to_message(r)) for r in records]
+        targets = self.endpoints() if endpoints is None else endpoints
+        futures = {}
+        for endpoint in targets:
+            futures[endpoint] = concurrent.futures.Future()
+            with self._lock:
+                box = self._outboxes.setdefault(endpoint, _Outbox())
+                box.pending.append((batch, futures[endpoint]))
+                idle, box.sending = not box.sending, True
+            if idle:
+                self._pool.submit(self._drain, endpoint, box)
+        return futures
+
+    def _drain(self, endpoint, box) -> None:
+        while True:
+            with self._lock:
+                taken, box.pending = box.pending[:PUSH_BATCH_WRITES], box.pending[PUSH_BATCH_WRITES:]
+                if not taken:
+                    box.sending = False
+                    return
+            latest = {}  # the newest record per key among the writes taken
+            for batch, _future in taken:
+                for record, message in batch:
+                    held = latest.get(record.key)
+                    if newer(record, held[0] if held else None):
+                        latest[record.key] = (record, message)
+            request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()])
+            try:
+                self._call(endpoint, "Push", request)
+                accepted = True
+            except grpc.RpcError:
+                accepted = False
+            for _batch, future in taken:
+                future.set_result(accepted)
 
     def anti_entropy_round(self, fanout: int) -> int:
         """Exchange digests with up to `fanout` random peers; returns records repaired."""
@@ -214,9 +277,17 @@ class Peers:
         return sum(f.result() for f in futures)
 
     def _sync_with(self, endpoint) -> int:
-        digest = self.replica.digest()
+        me = self.replica.cluster
         try:
-            answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=self.replica.cluster, entries=digest))
+            summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me,
+                                                                     bucket_hashes=self.replica.bucket_hashes()))
+            if summary.answered_by:
+                self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
+            if not summary.differing_buckets:
+                return 0
+            buckets = list(summary.differing_buckets)
+            digest = self.replica.digest(buckets)
+            answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, entries=digest, buckets=buckets))
         except grpc.RpcError:
             return 0
         if answer.answered_by:
@@ -233,3 +304,14 @@ class Peers:
         with self._lock:
             for channel, _stub in self._stubs.values():
                 channel.close()
+
+
+PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
+
+
+class _Outbox:
+    """The writes waiting for one peer, and whether a call to it is in flight."""
+
+    def __init__(self):
+        self.pending = []  # [([(record, message)], future)]
+        self.sending = False

@@ -57,8 +57,9 @@ class Listener:
         heartbeats_only = all(isinstance(r.value, ClusterStatus) for r in records)
         return records, self.peers.push(records, self.peers.endpoints(self.region) if heartbeats_only else None)
 
-    def _changed(self) -> None:
-        if self.reconciler is not None:
+    def _changed(self, records) -> None:
+        # Heartbeats change no Deployment: only intents (and cluster records) wake the reconciler.
+        if self.reconciler is not None and not all(isinstance(r.value, ClusterStatus) for r in records):
             self.reconciler.wake.set()
 
     # -- queries used by the API -----------------------------------------------------------

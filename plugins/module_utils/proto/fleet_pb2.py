@@ -93,29 +93,31 @@ try:
         b'ter\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v'
         b'1.Record" \n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04"C\n\x08Ke'
         b'yStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluste'
-        b'r.kube.v1.Stamp"V\n\rDigestRequest\x12\x14\n\x0cfrom_cluster'
+        b'r.kube.v1.Stamp"~\n\rDigestRequest\x12\x14\n\x0cfrom_cluster'
         b'\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.K'
-        b'eyStamp"b\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multi'
-        b'cluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswer'
-        b'ed_by\x18\x03 \x01(\t*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00'
-        b'\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05'
-        b'READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicl'
-        b'uster.kube.v1.SetRegionReplicasRequest\x1a/.multicl'
-        b'uster.kube.v1.SetRegionReplicasResponse\x12h\n\rDelet'
-        b'eService\x12*.multicluster.kube.v1.DeleteServiceReq'
-        b'uest\x1a+.multicluster.kube.v1.DeleteServiceRespons'
-        b'e\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.GetG'
-        b'lobalConfigRequest\x1a-.multicluster.kube.v1.GetGlo'
-        b"balConfigResponse\x12\\\n\nPutCluster\x12'.multicluster.k"
-        b'ube.v1.PutClusterRequest\x1a%.multicluster.kube.v1.'
-        b'ClusterResponse\x12b\n\rRemoveCluster\x12*.multicluster.'
-        b'kube.v1.RemoveClusterRequest\x1a%.multicluster.kube'
-        b'.v1.ClusterResponse\x12S\n\x06Health\x12#.multicluster.kub'
-        b'e.v1.HealthRequest\x1a$.multicluster.kube.v1.Health'
-        b'Response2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1'
-        b'.PushRequest\x1a".multicluster.kube.v1.PushResponse'
-        b'\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestRequest\x1a'
-        b'$.multicluster.kube.v1.DigestResponseb\x06proto3'
+        b'eyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r"'
+        b'}\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.'
+        b'kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 '
+        b'\x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07WaitFor\x12\x18\n\x14WAI'
+        b'T_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED'
+        b'\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegio'
+        b'nReplicas\x12..multicluster.kube.v1.SetRegionReplic'
+        b'asRequest\x1a/.multicluster.kube.v1.SetRegionReplic'
+        b'asResponse\x12h\n\rDeleteService\x12*.multicluster.kube.'
+        b'v1.DeleteServiceRequest\x1a+.multicluster.kube.v1.D'
+        b'eleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multic'
+        b'luster.kube.v1.GetGlobalConfigRequest\x1a-.multiclu'
+        b'ster.kube.v1.GetGlobalConfigResponse\x12\\\n\nPutClust'
+        b"er\x12'.multicluster.kube.v1.PutClusterRequest\x1a%.mu"
+        b'lticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClus'
+        b'ter\x12*.multicluster.kube.v1.RemoveClusterRequest\x1a'
+        b'%.multicluster.kube.v1.ClusterResponse\x12S\n\x06Health'
+        b'\x12#.multicluster.kube.v1.HealthRequest\x1a$.multiclu'
+        b'ster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.m'
+        b'ulticluster.kube.v1.PushRequest\x1a".multicluster.k'
+        b'ube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.kub'
+        b'e.v1.DigestRequest\x1a$.multicluster.kube.v1.Digest'
+        b'Responseb\x06proto3'
     )
 
     _globals = globals()
@@ -125,8 +127,8 @@ try:
         DESCRIPTOR._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3373
-        _globals['_WAITFOR']._serialized_end = 3463
+        _globals['_WAITFOR']._serialized_start = 3440
+        _globals['_WAITFOR']._serialized_end = 3530
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -178,13 +180,13 @@ try:
         _globals['_KEYSTAMP']._serialized_start = 3116
         _globals['_KEYSTAMP']._serialized_end = 3183
         _globals['_DIGESTREQUEST']._serialized_start = 3185
-        _globals['_DIGESTREQUEST']._serialized_end = 3271
-        _globals['_DIGESTRESPONSE']._serialized_start = 3273
-        _globals['_DIGESTRESPONSE']._serialized_end = 3371
-        _globals['_FLEET']._serialized_start = 3466
-        _globals['_FLEET']._serialized_end = 4088
-        _globals['_PEER']._serialized_start = 4091
-        _globals['_PEER']._serialized_end = 4261
+        _globals['_DIGESTREQUEST']._serialized_end = 3311
+        _globals['_DIGESTRESPONSE']._serialized_start = 3313
+        _globals['_DIGESTRESPONSE']._serialized_end = 3438
+        _globals['_FLEET']._serialized_start = 3533
+        _globals['_FLEET']._serialized_end = 4155
+        _globals['_PEER']._serialized_start = 4158
+        _globals['_PEER']._serialized_end = 4328
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
