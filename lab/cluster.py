@@ -41,8 +41,8 @@ class Cluster:
     """One control plane. Its ports, tokens and data folder survive a stop, so a restart
     brings back the same cluster with the same objects."""
 
-    def __init__(self, lab: "Lab", name: str, region: str, state: dict | None = None):
-        self.lab, self.name, self.region = lab, name, region
+    def __init__(self, lab: "Lab", name: str, region: str, state: dict | None = None, host: str = "127.0.0.1"):
+        self.lab, self.name, self.region, self.host = lab, name, region, host
         self.dir = lab.workdir / name
         state = state or {}
         self.ports = state.get("ports") or {
@@ -56,10 +56,10 @@ class Cluster:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports['apiserver']}"
+        return f"https://{self.host}:{self.ports['apiserver']}"
 
     def state(self) -> dict:
-        return {"region": self.region, "ports": self.ports, "tokens": self.tokens, "pids": self.pids}
+        return {"region": self.region, "host": self.host, "ports": self.ports, "tokens": self.tokens, "pids": self.pids}
 
     def _binary(self, component: str) -> str:
         return str(self.lab.bin_dir / component)
@@ -78,7 +78,7 @@ class Cluster:
         """Start every component and wait until the apiserver is ready and the fake nodes exist."""
         begin = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
-        cert, key = self.lab.ca.serving_pair(f"{self.name}-apiserver")
+        cert, key = self.lab.ca.serving_pair(f"{self.name}-apiserver", self.host)
         sa_key = pki.service_account_key(self.dir / "service-account.key")
         tokens = self.dir / "tokens.csv"
         tokens.write_text(
@@ -95,7 +95,7 @@ class Cluster:
             "--unsafe-no-fsync", "--log-level=warn"])
         self._start("kube-apiserver", [
             f"--etcd-servers=http://127.0.0.1:{p['etcd']}", f"--secure-port={p['apiserver']}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            f"--bind-address={self.host}", f"--advertise-address={self.host}", "--endpoint-reconciler-type=none",
             f"--cert-dir={self.dir / 'certs'}", f"--tls-cert-file={cert}", f"--tls-private-key-file={key}",
             "--service-cluster-ip-range=10.96.0.0/16",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -198,7 +198,8 @@ class Lab:
         self.ca = pki.CertificateAuthority(self.workdir / "pki")
         self.ssl_context = ssl.create_default_context(cafile=str(self.ca.cert_file))
         saved = state.get("clusters", {})
-        self.clusters = {c.name: Cluster(self, c.name, c.region, saved.get(c.name)) for c in self.topology.clusters}
+        self.clusters = {c.name: Cluster(self, c.name, c.region, saved.get(c.name), c.host)
+                         for c in self.topology.clusters}
 
     @classmethod
     def existing(cls, workdir) -> "Lab":
@@ -207,7 +208,8 @@ class Lab:
             raise LabError(f"no lab in {workdir} (no lab.json)")
         state = json.loads(state_file.read_text())
         topo = topology_mod.Topology(
-            tuple(topology_mod.ClusterSpec(n, c["region"]) for n, c in state["clusters"].items()),
+            tuple(topology_mod.ClusterSpec(n, c["region"], c.get("host", "127.0.0.1"))
+                  for n, c in state["clusters"].items()),
             topology_mod.NodeShape(**state["nodes"]))
         return cls(workdir, topo, state["bin_dir"])
 

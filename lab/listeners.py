@@ -2,6 +2,7 @@
 that need them without Ansible. (The `listener` role is how users start them.)"""
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import secrets
@@ -16,16 +17,34 @@ MODULE = "ansible_collections.multicluster.kube.listener"
 PYTHON = os.path.realpath(sys.executable)  # what /proc/PID/exe shows for a listener
 
 
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One listener: its fleet cluster and region, the lab cluster whose apiserver it manages,
+    and where it runs on the network. Several members may share one lab cluster, each with
+    its Deployments in its own namespace: simulated clusters."""
+
+    name: str
+    region: str
+    context: str                    # the lab cluster (kubeconfig context) it manages
+    deployment_namespace: str = ""  # "" : the services' own namespaces
+    netns: str = ""                 # the network namespace it runs in; "" : the caller's
+    listen_host: str = "127.0.0.1"
+    advertise_host: str = "127.0.0.1"  # where its peers reach it
+    client_host: str = "127.0.0.1"     # where the caller reaches it
+
+
 class ListenerFleet:
-    """Starts `python -m ...listener` for each cluster of a lab. With `proxies`, each listener
-    reaches each peer through its own CuttableProxy (peer discovery off), so tests can cut
-    any pair of listeners apart."""
+    """Starts `python -m ...listener` for each member: by default one per cluster of the lab.
+    With `proxies`, each listener reaches each peer through its own CuttableProxy (peer
+    discovery off), so tests can cut any pair of listeners apart."""
 
     def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False,
-                 clusters=None, tls=False):
+                 clusters=None, tls=False, members=None):
         self.lab = lab
         self.tls = tls
-        self.names = list(clusters or lab.clusters)
+        members = members or [Member(n, lab.clusters[n].region, n) for n in clusters or lab.clusters]
+        self.members = {m.name: m for m in members}
+        self.names = list(self.members)
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token = token if token is not None else secrets.token_hex(16)
@@ -41,12 +60,18 @@ class ListenerFleet:
             self.proxies = {(a, b): CuttableProxy(self.endpoint(b)) for a in self.names for b in self.names if a != b}
 
     def endpoint(self, name: str) -> str:
-        return f"127.0.0.1:{self.ports[name]}"
+        """Where the caller reaches the listener."""
+        return f"{self.members[name].client_host}:{self.ports[name]}"
+
+    def advertised(self, name: str) -> str:
+        """Where the other listeners reach it."""
+        return f"{self.members[name].advertise_host}:{self.ports[name]}"
 
     def argv(self, name: str) -> list:
-        cluster = self.lab.clusters[name]
-        argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", cluster.region,
-                "--listen", self.endpoint(name), "--data-dir", str(self.workdir / name),
+        member = self.members[name]
+        argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", member.region,
+                "--listen", f"{member.listen_host}:{self.ports[name]}", "--advertise", self.advertised(name),
+                "--data-dir", str(self.workdir / name),
                 "--metrics-listen", f"127.0.0.1:{self.metrics_ports[name]}", "--log-format", "text"]
         if self.tls:  # a certificate from the lab's CA: TLS for clients, mutual TLS among listeners
             cert, key = self.lab.ca.serving_pair(f"listener-{name}")
@@ -56,14 +81,16 @@ class ListenerFleet:
         if self.token:
             argv += ["--token", self.token]
         if self.manage_kubernetes:
-            argv += ["--kubeconfig", str(self.lab.kubeconfig), "--context", name]
+            argv += ["--kubeconfig", str(self.lab.kubeconfig), "--context", member.context]
+            if member.deployment_namespace:
+                argv += ["--deployment-namespace", member.deployment_namespace]
         else:
             argv += ["--no-manage-kubernetes"]
         if self.proxies:
             argv += ["--no-discover-peers"]
             peers = [self.proxies[(name, other)].endpoint for other in self.names if other != name]
         else:
-            peers = [self.endpoint(other) for other in self.names if other != name]
+            peers = [self.advertised(other) for other in self.names if other != name]
         for peer in peers:
             argv += ["--peer", peer]
         for key, value in self.settings.items():
@@ -72,7 +99,8 @@ class ListenerFleet:
 
     def start(self, name: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(COLLECTIONS)}
-        self.pids[name] = processes.spawn(self.argv(name), self.workdir / f"{name}.log", env=env)
+        self.pids[name] = processes.spawn(self.argv(name), self.workdir / f"{name}.log", env=env,
+                                          netns=self.members[name].netns)
 
     def start_all(self, batch: int = 0, timeout: float = 30.0) -> None:
         """Start every listener (`batch` at a time, when many share few cores), wait until each

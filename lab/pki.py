@@ -48,13 +48,13 @@ class CertificateAuthority:
             key_file.write_bytes(_pem_key(self._key))
             self.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
-    def serving_pair(self, name: str) -> tuple:
-        """A certificate for an apiserver on 127.0.0.1 (and localhost): (cert_file, key_file)."""
+    def serving_pair(self, name: str, host: str = "127.0.0.1") -> tuple:
+        """A certificate for a server on 127.0.0.1, localhost and `host`: (cert_file, key_file)."""
         cert_file, key_file = self.directory / f"{name}.crt", self.directory / f"{name}.key"
         if not cert_file.exists():
             key = ec.generate_private_key(ec.SECP256R1())
             sans = [x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in sorted({"127.0.0.1", host}))]
             cert = _certificate(name, "multicluster-lab-ca", key.public_key(), self._key, ca=False, sans=sans)
             key_file.write_bytes(_pem_key(key))
             cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

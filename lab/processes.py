@@ -1,6 +1,7 @@
 """Starting and ending the lab's processes, by PID only."""
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import time
 
 
+CLONE_NEWNET = 0x40000000
 _handed_out = set()
 
 
@@ -37,13 +39,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def spawn(argv, log_path, env=None) -> int:
-    """Start argv in its own session (so Ctrl-C at the terminal does not reach it), logging to log_path."""
+def spawn(argv, log_path, env=None, netns=None) -> int:
+    """Start argv in its own session (so Ctrl-C at the terminal does not reach it), logging to
+    log_path; inside network namespace `netns` when given (lab/netns.py)."""
     # A KUBECONFIG from the caller's environment must not steer the lab's own components.
     env = {k: v for k, v in (env or os.environ).items() if k != "KUBECONFIG"}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, env=env)
+    enter = None
+    if netns:
+        # Entered between fork and exec, so the PID runs our binary from its first instruction
+        # (`ip netns exec` would show up as `ip` for a moment, and is_ours would disown it).
+        namespace_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        setns = ctypes.CDLL(None, use_errno=True).setns
+
+        def enter():
+            if setns(namespace_fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns into {netns}")
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True, env=env, preexec_fn=enter)
+    finally:
+        if netns:
+            os.close(namespace_fd)
     return proc.pid
 
 

@@ -21,6 +21,7 @@ class NodeShape:
 class ClusterSpec:
     name: str
     region: str
+    host: str = "127.0.0.1"  # the address its apiserver serves on (another: a veth into a network namespace)
 
 
 @dataclasses.dataclass(frozen=True)

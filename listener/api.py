@@ -128,7 +128,11 @@ class FleetService:
     def GetGlobalConfig(self, request, context):  # noqa: N802
         node = self.listener
         response = pb.GetGlobalConfigResponse(answered_by=node.cluster)
-        response.records.extend(messages.record_to_message(r) for r in node.replica.snapshot() if not r.deleted)
+        if request.keys:
+            held = (node.replica.get(k) for k in dict.fromkeys(request.keys))
+        else:
+            held = node.replica.snapshot()
+        response.records.extend(messages.record_to_message(r) for r in held if r is not None and not r.deleted)
         response.health.extend(pb.ClusterHealth(cluster=n, healthy=h, last_heard_seconds=s)
                                for n, h, s in node.health.report())
         return response

@@ -27,6 +27,9 @@ class Config:
     in_cluster: bool = False
     manage_kubernetes: bool = True   # false: replicate only, touch no cluster (tests, dry runs)
     namespaces: list = dataclasses.field(default_factory=list)  # manage only these (RBAC); empty: all
+    # Every Deployment of this cluster in this one namespace, whatever the service's own: for
+    # several fleet members sharing one apiserver (the 100-cluster simulation runs 50 on one).
+    deployment_namespace: str = ""
     token: str = ""
     token_file: str = ""
     peer_token: str = ""             # default: the client token
@@ -58,6 +61,12 @@ class Config:
         for name in ("peers", "namespaces"):
             if isinstance(getattr(self, name), str):
                 setattr(self, name, [p for p in getattr(self, name).split(",") if p])
+        if self.deployment_namespace:
+            check_name("deployment_namespace", self.deployment_namespace)
+            if self.namespaces and self.namespaces != [self.deployment_namespace]:
+                raise ValidationError("namespaces", "with deployment_namespace set, leave it empty or name "
+                                      "only that namespace", self.namespaces)
+            self.namespaces = [self.deployment_namespace]
         tls = [self.tls_cert, self.tls_key]
         if any(tls) and not all(tls):
             raise ValidationError("tls_cert", "tls_cert and tls_key go together", self.tls_cert)

@@ -51,6 +51,8 @@ class Reconciler:
         node = self.listener
         intents = [r.value for r in node.replica.snapshot() if isinstance(r.value, ServiceIntent)]
         desired = updater.desired_for(intents, node.region, node.cluster)
+        if node.config.deployment_namespace:
+            desired = [dataclasses.replace(d, namespace=node.config.deployment_namespace) for d in desired]
         namespaces = node.config.namespaces or None
         plan = updater.plan(self.api_client, desired, node.cluster, namespaces)
         failures = {}
@@ -73,15 +75,16 @@ class Reconciler:
         from kubernetes import client, watch
 
         apps = client.AppsV1Api(self.api_client)
+        selector = updater.managed_selector(self.listener.cluster)
         while not self.stopping.is_set():
             try:
                 namespaces = self.listener.config.namespaces
                 if namespaces:  # RBAC may cover only these: watch the first, poll the rest
                     stream = watch.Watch().stream(apps.list_namespaced_deployment, namespaces[0],
-                                                  label_selector=updater.MANAGED_SELECTOR, timeout_seconds=30)
+                                                  label_selector=selector, timeout_seconds=30)
                 else:
                     stream = watch.Watch().stream(apps.list_deployment_for_all_namespaces,
-                                                  label_selector=updater.MANAGED_SELECTOR, timeout_seconds=30)
+                                                  label_selector=selector, timeout_seconds=30)
                 for _event in stream:
                     self.wake.set()
                     if self.stopping.is_set():

@@ -4,9 +4,10 @@
 placement of the global configuration.
 
 For each service placed on the cluster with n > 0 replicas: a Deployment named after the
-service, applied server-side with our field manager, labelled as managed by us. A managed
-Deployment that is no longer placed here is deleted. An object without our managed-by
-label is never modified or deleted: it is reported as a conflict. The listener's reconcile
+service, applied server-side with our field manager, labelled as managed by us for this
+fleet member. A managed Deployment that is no longer placed here is deleted. An object
+without our labels (a user's, or another fleet member's sharing the apiserver) is never
+modified or deleted: it is reported as a conflict. The listener's reconcile
 loop and the cluster_update module both call plan() then apply().
 """
 from __future__ import annotations
@@ -32,8 +33,13 @@ MANAGER = "multicluster-kube"
 FIELD_MANAGER = "multicluster-kube"
 REGION_ANNOTATION = "multicluster.kube/region"
 SERVICE_ANNOTATION = "multicluster.kube/service"
-CLUSTER_ANNOTATION = "multicluster.kube/cluster"
+CLUSTER_LABEL = "multicluster.kube/cluster"  # which fleet member manages it: several may share an apiserver
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGER}"
+
+
+def managed_selector(cluster: str) -> str:
+    """The label selector of the Deployments fleet member `cluster` manages."""
+    return f"{MANAGED_SELECTOR},{CLUSTER_LABEL}={cluster}"
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,8 @@ def manifest(desired: Desired, cluster: str) -> dict:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": desired.service, "namespace": desired.namespace, "labels": labels,
-            "annotations": {REGION_ANNOTATION: desired.region, SERVICE_ANNOTATION: desired.service,
-                            CLUSTER_ANNOTATION: cluster},
+            "name": desired.service, "namespace": desired.namespace, "labels": {**labels, CLUSTER_LABEL: cluster},
+            "annotations": {REGION_ANNOTATION: desired.region, SERVICE_ANNOTATION: desired.service},
         },
         "spec": {
             "replicas": desired.replicas,
@@ -122,18 +127,19 @@ def observed(deployment) -> dict:
             "port": ports[0].container_port if ports else None, "region": annotations.get(REGION_ANNOTATION)}
 
 
-def list_managed(apps, namespaces=None) -> list:
-    """Our Deployments: in every namespace, or only in `namespaces` (a listener whose RBAC
-    covers just those)."""
+def list_managed(apps, cluster: str, namespaces=None) -> list:
+    """The Deployments `cluster` manages: in every namespace, or only in `namespaces` (a
+    listener whose RBAC covers just those)."""
+    selector = managed_selector(cluster)
     if namespaces is None:
-        return apps.list_deployment_for_all_namespaces(label_selector=MANAGED_SELECTOR).items
-    return [d for ns in namespaces for d in apps.list_namespaced_deployment(ns, label_selector=MANAGED_SELECTOR).items]
+        return apps.list_deployment_for_all_namespaces(label_selector=selector).items
+    return [d for ns in namespaces for d in apps.list_namespaced_deployment(ns, label_selector=selector).items]
 
 
 def plan(api_client, desired, cluster: str, namespaces=None) -> Plan:
     """Compare the desired Deployments with the cluster's; read-only."""
     apps = AppsV1Api(api_client)
-    owned = {(d.metadata.namespace, d.metadata.name): d for d in list_managed(apps, namespaces)}
+    owned = {(d.metadata.namespace, d.metadata.name): d for d in list_managed(apps, cluster, namespaces)}
     result = Plan(cluster)
     for want in desired:
         if namespaces is not None and want.namespace not in namespaces:
@@ -142,7 +148,7 @@ def plan(api_client, desired, cluster: str, namespaces=None) -> Plan:
             continue
         current = owned.pop(want.key, None)
         if current is None:
-            conflict = _unowned(apps, want)
+            conflict = _unowned(apps, want, cluster)
             if conflict:
                 result.conflicts[want.ref] = conflict
             else:
@@ -155,15 +161,19 @@ def plan(api_client, desired, cluster: str, namespaces=None) -> Plan:
     return result
 
 
-def _unowned(apps, want: Desired) -> str:
+def _unowned(apps, want: Desired, cluster: str) -> str:
     try:
-        apps.read_namespaced_deployment(want.service, want.namespace)
+        found = apps.read_namespaced_deployment(want.service, want.namespace)
     except ApiException as err:
         if err.status == 404:
             return ""
         raise
-    return (f"Deployment {want.ref} exists and is not managed by {MANAGER} "
-            f"(no {MANAGED_BY_LABEL}={MANAGER} label): left untouched")
+    labels = found.metadata.labels or {}
+    if labels.get(MANAGED_BY_LABEL) == MANAGER and labels.get(CLUSTER_LABEL) not in (None, cluster):
+        return (f"Deployment {want.ref} exists and is managed by fleet member {labels[CLUSTER_LABEL]}, "
+                f"which shares this apiserver: left untouched")
+    return (f"Deployment {want.ref} exists and is not managed by {MANAGER} for {cluster} "
+            f"(no {MANAGED_BY_LABEL}={MANAGER} and {CLUSTER_LABEL}={cluster} labels): left untouched")
 
 
 def apply(api_client, result: Plan) -> dict:
@@ -211,7 +221,7 @@ def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int, fa
            namespaces=None) -> ClusterStatus:
     """Ready replicas per service placed here, with any conflict or failure, for the status record."""
     ready = {(d.metadata.namespace, d.metadata.name): d.status.ready_replicas or 0
-             for d in list_managed(AppsV1Api(api_client), namespaces)}
+             for d in list_managed(AppsV1Api(api_client), result.cluster, namespaces)}
     conflicts = {**(failures or {}), **result.conflicts}
     services = tuple(
         ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,

@@ -12,9 +12,9 @@ description:
     its region and cluster names, creates, updates and deletes that cluster's Deployments so they
     match the placement in the global configuration - read from a listener, or passed in.
   - It runs the same code as the listeners' reconcile loop - server-side apply with the field
-    manager C(multicluster-kube), the label C(app.kubernetes.io/managed-by=multicluster-kube) -
-    and likewise never modifies or deletes an object without that label; such objects are
-    reported in RV(conflicts).
+    manager C(multicluster-kube), the labels C(app.kubernetes.io/managed-by=multicluster-kube) and
+    C(multicluster.kube/cluster=<cluster>) - and likewise never modifies or deletes an object
+    without those labels; such objects are reported in RV(conflicts).
 author:
   - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:

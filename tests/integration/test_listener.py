@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import subprocess
 import time
+import uuid
 
 import pytest
 from kubernetes import client
@@ -12,7 +13,7 @@ from kubernetes import client
 from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, global_config
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
-from lab.listeners import ListenerFleet
+from lab.listeners import ListenerFleet, Member
 
 from fleet_state import converged, durable_state, intent_of, managed_deployments
 from support import wait_for
@@ -214,3 +215,24 @@ def test_metrics_and_health_endpoints(listeners):
         assert metric in text, metric
     held = next(line for line in text.splitlines() if line.startswith("multicluster_records_held "))
     assert float(held.split()[1]) >= 8  # 4 clusters and 4 status records at least
+
+
+def test_simulated_clusters_share_one_apiserver_each_in_its_own_namespace(listeners, lab, kube, tmp_path):
+    """How the 100-cluster simulation runs: fleet members on one real apiserver, the
+    Deployments of each in its own namespace (deployment_namespace), beside the us-east
+    listener of the default fleet, which manages all namespaces there and leaves theirs alone."""
+    run = uuid.uuid4().hex[:6]
+    sims = [Member(f"sim-{i}", "sim", "us-east", deployment_namespace=f"sim-{i}-{run}") for i in (1, 2, 3)]
+    with ListenerFleet(lab, tmp_path / "sims", members=sims) as fleet:
+        with fleet.client("sim-1") as c:
+            response = c.set_region_replicas(ServiceIntent("sim", "web", 5), wait="ready", wait_timeout=60)
+        assert response.waited, response.wait_detail
+        placement = {p.cluster: p.replicas for p in response.intent.placement}
+        assert placement == {"sim-1": 2, "sim-2": 2, "sim-3": 1}
+        for member in sims:
+            count = placement[member.name]
+            assert managed_deployments(kube, "us-east", member.deployment_namespace) == {"web": (count, count)}
+        with fleet.client("sim-2") as c:
+            c.delete_service("sim", "web", wait="applied", wait_timeout=60)
+        for member in sims:
+            assert managed_deployments(kube, "us-east", member.deployment_namespace) == {}

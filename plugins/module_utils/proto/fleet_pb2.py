@@ -74,50 +74,50 @@ try:
         b'er.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.mult'
         b'icluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waite'
         b'd\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#'
-        b'.multicluster.kube.v1.ServiceIntent"\x18\n\x16GetGlobal'
-        b'ConfigRequest"M\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12'
-        b'\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01"\x92\x01\n'
-        b'\x17GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.mult'
-        b'icluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multic'
-        b'luster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01('
-        b'\t"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multic'
-        b'luster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14R'
-        b'emoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01'
-        b'(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicl'
-        b'uster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multi'
-        b'cluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.mul'
-        b'ticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHeal'
-        b'thRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06'
-        b'region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 '
-        b'\x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"R\n\x0bPushRequest\x12\x14\n\x0cfrom_clus'
-        b'ter\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v'
-        b'1.Record" \n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04"C\n\x08Ke'
-        b'yStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluste'
-        b'r.kube.v1.Stamp"~\n\rDigestRequest\x12\x14\n\x0cfrom_cluster'
-        b'\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.K'
-        b'eyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r"'
-        b'}\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.'
-        b'kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 '
-        b'\x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07WaitFor\x12\x18\n\x14WAI'
-        b'T_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED'
-        b'\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegio'
-        b'nReplicas\x12..multicluster.kube.v1.SetRegionReplic'
-        b'asRequest\x1a/.multicluster.kube.v1.SetRegionReplic'
-        b'asResponse\x12h\n\rDeleteService\x12*.multicluster.kube.'
-        b'v1.DeleteServiceRequest\x1a+.multicluster.kube.v1.D'
-        b'eleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multic'
-        b'luster.kube.v1.GetGlobalConfigRequest\x1a-.multiclu'
-        b'ster.kube.v1.GetGlobalConfigResponse\x12\\\n\nPutClust'
-        b"er\x12'.multicluster.kube.v1.PutClusterRequest\x1a%.mu"
-        b'lticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClus'
-        b'ter\x12*.multicluster.kube.v1.RemoveClusterRequest\x1a'
-        b'%.multicluster.kube.v1.ClusterResponse\x12S\n\x06Health'
-        b'\x12#.multicluster.kube.v1.HealthRequest\x1a$.multiclu'
-        b'ster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.m'
-        b'ulticluster.kube.v1.PushRequest\x1a".multicluster.k'
-        b'ube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.kub'
-        b'e.v1.DigestRequest\x1a$.multicluster.kube.v1.Digest'
-        b'Responseb\x06proto3'
+        b'.multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobal'
+        b'ConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07'
+        b'cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_sec'
+        b'onds\x18\x03 \x01(\x01"\x92\x01\n\x17GetGlobalConfigResponse\x12-\n\x07record'
+        b's\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18'
+        b'\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0ban'
+        b'swered_by\x18\x03 \x01(\t"X\n\x11PutClusterRequest\x122\n\x07cluster\x18'
+        b'\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_'
+        b'run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12'
+        b'\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01'
+        b' \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n\x05after'
+        b'\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12*\n\x05sta'
+        b'mp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed'
+        b'\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07clu'
+        b'ster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0b'
+        b'peers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"R\n\x0bPushReques'
+        b't\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multi'
+        b'cluster.kube.v1.Record" \n\x0cPushResponse\x12\x10\n\x08accept'
+        b'ed\x18\x01 \x01(\x04"C\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b'
+        b'2\x1b.multicluster.kube.v1.Stamp"~\n\rDigestRequest\x12\x14'
+        b'\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multiclu'
+        b'ster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07'
+        b'buckets\x18\x04 \x03(\r"}\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c'
+        b'.multicluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0b'
+        b'answered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07'
+        b'WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01'
+        b'\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fle'
+        b'et\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.S'
+        b'etRegionReplicasRequest\x1a/.multicluster.kube.v1.S'
+        b'etRegionReplicasResponse\x12h\n\rDeleteService\x12*.mult'
+        b'icluster.kube.v1.DeleteServiceRequest\x1a+.multiclu'
+        b'ster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalC'
+        b'onfig\x12,.multicluster.kube.v1.GetGlobalConfigRequ'
+        b'est\x1a-.multicluster.kube.v1.GetGlobalConfigRespon'
+        b"se\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutClust"
+        b'erRequest\x1a%.multicluster.kube.v1.ClusterResponse'
+        b'\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveC'
+        b'lusterRequest\x1a%.multicluster.kube.v1.ClusterResp'
+        b'onse\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthRequ'
+        b'est\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Pe'
+        b'er\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".'
+        b'multicluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mu'
+        b'lticluster.kube.v1.DigestRequest\x1a$.multicluster.'
+        b'kube.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -127,8 +127,8 @@ try:
         DESCRIPTOR._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3440
-        _globals['_WAITFOR']._serialized_end = 3530
+        _globals['_WAITFOR']._serialized_start = 3454
+        _globals['_WAITFOR']._serialized_end = 3544
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -158,35 +158,35 @@ try:
         _globals['_DELETESERVICERESPONSE']._serialized_start = 2048
         _globals['_DELETESERVICERESPONSE']._serialized_end = 2291
         _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2293
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2317
-        _globals['_CLUSTERHEALTH']._serialized_start = 2319
-        _globals['_CLUSTERHEALTH']._serialized_end = 2396
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2399
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2545
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2547
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2635
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2637
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2690
-        _globals['_CLUSTERRESPONSE']._serialized_start = 2693
-        _globals['_CLUSTERRESPONSE']._serialized_end = 2872
-        _globals['_HEALTHREQUEST']._serialized_start = 2874
-        _globals['_HEALTHREQUEST']._serialized_end = 2889
-        _globals['_HEALTHRESPONSE']._serialized_start = 2891
-        _globals['_HEALTHRESPONSE']._serialized_end = 2996
-        _globals['_PUSHREQUEST']._serialized_start = 2998
-        _globals['_PUSHREQUEST']._serialized_end = 3080
-        _globals['_PUSHRESPONSE']._serialized_start = 3082
-        _globals['_PUSHRESPONSE']._serialized_end = 3114
-        _globals['_KEYSTAMP']._serialized_start = 3116
-        _globals['_KEYSTAMP']._serialized_end = 3183
-        _globals['_DIGESTREQUEST']._serialized_start = 3185
-        _globals['_DIGESTREQUEST']._serialized_end = 3311
-        _globals['_DIGESTRESPONSE']._serialized_start = 3313
-        _globals['_DIGESTRESPONSE']._serialized_end = 3438
-        _globals['_FLEET']._serialized_start = 3533
-        _globals['_FLEET']._serialized_end = 4155
-        _globals['_PEER']._serialized_start = 4158
-        _globals['_PEER']._serialized_end = 4328
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2331
+        _globals['_CLUSTERHEALTH']._serialized_start = 2333
+        _globals['_CLUSTERHEALTH']._serialized_end = 2410
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2413
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2559
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2561
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2649
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2651
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2704
+        _globals['_CLUSTERRESPONSE']._serialized_start = 2707
+        _globals['_CLUSTERRESPONSE']._serialized_end = 2886
+        _globals['_HEALTHREQUEST']._serialized_start = 2888
+        _globals['_HEALTHREQUEST']._serialized_end = 2903
+        _globals['_HEALTHRESPONSE']._serialized_start = 2905
+        _globals['_HEALTHRESPONSE']._serialized_end = 3010
+        _globals['_PUSHREQUEST']._serialized_start = 3012
+        _globals['_PUSHREQUEST']._serialized_end = 3094
+        _globals['_PUSHRESPONSE']._serialized_start = 3096
+        _globals['_PUSHRESPONSE']._serialized_end = 3128
+        _globals['_KEYSTAMP']._serialized_start = 3130
+        _globals['_KEYSTAMP']._serialized_end = 3197
+        _globals['_DIGESTREQUEST']._serialized_start = 3199
+        _globals['_DIGESTREQUEST']._serialized_end = 3325
+        _globals['_DIGESTRESPONSE']._serialized_start = 3327
+        _globals['_DIGESTRESPONSE']._serialized_end = 3452
+        _globals['_FLEET']._serialized_start = 3547
+        _globals['_FLEET']._serialized_end = 4169
+        _globals['_PEER']._serialized_start = 4172
+        _globals['_PEER']._serialized_end = 4342
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
