@@ -1,6 +1,15 @@
-"""Scale: 100 listener processes in 10 regions on this machine (replication only: these
-simulated clusters run no Deployments). A write's time to reach all 100 listeners, p50/p99,
-and the listeners' memory (RSS) once they hold 10,000 services."""
+"""Scale: 100 listener processes in 10 regions on this machine. The simulated clusters are
+namespaces on two real lab apiservers (deployment_namespace); the listeners run in network
+namespaces of our own, half of every region on each side of one link (lab/netns.py), the
+apiservers and this process in a hub that reaches both sides.
+
+1. a write's time from acknowledgement until all listeners hold it, p50/p99;
+2. a 50/50 partition: 1,000 writes (half at each side) while the link is down, then the time
+   from healing until every listener holds all 1,000;
+3. listener memory (RSS) once every listener holds 10,000 services.
+
+Usage: bench_scale.py [LISTENERS [SERVICES]]   (root: it creates network namespaces)
+"""
 from __future__ import annotations
 
 import sys
@@ -10,95 +19,174 @@ from concurrent.futures import ThreadPoolExecutor
 
 import common
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, service_key
 from lab import processes
-from lab.listeners import ListenerFleet
+from lab.cluster import Lab
+from lab.listeners import ListenerFleet, Member
+from lab.netns import HUB_ADDRESS, LINK_ADDRESS, SIDE_ADDRESS, SIDES, SplitNetwork
+from lab.topology import ClusterSpec, NodeShape, Topology
 
 LISTENERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 SERVICES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
-WRITES = 30
+PROBES = 50
+PARTITION_WRITES = 1000
 REGIONS = min(10, LISTENERS)
-# A hundred processes share 2 cores: heartbeats every 5 s rather than every second.
-SETTINGS = {"heartbeat_interval": 5.0, "failure_timeout": 60.0, "hold_down": 60.0, "anti_entropy_interval": 2.0,
-            "anti_entropy_fanout": 2, "peer_timeout": 10.0}
+# A hundred processes share 2 cores: heartbeats every 5 s rather than every second, and no
+# failover while half of each region is cut off (that is the failover benchmark's subject).
+SETTINGS = {"heartbeat_interval": 5.0, "failure_timeout": 600.0, "hold_down": 600.0, "peer_timeout": 10.0,
+            "resync_interval": 30.0}
 
 
-class SimulatedLab:
-    """Just enough of a Lab for ListenerFleet: names and regions, no apiservers."""
-
-    def __init__(self, count):
-        cluster = type("SimCluster", (), {})
-        self.clusters = {}
-        for i in range(count):
-            c = cluster()
-            c.region = f"r{i % REGIONS}"
-            self.clusters[f"c{i:03d}"] = c
+def members(net) -> list:
+    """Regions r0..r9, each with its clusters alternately on the two sides."""
+    placed = []
+    for i in range(LISTENERS):
+        region, index = i % REGIONS, i // REGIONS
+        side = SIDES[(region + index) % 2]
+        name = f"c{i:03d}"
+        placed.append(Member(name, f"r{region}", f"api-{side}", deployment_namespace=f"sim-{name}",
+                             netns=net.namespace(side), listen_host="0.0.0.0",
+                             advertise_host=LINK_ADDRESS[side], client_host=SIDE_ADDRESS[side]))
+    return placed
 
 
 def main():
-    lab = SimulatedLab(LISTENERS)
-    with tempfile.TemporaryDirectory() as tmp:
-        fleet = ListenerFleet(lab, f"{tmp}/listeners", manage_kubernetes=False, settings=SETTINGS)
-        begin = time.monotonic()
-        try:
-            fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
-            print(f"scale: {LISTENERS} listeners up and knowing each other in {time.monotonic() - begin:.0f}s")
-            clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
-            with ThreadPoolExecutor(16) as pool:
-                reach = time_to_reach_all(fleet, clients, pool)
-                loaded, rss = memory_with_services(fleet, clients, pool)
-            for c in clients.values():
-                c.close()
-        finally:
-            fleet.stop_all()
-    results = {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "settings": SETTINGS,
-               "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99)},
-               "services": SERVICES, "seconds_to_write_and_spread_services": loaded,
-               "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
+    with SplitNetwork() as net:
+        net.enter()  # this thread, the lab and our clients live in the hub from here on
+        topology = Topology(tuple(ClusterSpec(f"api-{s}", f"sim-{s}", HUB_ADDRESS[s]) for s in SIDES),
+                            NodeShape(count=4))
+        with tempfile.TemporaryDirectory() as tmp, Lab(f"{tmp}/lab", topology) as lab:
+            fleet = ListenerFleet(lab, f"{tmp}/listeners", members=members(net), settings=SETTINGS)
+            try:
+                results = run(fleet, net)
+            finally:
+                fleet.stop_all()
     common.save("scale", results)
-    print(f"scale: {SERVICES} services written and held by all {LISTENERS} listeners in {loaded:.0f}s; "
-          f"RSS per listener median {common.percentile(rss, 50):.0f} MiB, max {rss[-1]:.0f} MiB")
-    print(f"scale: {LISTENERS} listeners: p99 to all {common.percentile(reach, 99):.0f} ms; "
-          f"{rss[-1]:.0f} MiB RSS at most per listener with {SERVICES} services")
+    print(f"scale: {LISTENERS} listeners: write to all p99 {results['write_to_all_ms']['p99']:.0f} ms; "
+          f"converged {results['partition']['seconds_to_converge']:.1f} s after a 50/50 partition healed; "
+          f"{results['rss_mib_per_listener']['max']:.0f} MiB RSS at most per listener with {SERVICES} services")
+
+
+def run(fleet, net) -> dict:
+    begin = time.monotonic()
+    fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
+    started = time.monotonic() - begin
+    print(f"scale: {LISTENERS} listeners up and knowing each other in {started:.0f}s")
+    clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
+    side_of = {m.name: m.netns for m in fleet.members.values()}
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            reach = time_to_reach_all(fleet, clients, pool)
+            partition = partition_and_heal(fleet, clients, pool, net, side_of)
+            loaded, rss = memory_with_services(fleet, clients, pool)
+    finally:
+        for c in clients.values():
+            c.close()
+    return {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "apiservers": len(SIDES),
+            "settings": SETTINGS, "seconds_to_start": started,
+            "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99),
+                                "writes": len(reach)},
+            "partition": partition,
+            "services": SERVICES, "seconds_to_write_and_spread_services": loaded,
+            "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
+
+
+def holds_all(client, keys, stamps) -> bool:
+    """The listener holds each key at the acknowledged stamp or a later one."""
+    held = {r.key: r.stamp for r in client.records(keys=keys)[0]}
+    return all(k in held and held[k] >= stamps[k] for k in keys)
+
+
+def stamp_of(response):
+    return (response.stamp.physical_ms, response.stamp.logical, response.stamp.origin)
 
 
 def time_to_reach_all(fleet, clients, pool) -> list:
     """Milliseconds from each write's acknowledgement until every listener holds it."""
     reach = []
-    for i in range(WRITES):
+    for i in range(PROBES):
         region = f"r{i % REGIONS}"
         response = clients[fleet.names[(i * 7) % LISTENERS]].set_region_replicas(
             ServiceIntent(region, f"probe-{i}", 3))
         acked = time.perf_counter()
-        stamp = (response.stamp.physical_ms, response.stamp.logical, response.stamp.origin)
-        key = f"service/{region}/probe-{i}"
-
-        def holds(name, key=key, stamp=stamp):
-            return name, any(r.key == key and r.stamp >= stamp for r in clients[name].records()[0])
-
+        key = service_key(region, f"probe-{i}")
+        stamps = {key: stamp_of(response)}
         pending = set(fleet.names)
         while pending:
-            pending -= {n for n, ok in pool.map(holds, sorted(pending)) if ok}
+            pending -= {n for n, ok in pool.map(lambda n: (n, holds_all(clients[n], [key], stamps)), sorted(pending))
+                        if ok}
             if time.perf_counter() - acked > 60:
                 raise TimeoutError(f"{len(pending)} listeners still lack write {i}")
         reach.append((time.perf_counter() - acked) * 1000)
     print(f"scale: write to all {LISTENERS}: p50 {common.percentile(reach, 50):.0f} ms, "
-          f"p99 {common.percentile(reach, 99):.0f} ms")
+          f"p99 {common.percentile(reach, 99):.0f} ms ({PROBES} writes)")
     return reach
 
 
+def record_counts(clients, pool, names) -> dict:
+    return dict(pool.map(lambda n: (n, clients[n].health().records), names))
+
+
+def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
+    """Cut the sides apart, write PARTITION_WRITES services (alternately at each side), heal,
+    and time until every listener holds every one of them."""
+    before = record_counts(clients, pool, fleet.names)
+    by_side = [[n for n in fleet.names if side_of[n] == side] for side in sorted(set(side_of.values()))]
+    net.cut()
+    cut_at = time.monotonic()
+    stamps = {}
+
+    def write(i):
+        side = by_side[i % 2]
+        writer = side[(i // 2) % len(side)]
+        key = service_key(f"r{i % REGIONS}", f"split-{i}")
+        stamps[key] = stamp_of(clients[writer].set_region_replicas(ServiceIntent(f"r{i % REGIONS}", f"split-{i}", 1)))
+
+    list(pool.map(write, range(PARTITION_WRITES)))
+    written = time.monotonic() - cut_at
+    net.heal()
+    healed = time.perf_counter()
+    expected = {n: before[n] + PARTITION_WRITES for n in fleet.names}
+    pending = set(fleet.names)
+    while pending:  # a record count is cheap to ask 100 listeners for; every key is new
+        counts = record_counts(clients, pool, sorted(pending))
+        pending -= {n for n, count in counts.items() if count >= expected[n]}
+        if time.perf_counter() - healed > 300:
+            raise TimeoutError(f"{len(pending)} listeners did not converge in 300 s")
+    converged = time.perf_counter() - healed
+    keys = sorted(stamps)  # then the exact check, untimed: every write at its acknowledged stamp or later
+    lacking = [n for n, ok in pool.map(lambda n: (n, holds_all(clients[n], keys, stamps)), fleet.names) if not ok]
+    assert not lacking, f"listeners lacking acknowledged writes after healing: {lacking}"
+    print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
+          f"every listener held all of them {converged:.2f}s after healing")
+    return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged,
+            "lost": 0}
+
+
 def memory_with_services(fleet, clients, pool):
-    """Write SERVICES services at one listener; once all hold them, every listener's RSS."""
-    writer = clients[fleet.names[0]]
+    """Write services up to SERVICES in all (at listeners in turn); once every listener holds
+    them, every listener's RSS."""
+    held = record_counts(clients, pool, fleet.names)
+    services_now = sum(1 for r in clients[fleet.names[0]].records()[0] if r.key.startswith("service/"))
+    extra = max(0, SERVICES - services_now)
     begin = time.monotonic()
-    for i in range(SERVICES):
-        writer.set_region_replicas(ServiceIntent(f"r{i % REGIONS}", f"s{i}", 1 + i % 5))
-    last = f"service/r{(SERVICES - 1) % REGIONS}/s{SERVICES - 1}"
-    common.wait(lambda: all(pool.map(lambda n: any(r.key == last for r in clients[n].records()[0]), fleet.names)),
-                900, interval=1.0)
+    list(pool.map(lambda i: clients[fleet.names[i % LISTENERS]].set_region_replicas(
+        ServiceIntent(f"r{i % REGIONS}", f"s{i}", 1)), range(extra)))
+    written = time.monotonic() - begin
+    print(f"scale: {extra} more services written in {written:.0f}s; waiting for every listener to hold them")
+    pending = set(fleet.names)
+    while pending:
+        counts = record_counts(clients, pool, sorted(pending))
+        pending -= {n for n, count in counts.items() if count >= held[n] + extra}
+        if time.monotonic() - begin > 1800:
+            raise TimeoutError(f"{len(pending)} listeners still lack services after 1800 s")
+        time.sleep(1.0)
     loaded = time.monotonic() - begin
-    time.sleep(5)
-    return loaded, sorted(processes.rss_kib(fleet.pids[n]) / 1024 for n in fleet.names)
+    time.sleep(10)  # let the reconcilers' first passes over the new services settle
+    rss = sorted(processes.rss_kib(fleet.pids[n]) / 1024 for n in fleet.names)
+    print(f"scale: {SERVICES} services held by all {LISTENERS} listeners {loaded:.0f}s after the first write; "
+          f"RSS per listener median {common.percentile(rss, 50):.0f} MiB, max {rss[-1]:.0f} MiB")
+    return loaded, rss
 
 
 if __name__ == "__main__":

@@ -225,7 +225,11 @@ class Peers:
                 log.warning("peer %s unreachable: %s", endpoint, err.code().name)
             self.up[endpoint] = False
             raise
+        came_back = self.up.get(endpoint) is False
         self.up[endpoint] = True
+        if came_back and method == "Push":  # it missed what we pushed meanwhile: repair at once
+            log.info("peer %s reachable again", endpoint)
+            self._pool.submit(self._sync_with, endpoint)
         return response
 
     def push(self, records, endpoints=None) -> dict:

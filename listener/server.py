@@ -10,7 +10,8 @@ import time
 
 import grpc
 
-from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import MAX_MESSAGE_BYTES
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
+    KEEPALIVE_SERVER_OPTIONS, MAX_MESSAGE_BYTES)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, Record, cluster_key)
@@ -112,7 +113,7 @@ class Listener:
             concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
             interceptors=[api.TokenCheck(cfg.token, cfg.peer_token)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
         add_servicer(self.server, "Fleet", api.FleetService(self))
         add_servicer(self.server, "Peer", api.PeerService(self))
         credentials = cfg.server_credentials()

@@ -17,6 +17,12 @@ else:
 TOKEN_HEADER = "authorization"
 AUTHOR_HEADER = "x-multicluster-author"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# A connection cut off by a partition looks alive to TCP for minutes (retransmissions back
+# off up to two minutes), and every call on it would wait for its deadline: ping it, and
+# drop it when a ping goes unanswered, so that a healed peer is dialled again within seconds.
+KEEPALIVE_MS = 5000
+KEEPALIVE_SERVER_OPTIONS = [("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS - 1000),
+                            ("grpc.keepalive_permit_without_calls", 1)]
 
 
 def _read(path):
@@ -36,7 +42,9 @@ def open_channel(endpoint: str, ca_file=None, cert_file=None, key_file=None, ser
                # gRPC's default backoff of up to two minutes. (Not min_reconnect_backoff_ms:
                # gRPC also takes it as the connect timeout, which must stay generous under load.)
                ("grpc.initial_reconnect_backoff_ms", 100),
-               ("grpc.max_reconnect_backoff_ms", 1000)]
+               ("grpc.max_reconnect_backoff_ms", 1000),
+               ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
+               ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if ca_file:
