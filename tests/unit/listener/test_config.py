@@ -1,0 +1,45 @@
+"""Listener configuration: defaults, then the file, then MULTICLUSTER_LISTENER_* variables,
+then flags; bad settings are refused naming the setting."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.multicluster.kube.listener import config
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ValidationError
+
+BASE = ["--cluster", "us-east", "--region", "us", "--insecure"]
+
+
+def test_flags_win_over_variables_which_win_over_the_file(tmp_path):
+    settings = tmp_path / "listener.yml"
+    settings.write_text("heartbeat_interval: 2.0\nfailure_timeout: 9\nhold_down: 30\n")
+    env = {"MULTICLUSTER_LISTENER_FAILURE_TIMEOUT": "8", "MULTICLUSTER_LISTENER_HOLD_DOWN": "20"}
+    cfg = config.load(BASE + ["--config", str(settings), "--hold-down", "12"], env)
+    assert (cfg.heartbeat_interval, cfg.failure_timeout, cfg.hold_down) == (2.0, 8.0, 12.0)
+    assert cfg.advertise == cfg.listen == "127.0.0.1:7443"
+
+
+def test_a_deployment_namespace_is_the_only_namespace_managed():
+    cfg = config.load(BASE + ["--deployment-namespace", "sim-7"], {})
+    assert cfg.namespaces == ["sim-7"]
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--deployment-namespace", "Not_A_Name"], "deployment_namespace"),
+    (["--deployment-namespace", "sim-7", "--namespace", "other"], "namespaces"),
+    (["--heartbeat-interval", "0"], "heartbeat_interval"),
+    (["--failure-timeout", "0.5"], "failure_timeout"),
+    (["--anti-entropy-fanout", "three"], "anti_entropy_fanout"),
+])
+def test_bad_settings_are_refused_naming_the_setting(argv, field):
+    with pytest.raises(ValidationError) as refused:
+        config.load(BASE + argv, {})
+    assert refused.value.field == field
+
+
+def test_an_unknown_setting_in_the_file_is_refused(tmp_path):
+    settings = tmp_path / "listener.yml"
+    settings.write_text("heartbeat_intervall: 2\n")
+    with pytest.raises(ValidationError) as refused:
+        config.load(BASE + ["--config", str(settings)], {})
+    assert refused.value.field == "heartbeat_intervall"
