@@ -4,12 +4,18 @@ from __future__ import annotations
 import json
 import pathlib
 import platform
+import signal
 import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".cache" / "collections"))
 sys.path.insert(0, str(ROOT))
+
+# A benchmark stopped with SIGTERM still runs its `finally` blocks, which stop the lab and the
+# listeners it started; and its progress shows as it goes, also when written to a file.
+signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+sys.stdout.reconfigure(line_buffering=True)
 
 RESULTS = ROOT / "bench" / "results"
 PLOTS = ROOT / "docs" / "performance"

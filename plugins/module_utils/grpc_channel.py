@@ -20,8 +20,10 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # A connection cut off by a partition looks alive to TCP for minutes (retransmissions back
 # off up to two minutes), and every call on it would wait for its deadline: ping it, and
 # drop it when a ping goes unanswered, so that a healed peer is dialled again within seconds.
-KEEPALIVE_MS = 5000
-KEEPALIVE_SERVER_OPTIONS = [("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS - 1000),
+KEEPALIVE_MS = 10000
+# What a server must accept for that; without it, gRPC answers such pings with GOAWAY
+# "too_many_pings" and the connection is torn down and dialled again, over and over.
+KEEPALIVE_SERVER_OPTIONS = [("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
                             ("grpc.keepalive_permit_without_calls", 1)]
 
 
@@ -43,7 +45,7 @@ def open_channel(endpoint: str, ca_file=None, cert_file=None, key_file=None, ser
                # gRPC also takes it as the connect timeout, which must stay generous under load.)
                ("grpc.initial_reconnect_backoff_ms", 100),
                ("grpc.max_reconnect_backoff_ms", 1000),
-               ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
+               ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_MS // 2),
                ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
