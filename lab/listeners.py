@@ -153,8 +153,7 @@ class ListenerFleet:
             processes.kill(pid, PYTHON)
 
     def stop_all(self) -> None:
-        for name in list(self.pids):
-            self.stop(name)
+        processes.stop_all([self.pids.pop(name) for name in list(self.pids)], PYTHON)
         for proxy in self.proxies.values():
             proxy.close()
 

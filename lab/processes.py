@@ -86,18 +86,26 @@ def _reap(pid: int) -> None:
 
 def stop(pid: int, binary: str, grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after `grace` seconds; only if the PID still runs `binary`."""
-    if not is_ours(pid, binary):
-        return
-    os.kill(pid, signal.SIGTERM)
+    stop_all([pid], binary, grace)
+
+
+def stop_all(pids, binary: str, grace: float = 10.0) -> None:
+    """stop() for many at once: all are told first, so they wind down side by side."""
+    running = [pid for pid in pids if is_ours(pid, binary)]
+    for pid in running:
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not is_ours(pid, binary):
-            return
+    while running and time.monotonic() < deadline:
+        for pid in running:
+            _reap(pid)
+        running = [pid for pid in running if is_ours(pid, binary)]
         time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    while is_ours(pid, binary):
-        _reap(pid)
+    for pid in running:
+        os.kill(pid, signal.SIGKILL)
+    while running:
+        for pid in running:
+            _reap(pid)
+        running = [pid for pid in running if is_ours(pid, binary)]
         time.sleep(0.05)
 
 

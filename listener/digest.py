@@ -26,6 +26,7 @@ class DigestIndex:
     def __init__(self):
         self.hashes = [0] * BUCKETS
         self.keys = [set() for _ in range(BUCKETS)]
+        self.tombstones = set()  # keys whose record is a delete: few, and asked for often
 
     def update(self, key: str, old, new) -> None:
         """Record that `key` went from record `old` to record `new` (either may be None)."""
@@ -33,9 +34,12 @@ class DigestIndex:
         if old is not None:
             self.hashes[bucket] ^= _entry_hash(key, old.stamp)
             self.keys[bucket].discard(key)
+            self.tombstones.discard(key)
         if new is not None:
             self.hashes[bucket] ^= _entry_hash(key, new.stamp)
             self.keys[bucket].add(key)
+            if new.deleted:
+                self.tombstones.add(key)
 
     def differing(self, theirs) -> list:
         """Buckets whose hash differs from `theirs` (a list of BUCKETS hashes)."""

@@ -20,13 +20,15 @@ import grpc
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, ClusterStatus, merge, newer
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    Cluster, ClusterStatus, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
-from ansible_collections.multicluster.kube.listener.digest import DigestIndex
+from ansible_collections.multicluster.kube.listener.digest import DigestIndex, bucket_of
 
 log = logging.getLogger("multicluster.listener.replication")
+STATUS_PREFIX = status_key("")
 
 
 class Replica:
@@ -41,6 +43,7 @@ class Replica:
         self.state = {}
         self.index = DigestIndex()
         self.version = 0  # bumps on every change; waiters watch it
+        self.intents_version = 0  # bumps when anything but a status record (heartbeat) changes
         self.changed = threading.Condition()
         self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
         self.started = time.monotonic()
@@ -81,6 +84,8 @@ class Replica:
             for record in won:
                 if isinstance(record.value, ClusterStatus):
                     self.last_heard[record.value.cluster] = now
+            if any(not r.key.startswith(STATUS_PREFIX) for r in won):
+                self.intents_version += 1
             self.version += 1
             self.changed.notify_all()
         self.metrics.records_held.set(len(self.state))
@@ -121,8 +126,7 @@ class Replica:
     def confirm_equal_buckets(self, cluster: str, differing) -> None:
         skip = set(differing)
         with self.changed:
-            self._confirm(cluster, [k for b in range(len(self.index.keys)) if b not in skip
-                                    for k in self.index.keys[b] if self.state[k].deleted])
+            self._confirm(cluster, [k for k in self.index.tombstones if bucket_of(k) not in skip])
 
     def digest(self, buckets=None) -> list:
         with self.changed:

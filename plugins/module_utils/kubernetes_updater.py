@@ -12,6 +12,7 @@ loop and the cluster_update module both call plan() then apply().
 """
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass, field
 
@@ -76,6 +77,7 @@ class Plan:
     delete: list = field(default_factory=list)
     conflicts: dict = field(default_factory=dict)  # "namespace/name" -> why it was left alone
     unchanged: list = field(default_factory=list)
+    ready: dict = field(default_factory=dict)  # (namespace, name) -> ready replicas, as listed
 
     @property
     def changed(self) -> bool:
@@ -117,30 +119,35 @@ def manifest(desired: Desired, cluster: str) -> dict:
     }
 
 
-def observed(deployment) -> dict:
-    """The fields we manage, as found on a live Deployment."""
-    containers = deployment.spec.template.spec.containers or []
-    ports = (containers[0].ports or []) if containers else []
-    annotations = deployment.metadata.annotations or {}
-    return {"namespace": deployment.metadata.namespace, "name": deployment.metadata.name,
-            "replicas": deployment.spec.replicas, "image": containers[0].image if containers else None,
-            "port": ports[0].container_port if ports else None, "region": annotations.get(REGION_ANNOTATION)}
+def observed(deployment: dict) -> dict:
+    """The fields we manage, as found on a live Deployment (its JSON)."""
+    metadata, spec = deployment["metadata"], deployment.get("spec", {})
+    containers = spec.get("template", {}).get("spec", {}).get("containers") or []
+    ports = (containers[0].get("ports") or []) if containers else []
+    return {"namespace": metadata["namespace"], "name": metadata["name"], "replicas": spec.get("replicas"),
+            "image": containers[0].get("image") if containers else None,
+            "port": ports[0].get("containerPort") if ports else None,
+            "region": (metadata.get("annotations") or {}).get(REGION_ANNOTATION)}
 
 
 def list_managed(apps, cluster: str, namespaces=None) -> list:
-    """The Deployments `cluster` manages: in every namespace, or only in `namespaces` (a
-    listener whose RBAC covers just those)."""
+    """The Deployments `cluster` manages, as JSON: in every namespace, or only in `namespaces`
+    (a listener whose RBAC covers just those). Plain JSON, not the client's models: the
+    reconcile loop lists on every pass, and building models costs many times the parse."""
     selector = managed_selector(cluster)
     if namespaces is None:
-        return apps.list_deployment_for_all_namespaces(label_selector=selector).items
-    return [d for ns in namespaces for d in apps.list_namespaced_deployment(ns, label_selector=selector).items]
+        calls = [(apps.list_deployment_for_all_namespaces, ())]
+    else:
+        calls = [(apps.list_namespaced_deployment, (ns,)) for ns in namespaces]
+    return [d for call, args in calls
+            for d in json.loads(call(*args, label_selector=selector, _preload_content=False).data)["items"]]
 
 
 def plan(api_client, desired, cluster: str, namespaces=None) -> Plan:
     """Compare the desired Deployments with the cluster's; read-only."""
     apps = AppsV1Api(api_client)
-    owned = {(d.metadata.namespace, d.metadata.name): d for d in list_managed(apps, cluster, namespaces)}
-    result = Plan(cluster)
+    owned = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in list_managed(apps, cluster, namespaces)}
+    result = Plan(cluster, ready={key: d.get("status", {}).get("readyReplicas") or 0 for key, d in owned.items()})
     for want in desired:
         if namespaces is not None and want.namespace not in namespaces:
             result.conflicts[want.ref] = (f"Deployment {want.ref} is in a namespace this listener does not "
@@ -217,14 +224,12 @@ def _ensure_namespace(core, name: str) -> None:
                 raise
 
 
-def status(api_client, desired, result: Plan, region: str, heartbeat_ms: int, failures=None,
-           namespaces=None) -> ClusterStatus:
-    """Ready replicas per service placed here, with any conflict or failure, for the status record."""
-    ready = {(d.metadata.namespace, d.metadata.name): d.status.ready_replicas or 0
-             for d in list_managed(AppsV1Api(api_client), result.cluster, namespaces)}
+def status(desired, result: Plan, region: str, heartbeat_ms: int, failures=None) -> ClusterStatus:
+    """Ready replicas per service placed here (as the plan listed them: a change of readiness
+    wakes the next reconcile), with any conflict or failure, for the status record."""
     conflicts = {**(failures or {}), **result.conflicts}
     services = tuple(
         ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
-                      ready=ready.get(d.key, 0), conflict=conflicts.get(d.ref, ""))
+                      ready=result.ready.get(d.key, 0), conflict=conflicts.get(d.ref, ""))
         for d in desired)
     return ClusterStatus(cluster=result.cluster, region=region, heartbeat_ms=heartbeat_ms, services=services)
