@@ -193,7 +193,12 @@ class PeerService:
         for record in accepted:
             if not isinstance(record.value, ClusterStatus):
                 self.listener.metrics.propagation_delay.observe(max(0.0, (now_ms - record.stamp.physical_ms) / 1000))
-        return pb.PushResponse(accepted=len(accepted))
+        # Relayed even when nothing was new here: the rest of the region may still lack them.
+        not_reached = []
+        if request.relay_to:
+            not_reached = self.listener.peers.relay(records, list(request.relay_to))
+            self.listener.metrics.relayed.inc(len(records))
+        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached)
 
     def Digest(self, request, context):  # noqa: N802
         replica = self.listener.replica

@@ -10,6 +10,7 @@ hashes first (listener/digest.py), so replicas in sync exchange 2 KiB, not every
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import logging
 import random
 import threading
@@ -21,7 +22,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, merge, newer, status_key)
+    Cluster, ClusterStatus, cluster_key, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
@@ -29,6 +30,7 @@ from ansible_collections.multicluster.kube.listener.digest import DigestIndex, b
 
 log = logging.getLogger("multicluster.listener.replication")
 STATUS_PREFIX = status_key("")
+CLUSTER_PREFIX = cluster_key("")
 
 
 class Replica:
@@ -49,6 +51,7 @@ class Replica:
         self.started = time.monotonic()
         self.on_change = None  # called (outside the lock) after records were accepted
         self.confirmed = {}  # tombstone key -> clusters known to hold it (for garbage collection)
+        self.clusters = {}  # name -> Cluster: the members, kept in step with state
 
     def load(self) -> int:
         records = self.store.load()
@@ -100,7 +103,18 @@ class Replica:
         for key, old in before.items():
             if self.state.get(key) is not old:
                 self.index.update(key, old, self.state[key])
+                self._track_member(self.state[key])
         return won
+
+    def _track_member(self, record) -> None:
+        if isinstance(record.value, Cluster):
+            self.clusters[record.value.name] = record.value
+        elif record.key.startswith(CLUSTER_PREFIX):
+            self.clusters.pop(record.key[len(CLUSTER_PREFIX):], None)
+
+    def members(self) -> list:
+        with self.changed:
+            return list(self.clusters.values())
 
     def snapshot(self) -> list:
         with self.changed:
@@ -198,6 +212,7 @@ class Peers:
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="push")
         self._outboxes = {}  # endpoint -> _Outbox
+        self._relay_turn = itertools.count()  # spreads relaying over each region's members
         self.up = {}  # endpoint -> bool, from the last call
 
     def endpoints(self, region=None) -> list:
@@ -205,7 +220,7 @@ class Peers:
         registered yet, whose region is unknown."""
         if not self.discover:
             return list(self.seeds)
-        clusters = [r.value for r in self.replica.snapshot() if isinstance(r.value, Cluster)]
+        clusters = self.replica.members()
         own = {c.endpoint for c in clusters if c.name == self.replica.cluster}
         registered = {c.endpoint for c in clusters if c.endpoint}
         wanted = {c.endpoint for c in clusters
@@ -237,23 +252,54 @@ class Peers:
         return response
 
     def push(self, records, endpoints=None) -> dict:
-        """Send records to every peer at once; returns {endpoint: future of bool (accepted)}.
+        """Send records to every peer at once (or to `endpoints` only); returns {endpoint:
+        future of bool (it acknowledged them)}.
+
+        Every peer of our region and of no known region gets a call of its own; each other
+        region gets one call, to one of its members in turn, which relays the records to the
+        rest of its region and reports who acknowledged. So a write costs its origin one call
+        per region rather than one per listener; if the relay cannot be reached, the rest of
+        its region is called directly.
 
         One call at a time goes to each peer: records pushed while it is in flight leave
         together in the next call, so a burst of writes costs a few calls per peer, not one
         per write, and a slow peer ties up one thread, not one per write."""
         batch = [(r, messages.record_to_message(r)) for r in records]
-        targets = self.endpoints() if endpoints is None else endpoints
+        if endpoints is not None:
+            return {e: self._enqueue(e, batch) for e in endpoints}
         futures = {}
-        for endpoint in targets:
-            futures[endpoint] = concurrent.futures.Future()
-            with self._lock:
-                box = self._outboxes.setdefault(endpoint, _Outbox())
-                box.pending.append((batch, futures[endpoint]))
-                idle, box.sending = not box.sending, True
-            if idle:
-                self._pool.submit(self._drain, endpoint, box)
+        for relay, rest in self._fan_out():
+            relayed = {e: concurrent.futures.Future() for e in rest}
+            futures[relay] = self._enqueue(relay, batch, relayed)
+            futures.update(relayed)
         return futures
+
+    def _fan_out(self) -> list:
+        """[(endpoint to call, [endpoints it relays to])] covering every peer."""
+        region_of = {c.endpoint: c.region for c in self.replica.members() if c.endpoint}
+        own_region = next((c.region for c in self.replica.members() if c.name == self.replica.cluster), None)
+        plan, regions = [], {}
+        for endpoint in self.endpoints():
+            region = region_of.get(endpoint)
+            if region is None or region == own_region:
+                plan.append((endpoint, []))
+            else:
+                regions.setdefault(region, []).append(endpoint)
+        for members in regions.values():
+            reachable = [e for e in members if self.up.get(e, True)] or members
+            relay = reachable[next(self._relay_turn) % len(reachable)]
+            plan.append((relay, [e for e in members if e != relay]))
+        return plan
+
+    def _enqueue(self, endpoint, batch, relayed=None):
+        future = concurrent.futures.Future()
+        with self._lock:
+            box = self._outboxes.setdefault(endpoint, _Outbox())
+            box.pending.append((batch, future, relayed or {}))
+            idle, box.sending = not box.sending, True
+        if idle:
+            self._pool.submit(self._drain, endpoint, box)
+        return future
 
     def _drain(self, endpoint, box) -> None:
         while True:
@@ -263,19 +309,35 @@ class Peers:
                     box.sending = False
                     return
             latest = {}  # the newest record per key among the writes taken
-            for batch, _future in taken:
+            for batch, _future, _relayed in taken:
                 for record, message in batch:
                     held = latest.get(record.key)
                     if newer(record, held[0] if held else None):
                         latest[record.key] = (record, message)
-            request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()])
+            relay_to = sorted({e for _batch, _future, relayed in taken for e in relayed})
+            request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
+                                     relay_to=relay_to)
             try:
-                self._call(endpoint, "Push", request)
+                not_reached = set(self._call(endpoint, "Push", request).not_reached)
                 accepted = True
             except grpc.RpcError:
                 accepted = False
-            for _batch, future in taken:
+            for batch, future, relayed in taken:
                 future.set_result(accepted)
+                for target, relayed_future in relayed.items():
+                    if accepted:
+                        relayed_future.set_result(target not in not_reached)
+                    else:  # the relay is away: its region directly
+                        self._enqueue(target, batch).add_done_callback(
+                            lambda done, waiting=relayed_future: waiting.set_result(done.result()))
+
+    def relay(self, records, endpoints) -> list:
+        """Forward records (a Push with relay_to) to those of `endpoints` that are members we
+        know; returns the endpoints that did not acknowledge them in time."""
+        known = set(self.endpoints())
+        futures = self.push(records, [e for e in endpoints if e in known])
+        concurrent.futures.wait(futures.values(), timeout=self.timeout)
+        return sorted(e for e in endpoints if e not in futures or not futures[e].done() or not futures[e].result())
 
     def anti_entropy_round(self, fanout: int) -> int:
         """Exchange digests with up to `fanout` random peers; returns records repaired."""
@@ -321,5 +383,5 @@ class _Outbox:
     """The writes waiting for one peer, and whether a call to it is in flight."""
 
     def __init__(self):
-        self.pending = []  # [([(record, message)], future)]
+        self.pending = []  # [([(record, message)], future, {relayed endpoint: future})]
         self.sending = False

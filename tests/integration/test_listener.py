@@ -236,3 +236,31 @@ def test_simulated_clusters_share_one_apiserver_each_in_its_own_namespace(listen
             c.delete_service("sim", "web", wait="applied", wait_timeout=60)
         for member in sims:
             assert managed_deployments(kube, "us-east", member.deployment_namespace) == {}
+
+
+def metric(fleet, name, metric_name) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{fleet.metrics_ports[name]}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return sum(float(line.split()[1]) for line in lines if line.startswith(metric_name + " "))
+
+
+def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_is_away(lab, tmp_path):
+    with ListenerFleet(lab, tmp_path / "relay", manage_kubernetes=False) as fleet:
+        with fleet.client("us-east") as c:
+            for i in range(4):
+                response = c.set_region_replicas(ServiceIntent("us", f"relayed-{i}", 1), wait="propagated",
+                                                 wait_timeout=10)
+                assert response.waited, response.wait_detail
+        # One call per write went to eu, and the eu member that took it passed it on.
+        assert metric(fleet, "eu-central", "multicluster_relayed_records_total") \
+            + metric(fleet, "eu-west", "multicluster_relayed_records_total") >= 4
+        fleet.stop("eu-west")
+        with fleet.client("us-east") as c:
+            for i in range(4):  # whichever of eu-central and eu-west is asked to relay
+                response = c.set_region_replicas(ServiceIntent("us", f"alone-{i}", 1), wait="propagated",
+                                                 wait_timeout=5)
+                assert not response.waited
+                assert response.wait_detail == f"not acknowledged by: {fleet.advertised('eu-west')}"
+                assert intent_of(fleet, "eu-central", "us", f"alone-{i}") is not None

@@ -89,35 +89,36 @@ try:
         b'mp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed'
         b'\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07clu'
         b'ster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0b'
-        b'peers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"R\n\x0bPushReques'
+        b'peers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"d\n\x0bPushReques'
         b't\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multi'
-        b'cluster.kube.v1.Record" \n\x0cPushResponse\x12\x10\n\x08accept'
-        b'ed\x18\x01 \x01(\x04"C\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b'
-        b'2\x1b.multicluster.kube.v1.Stamp"~\n\rDigestRequest\x12\x14'
-        b'\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multiclu'
-        b'ster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07'
-        b'buckets\x18\x04 \x03(\r"}\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c'
-        b'.multicluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0b'
-        b'answered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07'
-        b'WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01'
-        b'\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fle'
-        b'et\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.S'
-        b'etRegionReplicasRequest\x1a/.multicluster.kube.v1.S'
-        b'etRegionReplicasResponse\x12h\n\rDeleteService\x12*.mult'
-        b'icluster.kube.v1.DeleteServiceRequest\x1a+.multiclu'
-        b'ster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalC'
-        b'onfig\x12,.multicluster.kube.v1.GetGlobalConfigRequ'
-        b'est\x1a-.multicluster.kube.v1.GetGlobalConfigRespon'
-        b"se\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutClust"
-        b'erRequest\x1a%.multicluster.kube.v1.ClusterResponse'
-        b'\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveC'
-        b'lusterRequest\x1a%.multicluster.kube.v1.ClusterResp'
-        b'onse\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthRequ'
-        b'est\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Pe'
-        b'er\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".'
-        b'multicluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mu'
-        b'lticluster.kube.v1.DigestRequest\x1a$.multicluster.'
-        b'kube.v1.DigestResponseb\x06proto3'
+        b'cluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t"5\n\x0cPush'
+        b'Response\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"'
+        b'C\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multic'
+        b'luster.kube.v1.Stamp"~\n\rDigestRequest\x12\x14\n\x0cfrom_cl'
+        b'uster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube'
+        b'.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04'
+        b' \x03(\r"}\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multiclu'
+        b'ster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_'
+        b'by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07WaitFor\x12\x18'
+        b'\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPA'
+        b'GATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11Set'
+        b'RegionReplicas\x12..multicluster.kube.v1.SetRegionR'
+        b'eplicasRequest\x1a/.multicluster.kube.v1.SetRegionR'
+        b'eplicasResponse\x12h\n\rDeleteService\x12*.multicluster.'
+        b'kube.v1.DeleteServiceRequest\x1a+.multicluster.kube'
+        b'.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.m'
+        b'ulticluster.kube.v1.GetGlobalConfigRequest\x1a-.mul'
+        b'ticluster.kube.v1.GetGlobalConfigResponse\x12\\\n\nPut'
+        b"Cluster\x12'.multicluster.kube.v1.PutClusterRequest"
+        b'\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rRemov'
+        b'eCluster\x12*.multicluster.kube.v1.RemoveClusterReq'
+        b'uest\x1a%.multicluster.kube.v1.ClusterResponse\x12S\n\x06H'
+        b'ealth\x12#.multicluster.kube.v1.HealthRequest\x1a$.mul'
+        b'ticluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Pus'
+        b'h\x12!.multicluster.kube.v1.PushRequest\x1a".multiclus'
+        b'ter.kube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluste'
+        b'r.kube.v1.DigestRequest\x1a$.multicluster.kube.v1.D'
+        b'igestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -127,8 +128,8 @@ try:
         DESCRIPTOR._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3454
-        _globals['_WAITFOR']._serialized_end = 3544
+        _globals['_WAITFOR']._serialized_start = 3493
+        _globals['_WAITFOR']._serialized_end = 3583
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -174,19 +175,19 @@ try:
         _globals['_HEALTHRESPONSE']._serialized_start = 2905
         _globals['_HEALTHRESPONSE']._serialized_end = 3010
         _globals['_PUSHREQUEST']._serialized_start = 3012
-        _globals['_PUSHREQUEST']._serialized_end = 3094
-        _globals['_PUSHRESPONSE']._serialized_start = 3096
-        _globals['_PUSHRESPONSE']._serialized_end = 3128
-        _globals['_KEYSTAMP']._serialized_start = 3130
-        _globals['_KEYSTAMP']._serialized_end = 3197
-        _globals['_DIGESTREQUEST']._serialized_start = 3199
-        _globals['_DIGESTREQUEST']._serialized_end = 3325
-        _globals['_DIGESTRESPONSE']._serialized_start = 3327
-        _globals['_DIGESTRESPONSE']._serialized_end = 3452
-        _globals['_FLEET']._serialized_start = 3547
-        _globals['_FLEET']._serialized_end = 4169
-        _globals['_PEER']._serialized_start = 4172
-        _globals['_PEER']._serialized_end = 4342
+        _globals['_PUSHREQUEST']._serialized_end = 3112
+        _globals['_PUSHRESPONSE']._serialized_start = 3114
+        _globals['_PUSHRESPONSE']._serialized_end = 3167
+        _globals['_KEYSTAMP']._serialized_start = 3169
+        _globals['_KEYSTAMP']._serialized_end = 3236
+        _globals['_DIGESTREQUEST']._serialized_start = 3238
+        _globals['_DIGESTREQUEST']._serialized_end = 3364
+        _globals['_DIGESTRESPONSE']._serialized_start = 3366
+        _globals['_DIGESTRESPONSE']._serialized_end = 3491
+        _globals['_FLEET']._serialized_start = 3586
+        _globals['_FLEET']._serialized_end = 4208
+        _globals['_PEER']._serialized_start = 4211
+        _globals['_PEER']._serialized_end = 4381
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
