@@ -36,7 +36,7 @@ REGIONS = min(10, LISTENERS)
 # and no failover while half of each region is cut off (the failover benchmark's subject).
 SETTINGS = {"heartbeat_interval": 5.0, "anti_entropy_interval": 2.0, "anti_entropy_fanout": 2,
             "failure_timeout": 600.0, "hold_down": 600.0, "peer_timeout": 10.0, "resync_interval": 30.0}
-POLL_PAUSE = 0.02  # between two rounds of asking the listeners, so that asking does not load them
+POLL_PAUSE = 0.25  # between two rounds of asking the listeners, so that asking does not load them
 
 
 def members(net) -> list:
@@ -93,34 +93,46 @@ def run(fleet, net) -> dict:
             "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
 
 
-def holds_all(client, keys, stamps) -> bool:
-    """The listener holds each key at the acknowledged stamp or a later one."""
-    held = {r.key: r.stamp for r in client.records(keys=keys)[0]}
-    return all(k in held and held[k] >= stamps[k] for k in keys)
-
-
 def stamp_of(response):
     return (response.stamp.physical_ms, response.stamp.logical, response.stamp.origin)
 
 
+def arrivals(client, stamps) -> dict:
+    """{key: ms since the epoch the listener took it} for each key it holds at the acknowledged
+    stamp or a later one (the listener's own clock: the same machine's as ours)."""
+    held = client.arrivals(sorted(stamps))
+    return {k: ms for k, (stamp, ms) in held.items() if stamp >= stamps[k]}
+
+
+def wait_for_all(fleet, clients, pool, stamps, limit: float) -> dict:
+    """Ask every listener, every POLL_PAUSE, until each holds every key; {listener: latest
+    arrival among the keys}. The arrival times are the listeners' own, so how often we ask
+    changes only the load, not the figures."""
+    latest, pending, deadline = {}, set(fleet.names), time.monotonic() + limit
+    while pending:
+        time.sleep(POLL_PAUSE)
+        for name, got in pool.map(lambda n: (n, arrivals(clients[n], stamps)), sorted(pending)):
+            if len(got) == len(stamps):
+                latest[name] = max(got.values())
+                pending.discard(name)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(pending)} listeners still lack writes after {limit:.0f}s")
+    return latest
+
+
 def time_to_reach_all(fleet, clients, pool) -> list:
-    """Milliseconds from each write's acknowledgement until every listener holds it."""
+    """Milliseconds from each write's acknowledgement until the last listener took it. The
+    first write is a warm-up, not counted: channels to peers that were not up yet when a
+    listener started are dialled again only when next used."""
     reach = []
-    for i in range(PROBES):
+    for i in range(-1, PROBES):
         region = f"r{i % REGIONS}"
         response = clients[fleet.names[(i * 7) % LISTENERS]].set_region_replicas(
             ServiceIntent(region, f"probe-{i}", 3))
-        acked = time.perf_counter()
-        key = service_key(region, f"probe-{i}")
-        stamps = {key: stamp_of(response)}
-        pending = set(fleet.names)
-        while pending:
-            pending -= {n for n, ok in pool.map(lambda n: (n, holds_all(clients[n], [key], stamps)), sorted(pending))
-                        if ok}
-            if time.perf_counter() - acked > 60:
-                raise TimeoutError(f"{len(pending)} listeners still lack write {i}")
-            time.sleep(POLL_PAUSE)
-        reach.append((time.perf_counter() - acked) * 1000)
+        acked_ms = time.time() * 1000
+        latest = wait_for_all(fleet, clients, pool, {service_key(region, f"probe-{i}"): stamp_of(response)}, 60)
+        if i >= 0:
+            reach.append(max(0.0, max(latest.values()) - acked_ms))
     print(f"scale: write to all {LISTENERS}: p50 {common.percentile(reach, 50):.0f} ms, "
           f"p99 {common.percentile(reach, 99):.0f} ms ({PROBES} writes)")
     return reach
@@ -133,7 +145,6 @@ def record_counts(clients, pool, names) -> dict:
 def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     """Cut the sides apart, write PARTITION_WRITES services (alternately at each side), heal,
     and time until every listener holds every one of them."""
-    before = record_counts(clients, pool, fleet.names)
     by_side = [[n for n in fleet.names if side_of[n] == side] for side in sorted(set(side_of.values()))]
     net.cut()
     cut_at = time.monotonic()
@@ -148,19 +159,9 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     list(pool.map(write, range(PARTITION_WRITES)))
     written = time.monotonic() - cut_at
     net.heal()
-    healed = time.perf_counter()
-    expected = {n: before[n] + PARTITION_WRITES for n in fleet.names}
-    pending = set(fleet.names)
-    while pending:  # a record count is cheap to ask 100 listeners for; every key is new
-        counts = record_counts(clients, pool, sorted(pending))
-        pending -= {n for n, count in counts.items() if count >= expected[n]}
-        if time.perf_counter() - healed > 300:
-            raise TimeoutError(f"{len(pending)} listeners did not converge in 300 s")
-        time.sleep(POLL_PAUSE)
-    converged = time.perf_counter() - healed
-    keys = sorted(stamps)  # then the exact check, untimed: every write at its acknowledged stamp or later
-    lacking = [n for n, ok in pool.map(lambda n: (n, holds_all(clients[n], keys, stamps)), fleet.names) if not ok]
-    assert not lacking, f"listeners lacking acknowledged writes after healing: {lacking}"
+    healed_ms = time.time() * 1000
+    latest = wait_for_all(fleet, clients, pool, stamps, 300)  # and every write at its acknowledged stamp
+    converged = (max(latest.values()) - healed_ms) / 1000
     print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
           f"every listener held all of them {converged:.2f}s after healing")
     return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged,

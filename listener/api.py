@@ -129,10 +129,12 @@ class FleetService:
         node = self.listener
         response = pb.GetGlobalConfigResponse(answered_by=node.cluster)
         if request.keys:
-            held = (node.replica.get(k) for k in dict.fromkeys(request.keys))
+            held = [node.replica.get(k) for k in dict.fromkeys(request.keys)]
+            held = [r for r in held if r is not None and not r.deleted]
+            response.received_ms.update({r.key: node.replica.received_ms.get(r.key, 0) for r in held})
         else:
-            held = node.replica.snapshot()
-        response.records.extend(messages.record_to_message(r) for r in held if r is not None and not r.deleted)
+            held = [r for r in node.replica.snapshot() if not r.deleted]
+        response.records.extend(messages.record_to_message(r) for r in held)
         response.health.extend(pb.ClusterHealth(cluster=n, healthy=h, last_heard_seconds=s)
                                for n, h, s in node.health.report())
         return response

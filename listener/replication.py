@@ -52,6 +52,7 @@ class Replica:
         self.on_change = None  # called (outside the lock) after records were accepted
         self.confirmed = {}  # tombstone key -> clusters known to hold it (for garbage collection)
         self.clusters = {}  # name -> Cluster: the members, kept in step with state
+        self.received_ms = {}  # key -> wall-clock ms this listener took its current record
 
     def load(self) -> int:
         records = self.store.load()
@@ -83,7 +84,9 @@ class Replica:
                 return []
             self.store.save(fresh)
             won = self._merge(fresh)
-            now = time.monotonic()
+            now, now_ms = time.monotonic(), wall_clock_ms()
+            for record in won:
+                self.received_ms[record.key] = now_ms
             for record in won:
                 if isinstance(record.value, ClusterStatus):
                     self.last_heard[record.value.cluster] = now
@@ -184,6 +187,7 @@ class Replica:
                 for key in done:
                     self.index.update(key, self.state.pop(key), None)
                     self.confirmed.pop(key, None)
+                    self.received_ms.pop(key, None)
         return done
 
     def wait_until(self, predicate, timeout: float) -> bool:
@@ -214,6 +218,7 @@ class Peers:
         self._outboxes = {}  # endpoint -> _Outbox
         self._relay_turn = itertools.count()  # spreads relaying over each region's members
         self.up = {}  # endpoint -> bool, from the last call
+        self.trouble = threading.Event()  # a call failed, or a peer answered again: repair soon
 
     def endpoints(self, region=None) -> list:
         """Peer endpoints: registered clusters (of `region` only, when given) and seeds not
@@ -243,9 +248,12 @@ class Peers:
             if self.up.get(endpoint, True):
                 log.warning("peer %s unreachable: %s", endpoint, err.code().name)
             self.up[endpoint] = False
+            self.trouble.set()
             raise
         came_back = self.up.get(endpoint) is False
         self.up[endpoint] = True
+        if came_back:
+            self.trouble.set()
         if came_back and method == "Push":  # it missed what we pushed meanwhile: repair at once
             log.info("peer %s reachable again", endpoint)
             self._pool.submit(self._sync_with, endpoint)

@@ -25,6 +25,7 @@ from ansible_collections.multicluster.kube.listener.replication import Peers, Re
 from ansible_collections.multicluster.kube.listener.store import Store
 
 log = logging.getLogger("multicluster.listener")
+ANTI_ENTROPY_BACKOFF = 8
 
 
 class Listener:
@@ -148,10 +149,17 @@ class Listener:
         self.write([(wanted.key, wanted)], author=f"listener@{self.cluster}")
 
     def _background(self) -> None:
-        """Anti-entropy and the failover coordinator, each on its own period."""
+        """Anti-entropy and the failover coordinator, each on its own period. Anti-entropy slows
+        down (up to ANTI_ENTROPY_BACKOFF times its interval) while rounds find nothing to repair,
+        and is back at its pace as soon as a peer call fails or a peer answers again: at rest
+        its calls would be most of what an idle listener spends."""
         next_sync = next_tick = next_gc = 0.0
+        base, quiet = self.config.anti_entropy_interval, 0
         while not self.stopping.wait(0.1):
             now = time.monotonic()
+            if self.peers.trouble.is_set():
+                self.peers.trouble.clear()
+                quiet, next_sync = 0, min(next_sync, now + base)
             if now >= next_gc:
                 next_gc = now + min(60.0, self.config.tombstone_ttl)
                 members = [r.value.name for r in self.replica.snapshot() if isinstance(r.value, Cluster)]
@@ -159,11 +167,13 @@ class Listener:
                 if gone:
                     log.info("forgot %d tombstones that every member holds", len(gone))
             if now >= next_sync:
-                next_sync = now + self.config.anti_entropy_interval
+                repaired = 0
                 try:
-                    self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
+                    repaired = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
                 except Exception:  # never let the repair loop die
                     log.exception("anti-entropy round failed")
+                quiet = 0 if repaired else quiet + 1
+                next_sync = now + base * min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
                 self.metrics.peers_up.set(sum(self.peers.up.values()))
             if now >= next_tick:
                 next_tick = now + self.config.heartbeat_interval

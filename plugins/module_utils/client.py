@@ -56,6 +56,11 @@ class FleetClient:
         health = {h.cluster: (h.healthy, h.last_heard_seconds) for h in response.health}
         return [messages.record_from_message(r) for r in response.records], health, response.answered_by
 
+    def arrivals(self, keys):
+        """{key: (stamp, ms since the epoch the listener took it)} for the keys it holds."""
+        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=keys))
+        return {r.key: (messages.stamp_from_message(r.stamp), response.received_ms[r.key]) for r in response.records}
+
     def put_cluster(self, cluster, dry_run=False):
         return self.call("PutCluster", pb.PutClusterRequest(cluster=messages.cluster_to_message(cluster),
                                                             dry_run=dry_run))

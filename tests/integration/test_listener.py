@@ -261,6 +261,6 @@ def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_i
             for i in range(4):  # whichever of eu-central and eu-west is asked to relay
                 response = c.set_region_replicas(ServiceIntent("us", f"alone-{i}", 1), wait="propagated",
                                                  wait_timeout=5)
-                assert not response.waited
+                assert response.waited  # every *reachable* peer acknowledged; the others are named
                 assert response.wait_detail == f"not acknowledged by: {fleet.advertised('eu-west')}"
                 assert intent_of(fleet, "eu-central", "us", f"alone-{i}") is not None

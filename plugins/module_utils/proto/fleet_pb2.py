@@ -77,48 +77,51 @@ try:
         b'.multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobal'
         b'ConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07'
         b'cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_sec'
-        b'onds\x18\x03 \x01(\x01"\x92\x01\n\x17GetGlobalConfigResponse\x12-\n\x07record'
+        b'onds\x18\x03 \x01(\x01"\x99\x02\n\x17GetGlobalConfigResponse\x12-\n\x07record'
         b's\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18'
         b'\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0ban'
-        b'swered_by\x18\x03 \x01(\t"X\n\x11PutClusterRequest\x122\n\x07cluster\x18'
-        b'\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_'
-        b'run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12'
-        b'\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01'
-        b' \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n\x05after'
-        b'\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12*\n\x05sta'
-        b'mp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed'
-        b'\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07clu'
-        b'ster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0b'
-        b'peers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"d\n\x0bPushReques'
-        b't\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multi'
-        b'cluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t"5\n\x0cPush'
-        b'Response\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"'
-        b'C\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multic'
-        b'luster.kube.v1.Stamp"~\n\rDigestRequest\x12\x14\n\x0cfrom_cl'
-        b'uster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube'
-        b'.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04'
-        b' \x03(\r"}\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multiclu'
-        b'ster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_'
-        b'by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07WaitFor\x12\x18'
-        b'\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPA'
-        b'GATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11Set'
-        b'RegionReplicas\x12..multicluster.kube.v1.SetRegionR'
-        b'eplicasRequest\x1a/.multicluster.kube.v1.SetRegionR'
-        b'eplicasResponse\x12h\n\rDeleteService\x12*.multicluster.'
-        b'kube.v1.DeleteServiceRequest\x1a+.multicluster.kube'
-        b'.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.m'
-        b'ulticluster.kube.v1.GetGlobalConfigRequest\x1a-.mul'
-        b'ticluster.kube.v1.GetGlobalConfigResponse\x12\\\n\nPut'
-        b"Cluster\x12'.multicluster.kube.v1.PutClusterRequest"
-        b'\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rRemov'
-        b'eCluster\x12*.multicluster.kube.v1.RemoveClusterReq'
-        b'uest\x1a%.multicluster.kube.v1.ClusterResponse\x12S\n\x06H'
-        b'ealth\x12#.multicluster.kube.v1.HealthRequest\x1a$.mul'
-        b'ticluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Pus'
-        b'h\x12!.multicluster.kube.v1.PushRequest\x1a".multiclus'
-        b'ter.kube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluste'
-        b'r.kube.v1.DigestRequest\x1a$.multicluster.kube.v1.D'
-        b'igestResponseb\x06proto3'
+        b'swered_by\x18\x03 \x01(\t\x12R\n\x0breceived_ms\x18\x04 \x03(\x0b2=.multiclus'
+        b'ter.kube.v1.GetGlobalConfigResponse.ReceivedMsEn'
+        b'try\x1a1\n\x0fReceivedMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01'
+        b'(\x03:\x028\x01"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.m'
+        b'ulticluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08'
+        b'"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_ru'
+        b'n\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.mu'
+        b'lticluster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.'
+        b'multicluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2'
+        b'\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n'
+        b'\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01('
+        b'\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_tot'
+        b'al\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"d\n\x0bPushRequest\x12\x14\n\x0cfrom'
+        b'_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.k'
+        b'ube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t"5\n\x0cPushResponse\x12'
+        b'\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"C\n\x08KeySta'
+        b'mp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.ku'
+        b'be.v1.Stamp"~\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
+        b'(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeySt'
+        b'amp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r"}\n\x0eD'
+        b'igestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube'
+        b'.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12'
+        b'\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FO'
+        b'R_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b'
+        b'\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegionRep'
+        b'licas\x12..multicluster.kube.v1.SetRegionReplicasRe'
+        b'quest\x1a/.multicluster.kube.v1.SetRegionReplicasRe'
+        b'sponse\x12h\n\rDeleteService\x12*.multicluster.kube.v1.D'
+        b'eleteServiceRequest\x1a+.multicluster.kube.v1.Delet'
+        b'eServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multiclust'
+        b'er.kube.v1.GetGlobalConfigRequest\x1a-.multicluster'
+        b".kube.v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'"
+        b'.multicluster.kube.v1.PutClusterRequest\x1a%.multic'
+        b'luster.kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12'
+        b'*.multicluster.kube.v1.RemoveClusterRequest\x1a%.mu'
+        b'lticluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.m'
+        b'ulticluster.kube.v1.HealthRequest\x1a$.multicluster'
+        b'.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multi'
+        b'cluster.kube.v1.PushRequest\x1a".multicluster.kube.'
+        b'v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.kube.v1'
+        b'.DigestRequest\x1a$.multicluster.kube.v1.DigestResp'
+        b'onseb\x06proto3'
     )
 
     _globals = globals()
@@ -128,8 +131,10 @@ try:
         DESCRIPTOR._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3493
-        _globals['_WAITFOR']._serialized_end = 3583
+        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._loaded_options = None
+        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_options = b'8\001'
+        _globals['_WAITFOR']._serialized_start = 3628
+        _globals['_WAITFOR']._serialized_end = 3718
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -163,31 +168,33 @@ try:
         _globals['_CLUSTERHEALTH']._serialized_start = 2333
         _globals['_CLUSTERHEALTH']._serialized_end = 2410
         _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2413
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2559
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2561
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2649
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2651
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2704
-        _globals['_CLUSTERRESPONSE']._serialized_start = 2707
-        _globals['_CLUSTERRESPONSE']._serialized_end = 2886
-        _globals['_HEALTHREQUEST']._serialized_start = 2888
-        _globals['_HEALTHREQUEST']._serialized_end = 2903
-        _globals['_HEALTHRESPONSE']._serialized_start = 2905
-        _globals['_HEALTHRESPONSE']._serialized_end = 3010
-        _globals['_PUSHREQUEST']._serialized_start = 3012
-        _globals['_PUSHREQUEST']._serialized_end = 3112
-        _globals['_PUSHRESPONSE']._serialized_start = 3114
-        _globals['_PUSHRESPONSE']._serialized_end = 3167
-        _globals['_KEYSTAMP']._serialized_start = 3169
-        _globals['_KEYSTAMP']._serialized_end = 3236
-        _globals['_DIGESTREQUEST']._serialized_start = 3238
-        _globals['_DIGESTREQUEST']._serialized_end = 3364
-        _globals['_DIGESTRESPONSE']._serialized_start = 3366
-        _globals['_DIGESTRESPONSE']._serialized_end = 3491
-        _globals['_FLEET']._serialized_start = 3586
-        _globals['_FLEET']._serialized_end = 4208
-        _globals['_PEER']._serialized_start = 4211
-        _globals['_PEER']._serialized_end = 4381
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2694
+        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_start = 2645
+        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_end = 2694
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2696
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2784
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2786
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2839
+        _globals['_CLUSTERRESPONSE']._serialized_start = 2842
+        _globals['_CLUSTERRESPONSE']._serialized_end = 3021
+        _globals['_HEALTHREQUEST']._serialized_start = 3023
+        _globals['_HEALTHREQUEST']._serialized_end = 3038
+        _globals['_HEALTHRESPONSE']._serialized_start = 3040
+        _globals['_HEALTHRESPONSE']._serialized_end = 3145
+        _globals['_PUSHREQUEST']._serialized_start = 3147
+        _globals['_PUSHREQUEST']._serialized_end = 3247
+        _globals['_PUSHRESPONSE']._serialized_start = 3249
+        _globals['_PUSHRESPONSE']._serialized_end = 3302
+        _globals['_KEYSTAMP']._serialized_start = 3304
+        _globals['_KEYSTAMP']._serialized_end = 3371
+        _globals['_DIGESTREQUEST']._serialized_start = 3373
+        _globals['_DIGESTREQUEST']._serialized_end = 3499
+        _globals['_DIGESTRESPONSE']._serialized_start = 3501
+        _globals['_DIGESTRESPONSE']._serialized_end = 3626
+        _globals['_FLEET']._serialized_start = 3721
+        _globals['_FLEET']._serialized_end = 4343
+        _globals['_PEER']._serialized_start = 4346
+        _globals['_PEER']._serialized_end = 4516
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
