@@ -214,7 +214,9 @@ class Peers:
         self.metrics = metrics
         self._stubs = {}
         self._lock = threading.Lock()
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="push")
+        # Up to one call in flight per peer (see push), and a peer cut off by a partition holds
+        # its thread until the deadline: enough threads that those never starve the others.
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=PUSH_THREADS, thread_name_prefix="push")
         self._outboxes = {}  # endpoint -> _Outbox
         self._relay_turn = itertools.count()  # spreads relaying over each region's members
         self.up = {}  # endpoint -> bool, from the last call
@@ -385,6 +387,7 @@ class Peers:
 
 
 PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
+PUSH_THREADS = 256  # started as needed: about one per peer at most
 
 
 class _Outbox:

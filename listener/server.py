@@ -111,7 +111,9 @@ class Listener:
         log.info("loaded %d records from %s", loaded, cfg.data_dir)
         self._register()
         self.server = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+            # A relayed push holds its thread until the rest of the region answered: room for
+            # every peer to have a call in flight at once.
+            concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="grpc"),
             interceptors=[api.TokenCheck(cfg.token, cfg.peer_token)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
