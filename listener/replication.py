@@ -220,6 +220,7 @@ class Peers:
         self._outboxes = {}  # endpoint -> _Outbox
         self._relay_turn = itertools.count()  # spreads relaying over each region's members
         self.up = {}  # endpoint -> bool, from the last call
+        self.retry_at = {}  # endpoint found down -> when a push may try it again (monotonic)
         self.trouble = threading.Event()  # a call failed, or a peer answered again: repair soon
 
     def endpoints(self, region=None) -> list:
@@ -250,6 +251,7 @@ class Peers:
             if self.up.get(endpoint, True):
                 log.warning("peer %s unreachable: %s", endpoint, err.code().name)
             self.up[endpoint] = False
+            self.retry_at[endpoint] = time.monotonic() + RETRY_DOWN_PEER
             self.trouble.set()
             raise
         came_back = self.up.get(endpoint) is False
@@ -327,11 +329,13 @@ class Peers:
             relay_to = sorted({e for _batch, _future, relayed in taken for e in relayed})
             request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
                                      relay_to=relay_to)
-            try:
-                not_reached = set(self._call(endpoint, "Push", request).not_reached)
-                accepted = True
-            except grpc.RpcError:
-                accepted = False
+            accepted = False
+            if self.up.get(endpoint, True) or time.monotonic() >= self.retry_at.get(endpoint, 0):
+                try:
+                    not_reached = set(self._call(endpoint, "Push", request).not_reached)
+                    accepted = True
+                except grpc.RpcError:
+                    pass
             for batch, future, relayed in taken:
                 future.set_result(accepted)
                 for target, relayed_future in relayed.items():
@@ -350,9 +354,14 @@ class Peers:
         return sorted(e for e in endpoints if e not in futures or not futures[e].done() or not futures[e].result())
 
     def anti_entropy_round(self, fanout: int) -> int:
-        """Exchange digests with up to `fanout` random peers; returns records repaired."""
+        """Exchange digests with up to `fanout` random peers, one of them a peer found down
+        when there is one (so that the end of a partition is found within a round); returns
+        records repaired."""
         endpoints = self.endpoints()
         chosen = random.sample(endpoints, min(fanout, len(endpoints)))
+        down = [e for e in endpoints if self.up.get(e) is False and e not in chosen]
+        if down and chosen:
+            chosen[-1] = random.choice(down)
         futures = [self._pool.submit(self._sync_with, e) for e in chosen]
         return sum(f.result() for f in futures)
 
@@ -388,6 +397,9 @@ class Peers:
 
 PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
 PUSH_THREADS = 256  # started as needed: about one per peer at most
+# A peer that failed is pushed to again at most this often (seconds); what it misses
+# meanwhile, the digest exchange it gets when it answers again brings it.
+RETRY_DOWN_PEER = 1.0
 
 
 class _Outbox:
