@@ -30,7 +30,7 @@ LISTENERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 SERVICES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
 PROBES = 50
 PARTITION_WRITES = 1000
-WRITERS = 4  # clients writing at once during the partition
+WRITERS = 2  # clients writing at once during the partition
 REGIONS = min(10, LISTENERS)
 # A hundred processes share 2 cores: heartbeats every 5 s rather than every second, anti-entropy
 # with 2 peers every 2 s rather than 3 every second (at rest, that is most of a listener's CPU),

@@ -127,7 +127,7 @@ class ListenerFleet:
                     time.sleep(0.1)
 
     def wait_serving(self, name: str, timeout: float = 30.0) -> None:
-        from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
+        from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
         deadline = time.monotonic() + timeout
         with self.client(name) as client:
             while True:

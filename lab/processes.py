@@ -44,20 +44,20 @@ def spawn(argv, log_path, env=None, netns=None) -> int:
     log_path; inside network namespace `netns` when given (lab/netns.py)."""
     # A KUBECONFIG from the caller's environment must not steer the lab's own components.
     env = {k: v for k, v in (env or os.environ).items() if k != "KUBECONFIG"}
-    enter = None
+    preexec = None
     if netns:
         # Entered between fork and exec, so the PID runs our binary from its first instruction
         # (`ip netns exec` would show up as `ip` for a moment, and is_ours would disown it).
         namespace_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
         setns = ctypes.CDLL(None, use_errno=True).setns
 
-        def enter():
+        def preexec():
             if setns(namespace_fd, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), f"setns into {netns}")
     try:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, env=env, preexec_fn=enter)
+                                    start_new_session=True, close_fds=True, env=env, preexec_fn=preexec)
     finally:
         if netns:
             os.close(namespace_fd)

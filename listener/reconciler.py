@@ -12,6 +12,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, status_key
 
 log = logging.getLogger("multicluster.listener.reconciler")
+SERVICE_PREFIX = "service/"  # the keys of intents, as model.service_key writes them
 
 
 class Reconciler:
@@ -25,10 +26,17 @@ class Reconciler:
         self.stopping = threading.Event()
         self._last_status = None
         self._last_heartbeat = 0.0
-        self._desired = (-1, [])  # (the replica's intents_version, this cluster's Deployments)
+        self._wanted = None  # service key -> Desired: this cluster's Deployments, kept as intents change
+        self._wanted_lock = threading.Lock()
         self._applied = None  # the desired Deployments of the last pass that succeeded
 
     def start(self) -> None:
+        replica = self.listener.replica
+        with replica.changed:  # no intent can be merged between this snapshot and taking changes
+            wanted = {}
+            for record in replica.state.values():
+                wanted.update(self._entries(record))
+            self._wanted = wanted
         threading.Thread(target=self._loop, name="reconcile", daemon=True).start()
         threading.Thread(target=self._watch, name="watch-deployments", daemon=True).start()
 
@@ -74,18 +82,36 @@ class Reconciler:
             node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")
             self._last_status, self._last_heartbeat = status.services, now
 
-    def _desired_now(self) -> list:
-        """This cluster's Deployments per the intents; computed again only when records other
-        than heartbeats changed (a pass over every record, 10,000 of them at scale)."""
+    def records_changed(self, records) -> None:
+        """Records were merged: keep this cluster's Deployments up to date, one intent at a
+        time (not a pass over 10,000), and wake the loop only when they changed."""
+        if self._wanted is None:
+            return
+        changed = False
+        with self._wanted_lock:
+            for record in records:
+                if record.key.startswith(SERVICE_PREFIX):
+                    entry = self._entries(record)
+                    if self._wanted.get(record.key) != entry.get(record.key):
+                        changed = True
+                        self._wanted.pop(record.key, None)
+                        self._wanted.update(entry)
+        if changed:
+            self.wake.set()
+
+    def _entries(self, record) -> dict:
+        """{key: Desired} if the record is an intent placing replicas on this cluster, else {}."""
         node = self.listener
-        version = node.replica.intents_version
-        if version != self._desired[0]:
-            intents = [r.value for r in node.replica.snapshot() if isinstance(r.value, ServiceIntent)]
-            desired = updater.desired_for(intents, node.region, node.cluster)
-            if node.config.deployment_namespace:
-                desired = [dataclasses.replace(d, namespace=node.config.deployment_namespace) for d in desired]
-            self._desired = (version, desired)
-        return self._desired[1]
+        if not isinstance(record.value, ServiceIntent):
+            return {}
+        desired = updater.desired_for([record.value], node.region, node.cluster)
+        if node.config.deployment_namespace:
+            desired = [dataclasses.replace(d, namespace=node.config.deployment_namespace) for d in desired]
+        return {record.key: desired[0]} if desired else {}
+
+    def _desired_now(self) -> list:
+        with self._wanted_lock:
+            return sorted(self._wanted.values(), key=lambda d: d.key)
 
     def _watch(self) -> None:
         """Wake the loop at once when a managed Deployment changes (drift, readiness)."""

@@ -22,14 +22,13 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, cluster_key, merge, newer, status_key)
+    Cluster, ClusterStatus, cluster_key, merge, newer)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
 from ansible_collections.multicluster.kube.listener.digest import DigestIndex, bucket_of
 
 log = logging.getLogger("multicluster.listener.replication")
-STATUS_PREFIX = status_key("")
 CLUSTER_PREFIX = cluster_key("")
 
 
@@ -45,7 +44,6 @@ class Replica:
         self.state = {}
         self.index = DigestIndex()
         self.version = 0  # bumps on every change; waiters watch it
-        self.intents_version = 0  # bumps when anything but a status record (heartbeat) changes
         self.changed = threading.Condition()
         self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
         self.started = time.monotonic()
@@ -90,8 +88,6 @@ class Replica:
             for record in won:
                 if isinstance(record.value, ClusterStatus):
                     self.last_heard[record.value.cluster] = now
-            if any(not r.key.startswith(STATUS_PREFIX) for r in won):
-                self.intents_version += 1
             self.version += 1
             self.changed.notify_all()
         self.metrics.records_held.set(len(self.state))

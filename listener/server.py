@@ -60,9 +60,8 @@ class Listener:
         return records, self.peers.push(records, self.peers.endpoints(self.region) if heartbeats_only else None)
 
     def _changed(self, records) -> None:
-        # Heartbeats change no Deployment: only intents (and cluster records) wake the reconciler.
-        if self.reconciler is not None and not all(isinstance(r.value, ClusterStatus) for r in records):
-            self.reconciler.wake.set()
+        if self.reconciler is not None:
+            self.reconciler.records_changed(records)
 
     # -- queries used by the API -----------------------------------------------------------
     def region_clusters(self, region: str) -> list:
