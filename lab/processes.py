@@ -44,16 +44,10 @@ def spawn(argv, log_path, env=None, netns=None) -> int:
     log_path; inside network namespace `netns` when given (lab/netns.py)."""
     # A KUBECONFIG from the caller's environment must not steer the lab's own components.
     env = {k: v for k, v in (env or os.environ).items() if k != "KUBECONFIG"}
-    preexec = None
-    if netns:
-        # Entered between fork and exec, so the PID runs our binary from its first instruction
-        # (`ip netns exec` would show up as `ip` for a moment, and is_ours would disown it).
-        namespace_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-        setns = ctypes.CDLL(None, use_errno=True).setns
-
-        def preexec():
-            if setns(namespace_fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {netns}")
+    # Entered between fork and exec, so the PID runs our binary from its first instruction
+    # (`ip netns exec` would show up as `ip` for a moment, and is_ours would disown it).
+    namespace_fd = os.open(f"/run/netns/{netns}", os.O_RDONLY) if netns else None
+    preexec = _entering(namespace_fd, netns) if netns else None
     try:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -62,6 +56,16 @@ def spawn(argv, log_path, env=None, netns=None) -> int:
         if netns:
             os.close(namespace_fd)
     return proc.pid
+
+
+def _entering(namespace_fd: int, name: str):
+    """A function for the child to call before exec: into the network namespace."""
+    setns = ctypes.CDLL(None, use_errno=True).setns
+
+    def enter():
+        if setns(namespace_fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name}")
+    return enter
 
 
 def is_ours(pid: int, binary: str) -> bool:
