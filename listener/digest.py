@@ -25,7 +25,7 @@ def _entry_hash(key: str, stamp) -> int:
 class DigestIndex:
     def __init__(self):
         self.hashes = [0] * BUCKETS
-        self.keys = [set() for _ in range(BUCKETS)]
+        self.keys = [set() for _bucket in range(BUCKETS)]
         self.tombstones = set()  # keys whose record is a delete: few, and asked for often
 
     def update(self, key: str, old, new) -> None:

@@ -364,8 +364,8 @@ class Peers:
     def _sync_with(self, endpoint) -> int:
         me = self.replica.cluster
         try:
-            summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me,
-                                                                     bucket_hashes=self.replica.bucket_hashes()))
+            hashes = self.replica.bucket_hashes()
+            summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes))
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:

@@ -26,16 +26,16 @@ def replica(name, batch=()):
     return r
 
 
-def exchange(a, b) -> list:
-    """What Peers._sync_with does over gRPC: a asks b. Returns the buckets that differed."""
-    differing = b.answer_summary(a.bucket_hashes(), a.cluster)
-    a.confirm_equal_buckets(b.cluster, differing)
+def exchange(asking, answering) -> list:
+    """What Peers._sync_with does over gRPC. Returns the buckets that differed."""
+    differing = answering.answer_summary(asking.bucket_hashes(), asking.cluster)
+    asking.confirm_equal_buckets(answering.cluster, differing)
     if differing:
-        digest = a.digest(differing)
-        newer, wanted = b.answer_digest(digest, a.cluster, differing)
-        a.confirm_held(b.cluster, [e.key for e in digest], wanted)
-        a.receive(newer)
-        b.receive([a.get(k) for k in wanted])
+        digest = asking.digest(differing)
+        newer, wanted = answering.answer_digest(digest, asking.cluster, differing)
+        asking.confirm_held(answering.cluster, [e.key for e in digest], wanted)
+        asking.receive(newer)
+        answering.receive([asking.get(k) for k in wanted])
     return differing
 
 
