@@ -248,6 +248,9 @@ def metric(fleet, name, metric_name) -> float:
 
 def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_is_away(lab, tmp_path):
     with ListenerFleet(lab, tmp_path / "relay", manage_kubernetes=False) as fleet:
+        # Peers that were not up yet when us-east started are tried again a second later.
+        wait_for(lambda: metric(fleet, "us-east", "multicluster_peers_up") == 3, 15, interval=0.2,
+                 what="us-east to reach its 3 peers")
         with fleet.client("us-east") as c:
             for i in range(4):
                 response = c.set_region_replicas(ServiceIntent("us", f"relayed-{i}", 1), wait="propagated",
