@@ -12,6 +12,7 @@ Usage: bench_scale.py [LISTENERS [SERVICES]]   (root: it creates network namespa
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -54,6 +55,8 @@ def members(net) -> list:
 
 
 def main():
+    if os.geteuid() != 0:
+        sys.exit("bench_scale.py: needs root, to create its network namespaces (ip netns add)")
     with SplitNetwork() as net:
         net.enter()  # this thread, the lab and our clients live in the hub from here on
         topology = Topology(tuple(ClusterSpec(f"api-{s}", f"sim-{s}", HUB_ADDRESS[s]) for s in SIDES),
