@@ -78,6 +78,9 @@ def run(fleet, net) -> dict:
     fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
     started = time.monotonic() - begin
     print(f"scale: {LISTENERS} listeners up and knowing each other in {started:.0f}s")
+    idle = idle_cpu_percent(fleet)
+    print(f"scale: at rest, each listener uses {common.percentile(idle, 50):.1f}% of a core (median), "
+          f"{sum(idle):.0f}% in all")
     clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
     side_of = {m.name: m.netns for m in fleet.members.values()}
     try:
@@ -90,11 +93,20 @@ def run(fleet, net) -> dict:
             c.close()
     return {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "apiservers": len(SIDES),
             "settings": SETTINGS, "seconds_to_start": started,
+            "idle_cpu_percent_per_listener": {"median": common.percentile(idle, 50), "total": sum(idle)},
             "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99),
                                 "writes": len(reach)},
             "partition": partition,
             "services": SERVICES, "seconds_to_write_and_spread_services": loaded,
             "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
+
+
+def idle_cpu_percent(fleet, settle: float = 20.0, window: float = 10.0) -> list:
+    """Per listener, the share of one core it uses while nothing is written."""
+    time.sleep(settle)
+    before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
+    time.sleep(window)
+    return sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items())
 
 
 def stamp_of(response):
@@ -169,8 +181,7 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     converged = (max(latest.values()) - healed_ms) / 1000
     print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
           f"every listener held all of them {converged:.2f}s after healing")
-    return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged,
-            "lost": 0}
+    return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged}
 
 
 def memory_with_services(fleet, clients, pool):

@@ -55,7 +55,7 @@ class Health:
                 self._back_since[name] = now
 
     def clusters(self) -> dict:
-        return {r.value.name: r.value for r in self.replica.snapshot() if isinstance(r.value, Cluster)}
+        return {c.name: c for c in self.replica.members()}
 
     def unhealthy(self) -> set:
         now = time.monotonic()

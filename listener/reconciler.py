@@ -21,14 +21,12 @@ class Reconciler:
         self.api_client = api_client
         self.interval = interval
         self.heartbeat_interval = heartbeat_interval
-        self.wake = threading.Event()   # the records changed (set by the listener)
-        self.drift = threading.Event()  # a managed Deployment changed (set by the watch)
+        self.wake = threading.Event()  # this cluster's Deployments should change, or one drifted
         self.stopping = threading.Event()
         self._last_status = None
         self._last_heartbeat = 0.0
         self._wanted = None  # service key -> Desired: this cluster's Deployments, kept as intents change
         self._wanted_lock = threading.Lock()
-        self._applied = None  # the desired Deployments of the last pass that succeeded
 
     def start(self) -> None:
         replica = self.listener.replica
@@ -46,17 +44,13 @@ class Reconciler:
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
-            woken = self.wake.wait(timeout=min(self.interval, self.heartbeat_interval))
+            self.wake.wait(timeout=min(self.interval, self.heartbeat_interval))
             self.wake.clear()
             if self.stopping.is_set():
                 return
             try:
-                if woken and not self.drift.is_set() and self._desired_now() == self._applied:
-                    continue  # a change elsewhere in the fleet: nothing to do here, no apiserver call
-                self.drift.clear()
                 self.reconcile_once()
             except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
-                self._applied = None
                 self.listener.metrics.reconcile_errors.inc()
                 log.warning("reconcile failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
                 time.sleep(0.5)
@@ -75,7 +69,6 @@ class Reconciler:
             for what, why in failures.items():
                 log.warning("reconcile: %s: %s", what, why)
         node.metrics.reconciles.inc()
-        self._applied = None if failures else desired
         status = updater.status(desired, plan, node.region, 0, failures)
         now = time.monotonic()
         if status.services != self._last_status or now - self._last_heartbeat >= self.heartbeat_interval:
@@ -129,7 +122,6 @@ class Reconciler:
                     stream = watch.Watch().stream(apps.list_deployment_for_all_namespaces,
                                                   label_selector=selector, timeout_seconds=30)
                 for _event in stream:
-                    self.drift.set()
                     self.wake.set()
                     if self.stopping.is_set():
                         return

@@ -65,11 +65,10 @@ class Listener:
 
     # -- queries used by the API -----------------------------------------------------------
     def region_clusters(self, region: str) -> list:
-        return sorted(r.value.name for r in self.replica.snapshot()
-                      if isinstance(r.value, Cluster) and r.value.region == region)
+        return sorted(c.name for c in self.replica.members() if c.region == region)
 
     def regions(self) -> list:
-        return sorted({r.value.region for r in self.replica.snapshot() if isinstance(r.value, Cluster)})
+        return sorted({c.region for c in self.replica.members()})
 
     def wait_for(self, wait, timeout: float, futures: dict, new, previous, dry_run: bool):
         """Block until the write's wait condition holds: (met, what is missing)."""
@@ -163,7 +162,7 @@ class Listener:
                 quiet, next_sync = 0, min(next_sync, now + base)
             if now >= next_gc:
                 next_gc = now + min(60.0, self.config.tombstone_ttl)
-                members = [r.value.name for r in self.replica.snapshot() if isinstance(r.value, Cluster)]
+                members = [c.name for c in self.replica.members()]
                 gone = self.replica.collect_tombstones(members, wall_clock_ms() - int(self.config.tombstone_ttl * 1000))
                 if gone:
                     log.info("forgot %d tombstones that every member holds", len(gone))

@@ -49,10 +49,9 @@ class FleetClient:
             region=region, service=service, dry_run=dry_run, wait=WAIT_FOR[wait], timeout_seconds=wait_timeout),
             timeout=self.timeout + wait_timeout)
 
-    def records(self, keys=None):
-        """(live records (only those of `keys`, when given), {cluster: (healthy, seconds since
-        heard)}, answering cluster)."""
-        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=keys or []))
+    def records(self):
+        """(live records, {cluster: (healthy, seconds since heard)}, answering cluster)."""
+        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest())
         health = {h.cluster: (h.healthy, h.last_heard_seconds) for h in response.health}
         return [messages.record_from_message(r) for r in response.records], health, response.answered_by
 
