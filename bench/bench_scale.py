@@ -8,6 +8,11 @@ apiservers and this process in a hub that reaches both sides.
    from healing until every listener holds all 1,000;
 3. listener memory (RSS) once every listener holds 10,000 services.
 
+Writers wait for each write to reach the listeners they can reach (wait: propagated) before
+the next one: a hundred listeners on 2 cores take about 10 uncoalesced writes a second, and
+writes acknowledged faster than that only pile up (see docs/performance.md). The services of
+phase 3 are written at one listener per side, many at once, so that their pushes coalesce.
+
 Usage: bench_scale.py [LISTENERS [SERVICES]]   (root: it creates network namespaces)
 """
 from __future__ import annotations
@@ -32,6 +37,7 @@ SERVICES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
 PROBES = 50
 PARTITION_WRITES = 1000
 WRITERS = 2  # clients writing at once during the partition
+LOADERS = 16  # clients writing at once in the memory phase
 REGIONS = min(10, LISTENERS)
 # A hundred processes share 2 cores: heartbeats every 5 s rather than every second, anti-entropy
 # with 2 peers every 2 s rather than 3 every second (at rest, that is most of a listener's CPU),
@@ -87,7 +93,7 @@ def run(fleet, net) -> dict:
         with ThreadPoolExecutor(16) as pool:
             reach = time_to_reach_all(fleet, clients, pool)
             partition = partition_and_heal(fleet, clients, pool, net, side_of)
-            loaded, rss = memory_with_services(fleet, clients, pool)
+            loaded, rss = memory_with_services(fleet, clients, pool, side_of)
     finally:
         for c in clients.values():
             c.close()
@@ -170,7 +176,11 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
         side = by_side[i % 2]
         writer = side[(i // 2) % len(side)]
         key = service_key(f"r{i % REGIONS}", f"split-{i}")
-        stamps[key] = stamp_of(clients[writer].set_region_replicas(ServiceIntent(f"r{i % REGIONS}", f"split-{i}", 1)))
+        # Not waited for: the other side's listeners (the write is acknowledged all the same).
+        stamps[key] = stamp_of(clients[writer].set_region_replicas(
+            ServiceIntent(f"r{i % REGIONS}", f"split-{i}", 1), wait="propagated", wait_timeout=SETTINGS["peer_timeout"]))
+        if (i + 1) % 100 == 0:
+            print(f"scale: {i + 1} writes while cut, {time.monotonic() - cut_at:.0f}s")
 
     with ThreadPoolExecutor(WRITERS) as writers:
         list(writers.map(write, range(PARTITION_WRITES)))
@@ -184,15 +194,17 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged}
 
 
-def memory_with_services(fleet, clients, pool):
-    """Write services up to SERVICES in all (at listeners in turn); once every listener holds
-    them, every listener's RSS."""
+def memory_with_services(fleet, clients, pool, side_of):
+    """Write services up to SERVICES in all (at one listener of each side, LOADERS at once);
+    once every listener holds them, every listener's RSS."""
     held = record_counts(clients, pool, fleet.names)
     services_now = sum(1 for r in clients[fleet.names[0]].records()[0] if r.key.startswith("service/"))
     extra = max(0, SERVICES - services_now)
+    origins = sorted({side: name for name, side in reversed(side_of.items())}.values())
     begin = time.monotonic()
-    list(pool.map(lambda i: clients[fleet.names[i % LISTENERS]].set_region_replicas(
-        ServiceIntent(f"r{i % REGIONS}", f"s{i}", 1)), range(extra)))
+    with ThreadPoolExecutor(LOADERS) as loaders:
+        list(loaders.map(lambda i: clients[origins[i % len(origins)]].set_region_replicas(
+            ServiceIntent(f"r{i % REGIONS}", f"s{i}", 1)), range(extra)))
     written = time.monotonic() - begin
     print(f"scale: {extra} more services written in {written:.0f}s; waiting for every listener to hold them")
     pending = set(fleet.names)

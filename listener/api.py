@@ -15,12 +15,11 @@ import grpc
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER, TOKEN_HEADER
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, ValidationError, check_name, cluster_key, service_key)
+    ClusterStatus, ValidationError, check_name, cluster_key, service_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
 from ansible_collections.multicluster.kube.listener.digest import BUCKETS
-from ansible_collections.multicluster.kube.listener.failover import used_elsewhere
 
 log = logging.getLogger("multicluster.listener.api")
 PEER_SERVICE = "/multicluster.kube.v1.Peer/"
@@ -75,12 +74,10 @@ class FleetService:
         except ValidationError as error:
             _invalid(context, error)
         with node.write_lock:
-            records = node.replica.snapshot()
             current = node.replica.get(asked.key)
             previous = current.value if current is not None and not current.deleted else None
-            clusters = [r.value for r in records if isinstance(r.value, Cluster)]
-            decision = schedule(asked, clusters, previous=previous.placement if previous else None,
-                                unhealthy=node.health.unhealthy(), used=used_elsewhere(records, asked.key))
+            decision = schedule(asked, node.replica.members(), previous=previous.placement if previous else None,
+                                unhealthy=node.health.unhealthy(), used=node.replica.used_by_others(asked.key))
             new = dataclasses.replace(asked, placement=decision.placement, unplaced=decision.unplaced,
                                       reasons=decision.reasons)
             changed = new != previous

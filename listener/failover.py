@@ -20,8 +20,7 @@ import dataclasses
 import logging
 import time
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, ServiceIntent)
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
 log = logging.getLogger("multicluster.listener.failover")
@@ -80,31 +79,22 @@ class Health:
         return healthy[0] if healthy else None
 
 
-def used_elsewhere(records, key: str) -> dict:
-    """Replicas that services other than `key` hold on each cluster (for capacity)."""
-    used = {}
-    for record in records:
-        if isinstance(record.value, ServiceIntent) and record.key != key:
-            for cluster, count in record.value.placement.items():
-                used[cluster] = used.get(cluster, 0) + count
-    return used
-
-
-def ready_counts(records, intent: ServiceIntent) -> dict:
+def ready_counts(replica, intent: ServiceIntent) -> dict:
+    """{cluster: ready replicas of the intent's service} from the clusters' latest statuses."""
     ready = {}
-    for record in records:
-        if isinstance(record.value, ClusterStatus):
-            for svc in record.value.services:
-                if (svc.region, svc.service) == (intent.region, intent.service):
-                    ready[record.value.cluster] = svc.ready
+    for cluster in intent.placement:
+        status = replica.status_of(cluster)
+        for svc in status.services if status else ():
+            if (svc.region, svc.service) == (intent.region, intent.service):
+                ready[cluster] = svc.ready
     return ready
 
 
-def next_placement(intent: ServiceIntent, records, down: set, settling: set = frozenset()):
+def next_placement(intent: ServiceIntent, replica, down: set, settling: set = frozenset()):
     """The coordinator's decision for one intent: (new intent, why) or (None, None).
     down: clusters without heartbeats; settling: back, but not yet for the hold-down time."""
-    clusters = [r.value for r in records if isinstance(r.value, Cluster)]
-    used = used_elsewhere(records, intent.key)
+    clusters = replica.members()
+    used = replica.used_by_others(intent.key)
     placed = intent.placement
     eligible = {c.name for c in clusters if c.region == intent.region and not c.cordoned
                 and c.name not in intent.rules.excluded and c.name not in down}
@@ -124,7 +114,7 @@ def next_placement(intent: ServiceIntent, records, down: set, settling: set = fr
         if placed != surge:
             return replace(intent, placement=surge, unplaced=0,
                            reasons=tuple(f"{c}: replicas returning after recovery" for c in sorted(returning))), "surge"
-        ready = ready_counts(records, intent)
+        ready = ready_counts(replica, intent)
         if all(ready.get(c, 0) >= n for c, n in fresh.placement.items()):
             return replace(intent, placement=fresh.placement, unplaced=fresh.unplaced, reasons=fresh.reasons), "back"
         return None, None
@@ -148,14 +138,13 @@ class Coordinator:
         self.health.refresh()
         if self.health.coordinator(self.region) != self.cluster:
             return 0
-        records = self.replica.snapshot()
         down, settling = self.health.unhealthy(), self.health.settling()
         moves = []
-        for record in records:
+        for record in self.replica.snapshot():
             intent = record.value
             if not isinstance(intent, ServiceIntent) or intent.region != self.region:
                 continue
-            new, why = next_placement(intent, records, down, settling)
+            new, why = next_placement(intent, self.replica, down, settling)
             if new is not None and new != intent:
                 log.info("failover: %s %s -> %s (%s)", record.key, dict(intent.placement), dict(new.placement), why)
                 self.metrics.failovers.labels(why).inc()

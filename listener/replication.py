@@ -22,14 +22,14 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, cluster_key, merge, newer)
+    Cluster, ClusterStatus, ServiceIntent, cluster_key, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
 from ansible_collections.multicluster.kube.listener.digest import DigestIndex, bucket_of
 
 log = logging.getLogger("multicluster.listener.replication")
-CLUSTER_PREFIX = cluster_key("")
+CLUSTER_PREFIX, STATUS_PREFIX = cluster_key(""), status_key("")
 
 
 class Replica:
@@ -49,7 +49,10 @@ class Replica:
         self.started = time.monotonic()
         self.on_change = None  # called (outside the lock) after records were accepted
         self.confirmed = {}  # tombstone key -> clusters known to hold it (for garbage collection)
-        self.clusters = {}  # name -> Cluster: the members, kept in step with state
+        # Kept in step with state, so that no write or tick scans every record:
+        self.clusters = {}  # name -> Cluster: the members
+        self.statuses = {}  # cluster -> its latest ClusterStatus
+        self.placed = {}  # cluster -> replicas all services' placements put on it (for capacity)
         self.received_ms = {}  # key -> wall-clock ms this listener took its current record
 
     def load(self) -> int:
@@ -102,14 +105,34 @@ class Replica:
         for key, old in before.items():
             if self.state.get(key) is not old:
                 self.index.update(key, old, self.state[key])
-                self._track_member(self.state[key])
+                self._track(old, self.state[key])
         return won
 
-    def _track_member(self, record) -> None:
-        if isinstance(record.value, Cluster):
-            self.clusters[record.value.name] = record.value
-        elif record.key.startswith(CLUSTER_PREFIX):
-            self.clusters.pop(record.key[len(CLUSTER_PREFIX):], None)
+    def _track(self, old, new) -> None:
+        """Keep members, statuses and placed totals in step with one key's change."""
+        if isinstance(new.value, Cluster):
+            self.clusters[new.value.name] = new.value
+        elif new.key.startswith(CLUSTER_PREFIX):
+            self.clusters.pop(new.key[len(CLUSTER_PREFIX):], None)
+        elif isinstance(new.value, ClusterStatus):
+            self.statuses[new.value.cluster] = new.value
+        elif new.key.startswith(STATUS_PREFIX):
+            self.statuses.pop(new.key[len(STATUS_PREFIX):], None)
+        for record, sign in ((old, -1), (new, 1)):
+            if record is not None and isinstance(record.value, ServiceIntent):
+                for cluster, count in record.value.placement.items():
+                    self.placed[cluster] = self.placed.get(cluster, 0) + sign * count
+
+    def used_by_others(self, key: str) -> dict:
+        """Replicas that services other than `key` hold on each cluster (for capacity)."""
+        with self.changed:
+            current = self.state.get(key)
+            own = current.value.placement if current is not None and isinstance(current.value, ServiceIntent) else {}
+            return {c: n - own.get(c, 0) for c, n in self.placed.items() if n - own.get(c, 0)}
+
+    def status_of(self, cluster: str):
+        with self.changed:
+            return self.statuses.get(cluster)
 
     def members(self) -> list:
         with self.changed:

@@ -87,10 +87,10 @@ class Listener:
         service = (new or previous)
 
         def missing():
-            statuses = {r.value.cluster: r.value for r in self.replica.snapshot() if isinstance(r.value, ClusterStatus)}
             behind = []
             for cluster, want in sorted(targets.items()):
-                entry = next((s for s in (statuses[cluster].services if cluster in statuses else ())
+                status = self.replica.status_of(cluster)
+                entry = next((s for s in (status.services if status else ())
                               if (s.region, s.service) == (service.region, service.service)), None)
                 have_desired = entry.desired if entry else 0
                 have_ready = entry.ready if entry else 0
