@@ -15,7 +15,7 @@ import grpc
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER, TOKEN_HEADER
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    ClusterStatus, ValidationError, check_name, cluster_key, service_key)
+    MAX_AUTHOR, ClusterStatus, ValidationError, check_name, cluster_key, service_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
@@ -46,7 +46,11 @@ def _refuse(request, context):
 
 
 def _author(context) -> str:
-    return dict(context.invocation_metadata()).get(AUTHOR_HEADER, "") or "anonymous"
+    author = dict(context.invocation_metadata()).get(AUTHOR_HEADER, "") or "anonymous"
+    if len(author) > MAX_AUTHOR:  # peers would refuse the record
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"metadata {AUTHOR_HEADER}: must be at most {MAX_AUTHOR} characters (got {len(author)})")
+    return author
 
 
 def _invalid(context, error: ValidationError):
@@ -212,11 +216,14 @@ class PeerService:
 
 
 def _records_from(messages_in, context) -> list:
-    try:
-        return [messages.record_from_message(m) for m in messages_in]
-    except ValidationError as error:
-        _invalid(context, error)
-        raise  # not reached: abort raises
+    """The records of a Push, each checked as a client's input is; one bad record refuses all."""
+    records = []
+    for i, message in enumerate(messages_in):
+        try:
+            records.append(messages.peer_record(message, f"records[{i}]"))
+        except ValidationError as error:
+            _invalid(context, error)
+    return records
 
 
 def _check_wait(wait, timeout) -> None:

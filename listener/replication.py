@@ -22,7 +22,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, ServiceIntent, cluster_key, merge, newer, status_key)
+    Cluster, ClusterStatus, ServiceIntent, ValidationError, cluster_key, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
@@ -231,7 +231,7 @@ class Peers:
         self.token = token
         self.timeout = timeout
         self.metrics = metrics
-        self._stubs = {}
+        self._channels = {}  # endpoint -> (open gRPC channel, Peer stub)
         self._lock = threading.Lock()
         # Up to one call in flight per peer (see push), and a peer cut off by a partition holds
         # its thread until the deadline: enough threads that those never starve the others.
@@ -254,17 +254,30 @@ class Peers:
                   if c.endpoint and c.name != self.replica.cluster and (region is None or c.region == region)}
         return sorted((wanted | (set(self.seeds) - registered)) - own)
 
-    def _stub(self, endpoint):
+    def _channel(self, endpoint) -> tuple:
+        """(channel, Peer stub) to `endpoint`, opened on first use."""
         with self._lock:
-            if endpoint not in self._stubs:
+            if endpoint not in self._channels:
                 channel = open_channel(endpoint, self.tls.get("ca"), self.tls.get("cert"), self.tls.get("key"),
                                        self.tls.get("server_name"))
-                self._stubs[endpoint] = (channel, Stub(channel, "Peer"))
-            return self._stubs[endpoint][1]
+                self._channels[endpoint] = (channel, Stub(channel, "Peer"))
+            return self._channels[endpoint]
+
+    def _drop_channel(self, endpoint, channel) -> None:
+        """Close the channel to a peer that failed. gRPC would otherwise keep dialling it in the
+        background (every second, to notice it is back at once): in a partition, a hundred
+        listeners dialling fifty peers each is all the machine does. The next call, at most
+        once a second (RETRY_DOWN_PEER, or one anti-entropy round), dials afresh instead."""
+        with self._lock:
+            if self._channels.get(endpoint, (None,))[0] is not channel:  # another call dropped it already
+                return
+            del self._channels[endpoint]
+        channel.close()
 
     def _call(self, endpoint, method, request):
+        channel, stub = self._channel(endpoint)
         try:
-            response = getattr(self._stub(endpoint), method)(
+            response = getattr(stub, method)(
                 request, timeout=self.timeout, metadata=call_metadata(self.token))
         except grpc.RpcError as err:
             if self.up.get(endpoint, True):
@@ -272,6 +285,8 @@ class Peers:
             self.up[endpoint] = False
             self.retry_at[endpoint] = time.monotonic() + RETRY_DOWN_PEER
             self.trouble.set()
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                self._drop_channel(endpoint, channel)
             raise
         came_back = self.up.get(endpoint) is False
         self.up[endpoint] = True
@@ -400,17 +415,29 @@ class Peers:
             return 0
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
-        repaired = self.replica.receive([messages.record_from_message(r) for r in answer.newer])
+        repaired = self.replica.receive(self._valid_records(endpoint, answer.newer))
         if answer.wanted:
             wanted = [self.replica.get(k) for k in answer.wanted]
             self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
         self.metrics.anti_entropy_repairs.inc(len(repaired))
         return len(repaired) + len(answer.wanted)
 
+    @staticmethod
+    def _valid_records(endpoint, records_in) -> list:
+        """The records of a peer's digest answer that pass the checks a Push gets; the rest are
+        logged and left out."""
+        records = []
+        for i, message in enumerate(records_in):
+            try:
+                records.append(messages.peer_record(message, f"newer[{i}]"))
+            except ValidationError as error:
+                log.warning("peer %s sent a record we refuse: %s", endpoint, error)
+        return records
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
-            for channel, _stub in self._stubs.values():
+            for channel, _stub in self._channels.values():
                 channel.close()
 
 

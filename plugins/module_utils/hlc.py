@@ -13,6 +13,12 @@ import time
 from typing import NamedTuple
 
 
+MAX_LOGICAL = 2**31 - 1  # the logical counter never reaches the end of the wire's uint32
+# A stamp from a peer more than this ahead of our wall clock is refused: one listener with a
+# wrong clock (or a forged stamp) would otherwise drag every clock in the fleet along.
+MAX_AHEAD_MS = 5 * 60 * 1000
+
+
 class Stamp(NamedTuple):
     physical_ms: int
     logical: int
@@ -43,6 +49,8 @@ class HybridClock:
             physical = self._now_ms()
             if physical > self._last.physical_ms:
                 self._last = Stamp(physical, 0, self.origin)
+            elif self._last.logical >= MAX_LOGICAL:  # borrow a millisecond rather than overflow
+                self._last = Stamp(self._last.physical_ms + 1, 0, self.origin)
             else:
                 self._last = Stamp(self._last.physical_ms, self._last.logical + 1, self.origin)
             return self._last

@@ -8,7 +8,7 @@ naming the field, exactly as building the model value directly would.
 from __future__ import annotations
 
 from ansible_collections.multicluster.kube.plugins.module_utils import model
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 
 
@@ -18,6 +18,17 @@ def stamp_to_message(stamp: Stamp):
 
 def stamp_from_message(message) -> Stamp:
     return Stamp(message.physical_ms, message.logical, message.origin)
+
+
+def checked_stamp(message, field_name: str = "stamp") -> Stamp:
+    """A stamp that came from outside: a time since the epoch, a logical count the clock can
+    still advance, an origin that is a cluster name."""
+    if message.physical_ms < 0:
+        raise model.ValidationError(f"{field_name}.physical_ms", "must not be negative", message.physical_ms)
+    if message.logical > MAX_LOGICAL:
+        raise model.ValidationError(f"{field_name}.logical", f"must be at most {MAX_LOGICAL}", message.logical)
+    model.check_name(f"{field_name}.origin", message.origin)
+    return stamp_from_message(message)
 
 
 def placement_to_message(placement):
@@ -124,5 +135,24 @@ def record_from_message(message) -> model.Record:
             raise model.ValidationError("record.value", "a record that is not deleted must carry a value", which)
         if value.key != message.key:
             raise model.ValidationError("record.key", f"must be {value.key!r} for its value", message.key)
-    return model.Record(key=message.key, stamp=stamp_from_message(message.stamp), author=message.author,
+    model.check_key("record.key", message.key)
+    if len(message.author) > model.MAX_AUTHOR:
+        raise model.ValidationError("record.author", f"must be at most {model.MAX_AUTHOR} characters", len(message.author))
+    return model.Record(key=message.key, stamp=checked_stamp(message.stamp, "record.stamp"), author=message.author,
                         value=value)
+
+
+def peer_record(message, field_name: str = "record", now_ms=None) -> model.Record:
+    """A record another listener sent: valid as any record, and not stamped further ahead of
+    our clock than MAX_AHEAD_MS."""
+    try:
+        record = record_from_message(message)
+    except model.ValidationError as error:
+        where = error.field[len("record."):] if error.field.startswith("record.") else error.field
+        raise model.ValidationError(f"{field_name}.{where}", error.rule, error.value) from None
+    ahead = record.stamp.physical_ms - (now_ms if now_ms is not None else wall_clock_ms())
+    if ahead > MAX_AHEAD_MS:
+        raise model.ValidationError(f"{field_name}.stamp.physical_ms",
+                                    f"must not be more than {MAX_AHEAD_MS // 1000} s ahead of this listener's "
+                                    f"clock (is the sender's clock right?)", record.stamp.physical_ms)
+    return record

@@ -19,6 +19,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 
 MAX_REPLICAS = 1_000_000
 MAX_WEIGHT = 1_000_000
+MAX_AUTHOR = 256  # characters of a record's author (who made the change)
 DEFAULT_PORT = 8080
 DEFAULT_NAMESPACE = "default"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -247,6 +248,18 @@ def cluster_key(name: str) -> str:
 
 def status_key(cluster: str) -> str:
     return f"status/{cluster}"
+
+
+def check_key(field_name: str, key) -> str:
+    """A record key: service/<region>/<service>, cluster/<name> or status/<cluster>, each
+    name a DNS-1123 label (what a peer sends is checked like what a client sends)."""
+    kind, _, rest = key.partition("/") if isinstance(key, str) else ("", "", "")
+    names = rest.split("/")
+    if (kind, len(names)) not in (("service", 2), ("cluster", 1), ("status", 1)):
+        raise ValidationError(field_name, "must be service/<region>/<service>, cluster/<name> or status/<cluster>", key)
+    for name in names:
+        check_name(field_name, name)
+    return key
 
 
 def newer(candidate: Record, current: Optional[Record]) -> bool:

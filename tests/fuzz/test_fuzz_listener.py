@@ -7,6 +7,7 @@ import grpc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inprocess import TOKEN
+from wire_strategies import intents
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.model import MAX_REPLICAS
@@ -15,15 +16,6 @@ from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 counts = {}
-
-names = st.one_of(st.text(max_size=80), st.sampled_from(["us", "us-east", "us-west", "web", "", "-", "a" * 64]))
-numbers = st.integers(0, 2**32 - 1)
-rules = st.builds(pb.PlacementRules, excluded=st.lists(names, max_size=4), clusters=st.lists(st.builds(
-    pb.ClusterRule, cluster=names, weight=st.one_of(st.none(), numbers), min=numbers,
-    max=st.one_of(st.none(), numbers)), max_size=4))
-intents = st.builds(pb.ServiceIntent, region=names, service=names, replicas=numbers, image=st.text(max_size=600),
-                    port=numbers, namespace=names, rules=rules, rebalance=st.booleans())
-
 
 def valid(intent) -> bool:
     """What the listener should accept: everything in range, every name a DNS label, rules

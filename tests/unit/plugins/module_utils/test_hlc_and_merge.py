@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_LOGICAL, HybridClock, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record, merge
 
 
@@ -19,6 +19,13 @@ def test_observing_a_later_stamp_orders_local_stamps_after_it():
     clock = HybridClock("a", now_ms=lambda: 5)
     clock.observe(Stamp(50, 3, "b"))
     assert clock.now() > Stamp(50, 3, "b")
+
+
+def test_the_logical_count_never_passes_what_the_wire_carries():
+    clock = HybridClock("a", now_ms=lambda: 5)
+    clock.observe(Stamp(50, MAX_LOGICAL, "b"))
+    later = clock.now()
+    assert later > Stamp(50, MAX_LOGICAL, "b") and later.logical <= MAX_LOGICAL
 
 
 # A stamp identifies one write, so the value is a function of (key, stamp) here too.

@@ -8,7 +8,7 @@ import sys
 from hypothesis import given, strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, Record, ServiceIntent, ServiceStatus, ValidationError)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2
@@ -24,7 +24,7 @@ def test_generated_code_is_current():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-stamps = st.builds(Stamp, st.integers(0, 2**62), st.integers(0, 2**31), st.sampled_from(CLUSTER_NAMES))
+stamps = st.builds(Stamp, st.integers(0, 2**62), st.integers(0, MAX_LOGICAL), st.sampled_from(CLUSTER_NAMES))
 
 
 @st.composite
@@ -67,6 +67,40 @@ def test_record_with_a_key_that_does_not_match_its_value_is_refused():
         assert error.field == "record.key"
     else:
         raise AssertionError("a mismatched key was accepted")
+
+
+def refusal(message, **kw):
+    try:
+        messages.peer_record(message, "records[0]", **kw)
+    except ValidationError as error:
+        return error.field
+    return None
+
+
+def test_records_from_a_peer_are_checked_like_a_clients_and_the_error_names_the_field():
+    def tombstone(key="service/us/web", **stamp):
+        return fleet_pb2.Record(key=key, deleted=True, stamp=fleet_pb2.Stamp(**{"physical_ms": 1, "origin": "a", **stamp}))
+    assert refusal(tombstone()) is None
+    assert refusal(tombstone(key="service/us/web/extra")) == "records[0].key"
+    assert refusal(tombstone(key="secrets/x")) == "records[0].key"
+    assert refusal(tombstone(key="cluster/Not_A_Label")) == "records[0].key"
+    assert refusal(tombstone(physical_ms=-5)) == "records[0].stamp.physical_ms"
+    assert refusal(tombstone(logical=MAX_LOGICAL + 1)) == "records[0].stamp.logical"
+    assert refusal(tombstone(origin="")) == "records[0].stamp.origin"
+    long_author = tombstone()
+    long_author.author = "x" * 257
+    assert refusal(long_author) == "records[0].author"
+    mismatched = messages.record_to_message(Record("cluster/a", Stamp(1, 0, "a"), "", Cluster(name="a", region="us")))
+    mismatched.key = "cluster/b"
+    assert refusal(mismatched) == "records[0].key"
+
+
+def test_a_peer_stamp_far_ahead_of_our_clock_is_refused():
+    now = 1_800_000_000_000
+    assert refusal(fleet_pb2.Record(key="cluster/a", deleted=True, stamp=fleet_pb2.Stamp(
+        physical_ms=now + MAX_AHEAD_MS, origin="a")), now_ms=now) is None
+    assert refusal(fleet_pb2.Record(key="cluster/a", deleted=True, stamp=fleet_pb2.Stamp(
+        physical_ms=now + MAX_AHEAD_MS + 1, origin="a")), now_ms=now) == "records[0].stamp.physical_ms"
 
 
 def test_cluster_weight_defaults_to_one_on_the_wire():
