@@ -18,11 +18,11 @@ TOKEN_HEADER = "authorization"
 AUTHOR_HEADER = "x-multicluster-author"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # A connection cut off by a partition looks alive to TCP for minutes (retransmissions back
-# off up to two minutes), and every call on it would wait for its deadline: ping it while a
-# call is waiting, and drop it when a ping goes unanswered, so that a healed peer is dialled
-# again within seconds. Idle connections are not pinged: a listener holds one to every peer,
-# and a hundred listeners pinging 99 peers each would keep 2 cores busy doing only that.
-KEEPALIVE_MS = 10000
+# off up to two minutes), and every call on it would wait for its deadline: ping it, and drop
+# it when a ping goes unanswered, so that calls fail fast and a healed peer is dialled again.
+# Idle connections too (a listener's next call to a peer may come much later, and would hang
+# for its whole deadline), but only every 20 s: a listener holds a connection to every peer.
+KEEPALIVE_MS = 20000
 # What a server must accept for that; without it, gRPC answers such pings with GOAWAY
 # "too_many_pings" and the connection is torn down and dialled again, over and over.
 KEEPALIVE_SERVER_OPTIONS = [("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
@@ -48,7 +48,7 @@ def open_channel(endpoint: str, ca_file=None, cert_file=None, key_file=None, ser
                ("grpc.initial_reconnect_backoff_ms", 100),
                ("grpc.max_reconnect_backoff_ms", 1000),
                ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_MS // 2),
-               ("grpc.keepalive_permit_without_calls", 0), ("grpc.http2.max_pings_without_data", 0)]
+               ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if ca_file:
