@@ -81,14 +81,19 @@ class Replica:
         with self.changed:
             fresh = [r for r in records if newer(r, self.state.get(r.key))
                      and not (r.deleted and r.key not in self.state and r.stamp.physical_ms < expired)]
-            if not fresh:
-                return []
-            self.store.save(fresh)
+        if not fresh:
+            return []
+        # Persisted before anyone can see them, but without the lock: readers and other
+        # receivers need not wait for the disk. The store keeps the newest stamp per key and
+        # merge does too, so two receivers racing on a key both end with the newer record.
+        self.store.save(fresh)
+        with self.changed:
             won = self._merge(fresh)
+            if not won:
+                return []
             now, now_ms = time.monotonic(), wall_clock_ms()
             for record in won:
                 self.received_ms[record.key] = now_ms
-            for record in won:
                 if isinstance(record.value, ClusterStatus):
                     self.last_heard[record.value.cluster] = now
             self.version += 1
