@@ -253,7 +253,7 @@ def status_key(cluster: str) -> str:
 def check_key(field_name: str, key) -> str:
     """A record key: service/<region>/<service>, cluster/<name> or status/<cluster>, each
     name a DNS-1123 label (what a peer sends is checked like what a client sends)."""
-    kind, _, rest = key.partition("/") if isinstance(key, str) else ("", "", "")
+    kind, _slash, rest = key.partition("/") if isinstance(key, str) else ("", "", "")
     names = rest.split("/")
     if (kind, len(names)) not in (("service", 2), ("cluster", 1), ("status", 1)):
         raise ValidationError(field_name, "must be service/<region>/<service>, cluster/<name> or status/<cluster>", key)

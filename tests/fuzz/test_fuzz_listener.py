@@ -17,6 +17,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 counts = {}
 
+
 def valid(intent) -> bool:
     """What the listener should accept: everything in range, every name a DNS label, rules
     naming only us-east or us-west, min <= max."""

@@ -15,8 +15,9 @@ intents = st.builds(pb.ServiceIntent, region=names, service=names, replicas=numb
 # Stamps from anywhere in int64 and uint32, plus the edges the listener draws lines at.
 stamps = st.builds(pb.Stamp, physical_ms=st.one_of(st.integers(-2**63, 2**63 - 1), st.integers(0, 4_000_000_000_000)),
                    logical=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 2**31 - 1, 2**31])), origin=names)
-keys = st.one_of(st.text(max_size=80), st.builds(lambda kind, *n: "/".join((kind, *n)),
-                                                  st.sampled_from(["service", "cluster", "status", "x"]), names, names))
+keys = st.one_of(st.text(max_size=80),
+                 st.builds(lambda kind, *n: "/".join((kind, *n)),
+                           st.sampled_from(["service", "cluster", "status", "x"]), names, names))
 cluster_specs = st.builds(pb.ClusterSpec, name=names, region=names, endpoint=st.text(max_size=80),
                           weight=st.one_of(st.none(), numbers), capacity=st.one_of(st.none(), numbers),
                           cordoned=st.booleans())

@@ -39,7 +39,11 @@ def test_concurrent_saves_are_all_durable_and_the_newest_stamp_wins(tmp_path):
 def test_a_failed_commit_fails_every_save_in_it_and_the_next_save_works(tmp_path):
     store = Store(str(tmp_path / "s.sqlite3"))
     real_commit = store._commit
-    store._commit = lambda rows: (_ for _ in ()).throw(OSError("disk full"))
+
+    def failing_commit(rows):
+        raise OSError("disk full")
+
+    store._commit = failing_commit
     with pytest.raises(OSError, match="disk full"):
         store.save([cluster_record("a", 1)])
     store._commit = real_commit
