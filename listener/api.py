@@ -217,12 +217,9 @@ class PeerService:
 
 def _records_from(messages_in, context) -> list:
     """The records of a Push, each checked as a client's input is; one bad record refuses all."""
-    records = []
-    for i, message in enumerate(messages_in):
-        try:
-            records.append(messages.peer_record(message, f"records[{i}]"))
-        except ValidationError as error:
-            _invalid(context, error)
+    records, refused = messages.peer_records(messages_in, "records")
+    if refused:
+        _invalid(context, refused[0])
     return records
 
 

@@ -22,7 +22,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, ServiceIntent, ValidationError, cluster_key, merge, newer, status_key)
+    Cluster, ClusterStatus, ServiceIntent, cluster_key, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
@@ -420,24 +420,15 @@ class Peers:
             return 0
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
-        repaired = self.replica.receive(self._valid_records(endpoint, answer.newer))
+        sent, refused = messages.peer_records(answer.newer, "newer")
+        for error in refused:  # the rest are good: take them
+            log.warning("peer %s sent a record we refuse: %s", endpoint, error)
+        repaired = self.replica.receive(sent)
         if answer.wanted:
             wanted = [self.replica.get(k) for k in answer.wanted]
             self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
         self.metrics.anti_entropy_repairs.inc(len(repaired))
         return len(repaired) + len(answer.wanted)
-
-    @staticmethod
-    def _valid_records(endpoint, records_in) -> list:
-        """The records of a peer's digest answer that pass the checks a Push gets; the rest are
-        logged and left out."""
-        records = []
-        for i, message in enumerate(records_in):
-            try:
-                records.append(messages.peer_record(message, f"newer[{i}]"))
-            except ValidationError as error:
-                log.warning("peer %s sent a record we refuse: %s", endpoint, error)
-        return records
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -32,6 +32,23 @@ def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
         node.stop(grace=0)
 
 
+def send_bytes(listener, method: str, raw: bytes):
+    """Call `method` ("/multicluster.kube.v1.Fleet/PutCluster", ...) with `raw` as the request,
+    with the token; returns the RpcError it ended with, or None if it succeeded."""
+    import grpc
+    from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
+
+    channel = open_channel(listener.config.listen)
+    try:
+        channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)(
+            raw, metadata=call_metadata(TOKEN), timeout=10)
+    except grpc.RpcError as err:
+        return err
+    finally:
+        channel.close()
+    return None
+
+
 def run_module(module, args, capsys, check=False, diff=False) -> dict:
     """Run a module's main() in-process; returns its JSON result."""
     with patch_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff}):

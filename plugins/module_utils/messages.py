@@ -156,3 +156,14 @@ def peer_record(message, field_name: str = "record", now_ms=None) -> model.Recor
                                     f"must not be more than {MAX_AHEAD_MS // 1000} s ahead of this listener's "
                                     f"clock (is the sender's clock right?)", record.stamp.physical_ms)
     return record
+
+
+def peer_records(messages_in, field_name: str) -> tuple:
+    """(the records that pass peer_record, [ValidationError naming `field_name[i]` per one that does not])."""
+    records, refused = [], []
+    for i, message in enumerate(messages_in):
+        try:
+            records.append(peer_record(message, f"{field_name}[{i}]"))
+        except model.ValidationError as error:
+            refused.append(error)
+    return records, refused

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from inprocess import TOKEN
+from inprocess import TOKEN, send_bytes
 from wire_strategies import intents
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
@@ -77,23 +77,14 @@ def test_set_region_replicas_dry_run_never_crashes_and_refuses_exactly_the_inval
 @given(raw=st.binary(max_size=2048),
        method=st.sampled_from(["SetRegionReplicas", "DeleteService", "PutCluster", "RemoveCluster"]))
 def test_garbage_bytes_get_a_status_not_a_crash(listener, raw, method):
-    channel = open_channel(listener.config.listen)
-    call = channel.unary_unary(f"/multicluster.kube.v1.Fleet/{method}", request_serializer=lambda b: b,
-                               response_deserializer=lambda b: b)
     before = durable(listener)
-    try:
-        call(raw, metadata=call_metadata(TOKEN), timeout=10)
-    except grpc.RpcError as err:
-        assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL,
-                              grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNKNOWN), err.code()
-        assert err.code() != grpc.StatusCode.UNKNOWN or "Exception deserializing" in (err.details() or "")
-    # Whatever parsed, it was either refused or is a legal change; a valid one may change state, so
-    # only a refusal is checked for having changed nothing.
-    else:
+    err = send_bytes(listener, f"/multicluster.kube.v1.Fleet/{method}", raw)
+    counts["garbage"] = counts.get("garbage", 0) + 1
+    if err is None:  # it parsed as a legal change, which may change state
         return
-    finally:
-        channel.close()
-        counts["garbage"] = counts.get("garbage", 0) + 1
+    assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL,
+                          grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNKNOWN), err.code()
+    assert err.code() != grpc.StatusCode.UNKNOWN or "Exception deserializing" in (err.details() or "")
     assert durable(listener) == before
 
 
@@ -134,6 +125,21 @@ def test_oversized_and_deeply_nested_requests(listener):
         raise AssertionError("100,000 rules naming unknown clusters were accepted")
     assert durable(listener) == before
     counts["oversized"] = counts.get("oversized", 0) + 2
+
+
+def test_an_overlong_author_is_refused_before_anything_changes(listener):
+    fleet, _metadata = stub(listener)
+    before = durable(listener)
+    try:
+        fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(intent=pb.ServiceIntent(
+            region="us", service="web", replicas=1)), metadata=call_metadata(TOKEN, author="a" * 257), timeout=10)
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.details().startswith("metadata x-multicluster-author: must be at most 256 characters")
+    else:
+        raise AssertionError("a 257-character author was accepted")
+    assert durable(listener) == before
+    counts["oversized"] = counts.get("oversized", 0) + 1
 
 
 def test_zz_report_cases_tried():
