@@ -190,7 +190,9 @@ class PeerService:
         self.listener = listener
 
     def Push(self, request, context):  # noqa: N802
-        records = _records_from(request.records, context)
+        records = _all_or_none(messages.peer_records(request.records, "records"), context)
+        beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"), context)
+        self.listener.heartbeats.observe(beats)
         accepted = self.listener.replica.receive(records)
         now_ms = time.time() * 1000
         for record in accepted:
@@ -204,10 +206,13 @@ class PeerService:
         return pb.PushResponse(accepted=len(accepted), not_reached=not_reached)
 
     def Digest(self, request, context):  # noqa: N802
-        replica = self.listener.replica
+        replica, heartbeats = self.listener.replica, self.listener.heartbeats
         if request.bucket_hashes and not request.entries:
+            beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"), context)
+            heartbeats.observe(beats)
             return pb.DigestResponse(differing_buckets=replica.answer_summary(request.bucket_hashes, request.from_cluster),
-                                     answered_by=self.listener.cluster)
+                                     answered_by=self.listener.cluster,
+                                     heartbeats=messages.heartbeats_to_messages(heartbeats.table(newer_than=beats)))
         if any(b >= BUCKETS for b in request.buckets):
             _invalid(context, ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets)))
         newer, wanted = replica.answer_digest(request.entries, request.from_cluster, request.buckets)
@@ -215,12 +220,13 @@ class PeerService:
                                  answered_by=self.listener.cluster)
 
 
-def _records_from(messages_in, context) -> list:
-    """The records of a Push, each checked as a client's input is; one bad record refuses all."""
-    records, refused = messages.peer_records(messages_in, "records")
+def _all_or_none(checked, context) -> list:
+    """What a peer sent, each item checked as a client's input is: (passed, refused) from
+    messages.peer_records or peer_heartbeats. One bad item refuses the whole request."""
+    passed, refused = checked
     if refused:
         _invalid(context, refused[0])
-    return records
+    return passed
 
 
 def _check_wait(wait, timeout) -> None:

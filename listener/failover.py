@@ -1,7 +1,7 @@
 """Failover without a hub.
 
 Every listener judges every cluster's health the same way: a cluster is healthy while its
-status records (heartbeats) keep arriving within the failure timeout. The coordinator of a
+heartbeats (listener/heartbeats.py) keep arriving within the failure timeout. The coordinator of a
 region is its healthy cluster with the lowest name, a rule every survivor computes alike.
 The coordinator alone
 - moves the replicas of clusters that became ineligible (unhealthy, cordoned, excluded,
@@ -30,17 +30,18 @@ UNHEALTHY_REASON = ": unhealthy (no heartbeat)"
 class Health:
     """This listener's view of every cluster's health, from heartbeat arrival times."""
 
-    def __init__(self, replica, failure_timeout: float, hold_down: float):
+    def __init__(self, replica, heartbeats, failure_timeout: float, hold_down: float):
         self.replica = replica
+        self.heartbeats = heartbeats
         self.failure_timeout = failure_timeout
         self.hold_down = hold_down
         self._down_since = {}   # cluster -> when we saw it fail
         self._back_since = {}   # cluster -> when it came back after a failure
 
     def _fresh(self, name: str, now: float) -> bool:
-        heard = self.replica.last_heard.get(name)
+        heard = self.heartbeats.heard(name)
         if heard is None:  # not heard from since we started: give it one timeout
-            return now - self.replica.started < self.failure_timeout
+            return now - self.heartbeats.started < self.failure_timeout
         return now - heard < self.failure_timeout
 
     def refresh(self) -> None:
@@ -70,7 +71,7 @@ class Health:
         now = time.monotonic()
         out = []
         for name in sorted(self.clusters()):
-            heard = self.replica.last_heard.get(name)
+            heard = self.heartbeats.heard(name)
             out.append((name, self._fresh(name, now), -1.0 if heard is None else now - heard))
         return out
 

@@ -1,5 +1,7 @@
-"""The reconcile loop: this cluster's Deployments follow the placement, and its status
-records (the heartbeat, with ready replicas per service) go to every listener."""
+"""The reconcile loop: this cluster's Deployments follow the placement; its status record
+(desired and ready replicas per service) is written when it changes; and while the passes
+succeed, the cluster heartbeats (an apiserver that is away stops them, and the region fails
+the cluster over)."""
 from __future__ import annotations
 
 import dataclasses
@@ -70,10 +72,13 @@ class Reconciler:
                 log.warning("reconcile: %s: %s", what, why)
         node.metrics.reconciles.inc()
         status = updater.status(desired, plan, node.region, 0, failures)
-        now = time.monotonic()
-        if status.services != self._last_status or now - self._last_heartbeat >= self.heartbeat_interval:
+        if status.services != self._last_status:
             node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")
-            self._last_status, self._last_heartbeat = status.services, now
+            self._last_status = status.services
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self.heartbeat_interval:
+            node.heartbeat()
+            self._last_heartbeat = now
 
     def records_changed(self, records) -> None:
         """Records were merged: keep this cluster's Deployments up to date, one intent at a
@@ -130,4 +135,4 @@ class Reconciler:
 
 
 def _stamped(status):
-    return dataclasses.replace(status, heartbeat_ms=wall_clock_ms())
+    return dataclasses.replace(status, reported_ms=wall_clock_ms())

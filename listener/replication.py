@@ -45,8 +45,6 @@ class Replica:
         self.index = DigestIndex()
         self.version = 0  # bumps on every change; waiters watch it
         self.changed = threading.Condition()
-        self.last_heard = {}  # cluster -> monotonic time a newer status record of it arrived
-        self.started = time.monotonic()
         self.on_change = None  # called (outside the lock) after records were accepted
         self.confirmed = {}  # tombstone key -> clusters known to hold it (for garbage collection)
         # Kept in step with state, so that no write or tick scans every record:
@@ -91,11 +89,9 @@ class Replica:
             won = self._merge(fresh)
             if not won:
                 return []
-            now, now_ms = time.monotonic(), wall_clock_ms()
+            now_ms = wall_clock_ms()
             for record in won:
                 self.received_ms[record.key] = now_ms
-                if isinstance(record.value, ClusterStatus):
-                    self.last_heard[record.value.cluster] = now
             self.version += 1
             self.changed.notify_all()
         self.metrics.records_held.set(len(self.state))
@@ -228,8 +224,9 @@ class Replica:
 class Peers:
     """Channels to the other listeners: the clusters' registered endpoints plus seed endpoints."""
 
-    def __init__(self, replica: Replica, seeds, tls: dict, token, timeout: float, metrics, discover=True):
+    def __init__(self, replica: Replica, heartbeats, seeds, tls: dict, token, timeout: float, metrics, discover=True):
         self.replica = replica
+        self.heartbeats = heartbeats
         self.seeds = list(seeds)
         self.discover = discover
         self.tls = tls
@@ -342,6 +339,12 @@ class Peers:
             plan.append((relay, [e for e in members if e != relay]))
         return plan
 
+    def push_heartbeats(self, endpoints) -> None:
+        """Send our heartbeat table to `endpoints`: a push with no records, in the same queue
+        as writes, so a peer with a call in flight gets it with the next one."""
+        for endpoint in endpoints:
+            self._enqueue(endpoint, [])
+
     def _enqueue(self, endpoint, batch, relayed=None):
         future = concurrent.futures.Future()
         with self._lock:
@@ -366,8 +369,9 @@ class Peers:
                     if newer(record, held[0] if held else None):
                         latest[record.key] = (record, message)
             relay_to = sorted({e for _batch, _future, relayed in taken for e in relayed})
+            beating = any(not batch for batch, _future, _relayed in taken)
             request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
-                                     relay_to=relay_to)
+                                     relay_to=relay_to, heartbeats=self._heartbeat_table() if beating else ())
             accepted = False
             if self.up.get(endpoint, True) or time.monotonic() >= self.retry_at.get(endpoint, 0):
                 try:
@@ -404,11 +408,26 @@ class Peers:
         futures = [self._pool.submit(self._sync_with, e) for e in chosen]
         return sum(f.result() for f in futures)
 
+    def _heartbeat_table(self, newer_than=()) -> list:
+        return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
+
+    def take_heartbeats(self, messages_in, where: str) -> list:
+        """Observe the valid heartbeats of a peer's table; returns the errors of the others."""
+        beats, refused = messages.peer_heartbeats(messages_in, "heartbeats")
+        for error in refused:
+            log.warning("%s sent a heartbeat we refuse: %s", where, error)
+        self.heartbeats.observe(beats)
+        return refused
+
     def _sync_with(self, endpoint) -> int:
+        """One anti-entropy exchange with a peer: heartbeat tables both ways, bucket hashes,
+        then the records of the buckets that differ."""
         me = self.replica.cluster
         try:
             hashes = self.replica.bucket_hashes()
-            summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes))
+            summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes,
+                                                                      heartbeats=self._heartbeat_table()))
+            self.take_heartbeats(summary.heartbeats, f"peer {endpoint}")
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:

@@ -20,6 +20,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.rpc import add_s
 
 from ansible_collections.multicluster.kube.listener import api, metrics as metrics_mod
 from ansible_collections.multicluster.kube.listener.failover import Coordinator, Health
+from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.reconciler import Reconciler
 from ansible_collections.multicluster.kube.listener.replication import Peers, Replica
 from ansible_collections.multicluster.kube.listener.store import Store
@@ -38,9 +39,10 @@ class Listener:
         self.clock = HybridClock(config.cluster)
         self.replica = Replica(config.cluster, self.store, self.clock, self.metrics, config.tombstone_ttl)
         self.replica.on_change = self._changed
-        self.peers = Peers(self.replica, config.peers, config.peer_tls(), config.peer_token, config.peer_timeout,
+        self.heartbeats = Heartbeats(config.cluster)
+        self.peers = Peers(self.replica, self.heartbeats, config.peers, config.peer_tls(), config.peer_token, config.peer_timeout,
                            self.metrics, discover=config.discover_peers)
-        self.health = Health(self.replica, config.failure_timeout, config.hold_down)
+        self.health = Health(self.replica, self.heartbeats, config.failure_timeout, config.hold_down)
         self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.write, self.metrics)
         self.write_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -54,10 +56,16 @@ class Listener:
         them to every peer at once. Returns (records, {peer: future of acknowledgement})."""
         records = [Record(key, self.clock.now(), author, value) for key, value in changes]
         self.replica.commit(records)
-        # Heartbeats matter at once only within the region (its coordinator judges health);
-        # other regions get them by anti-entropy, which keeps the fan-out linear in region size.
-        heartbeats_only = all(isinstance(r.value, ClusterStatus) for r in records)
-        return records, self.peers.push(records, self.peers.endpoints(self.region) if heartbeats_only else None)
+        # Statuses matter at once only within the region (its coordinator waits for ready
+        # replicas when failing back); other regions get them by anti-entropy.
+        statuses_only = all(isinstance(r.value, ClusterStatus) for r in records)
+        return records, self.peers.push(records, self.peers.endpoints(self.region) if statuses_only else None)
+
+    def heartbeat(self) -> None:
+        """This cluster is alive: tell its region now; the rest hear it by gossip
+        (listener/heartbeats.py)."""
+        self.heartbeats.beat()
+        self.peers.push_heartbeats(self.peers.endpoints(self.region))
 
     def _changed(self, records) -> None:
         if self.reconciler is not None:
@@ -177,9 +185,8 @@ class Listener:
                 self.metrics.peers_up.set(sum(self.peers.up.values()))
             if now >= next_tick:
                 next_tick = now + self.config.heartbeat_interval
-                if self.reconciler is None:  # nothing to report but being alive
-                    status = ClusterStatus(cluster=self.cluster, region=self.region, heartbeat_ms=wall_clock_ms())
-                    self.write([(status.key, status)], author=f"listener@{self.cluster}")
+                if self.reconciler is None:  # else the reconciler beats while its passes succeed
+                    self.heartbeat()
                 try:
                     self.coordinator.tick()
                 except Exception:

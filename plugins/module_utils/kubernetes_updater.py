@@ -224,7 +224,7 @@ def _ensure_namespace(core, name: str) -> None:
                 raise
 
 
-def status(desired, result: Plan, region: str, heartbeat_ms: int, failures=None) -> ClusterStatus:
+def status(desired, result: Plan, region: str, reported_ms: int, failures=None) -> ClusterStatus:
     """Ready replicas per service placed here (as the plan listed them: a change of readiness
     wakes the next reconcile), with any conflict or failure, for the status record."""
     conflicts = {**(failures or {}), **result.conflicts}
@@ -232,4 +232,4 @@ def status(desired, result: Plan, region: str, heartbeat_ms: int, failures=None)
         ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
                       ready=result.ready.get(d.key, 0), conflict=conflicts.get(d.ref, ""))
         for d in desired)
-    return ClusterStatus(cluster=result.cluster, region=region, heartbeat_ms=heartbeat_ms, services=services)
+    return ClusterStatus(cluster=result.cluster, region=region, reported_ms=reported_ms, services=services)

@@ -92,7 +92,7 @@ def cluster_from_message(message) -> model.Cluster:
 
 def status_to_message(status: model.ClusterStatus):
     return pb.ClusterStatus(
-        cluster=status.cluster, region=status.region, heartbeat_ms=status.heartbeat_ms,
+        cluster=status.cluster, region=status.region, reported_ms=status.reported_ms,
         services=[pb.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
                                    desired=s.desired, ready=s.ready, conflict=s.conflict)
                   for s in status.services],
@@ -101,7 +101,7 @@ def status_to_message(status: model.ClusterStatus):
 
 def status_from_message(message) -> model.ClusterStatus:
     return model.ClusterStatus(
-        cluster=message.cluster, region=message.region, heartbeat_ms=message.heartbeat_ms,
+        cluster=message.cluster, region=message.region, reported_ms=message.reported_ms,
         services=tuple(model.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
                                            desired=s.desired, ready=s.ready, conflict=s.conflict)
                        for s in message.services),
@@ -150,20 +150,46 @@ def peer_record(message, field_name: str = "record", now_ms=None) -> model.Recor
     except model.ValidationError as error:
         where = error.field[len("record."):] if error.field.startswith("record.") else error.field
         raise model.ValidationError(f"{field_name}.{where}", error.rule, error.value) from None
-    ahead = record.stamp.physical_ms - (now_ms if now_ms is not None else wall_clock_ms())
-    if ahead > MAX_AHEAD_MS:
-        raise model.ValidationError(f"{field_name}.stamp.physical_ms",
-                                    f"must not be more than {MAX_AHEAD_MS // 1000} s ahead of this listener's "
-                                    f"clock (is the sender's clock right?)", record.stamp.physical_ms)
+    _check_not_ahead(f"{field_name}.stamp.physical_ms", record.stamp.physical_ms, now_ms)
     return record
+
+
+def _check_not_ahead(field_name: str, ms: int, now_ms=None) -> None:
+    """A peer's clock reading may be behind ours, but not more than MAX_AHEAD_MS ahead: one
+    bad clock or forged value would otherwise drag every listener's along."""
+    if ms - (now_ms if now_ms is not None else wall_clock_ms()) > MAX_AHEAD_MS:
+        raise model.ValidationError(field_name, f"must not be more than {MAX_AHEAD_MS // 1000} s ahead of this "
+                                    f"listener's clock (is the sender's clock right?)", ms)
 
 
 def peer_records(messages_in, field_name: str) -> tuple:
     """(the records that pass peer_record, [ValidationError naming `field_name[i]` per one that does not])."""
-    records, refused = [], []
+    return _checked_each(peer_record, messages_in, field_name)
+
+
+def peer_heartbeat(message, field_name: str = "heartbeat") -> tuple:
+    """(cluster, sent_ms) of a heartbeat another listener sent, checked."""
+    model.check_name(f"{field_name}.cluster", message.cluster)
+    if message.sent_ms < 0:
+        raise model.ValidationError(f"{field_name}.sent_ms", "must not be negative", message.sent_ms)
+    _check_not_ahead(f"{field_name}.sent_ms", message.sent_ms)
+    return message.cluster, message.sent_ms
+
+
+def peer_heartbeats(messages_in, field_name: str) -> tuple:
+    """([(cluster, sent_ms)] that pass peer_heartbeat, [ValidationError per one that does not])."""
+    return _checked_each(peer_heartbeat, messages_in, field_name)
+
+
+def heartbeats_to_messages(table) -> list:
+    return [pb.Heartbeat(cluster=cluster, sent_ms=ms) for cluster, ms in table]
+
+
+def _checked_each(check, messages_in, field_name: str) -> tuple:
+    passed, refused = [], []
     for i, message in enumerate(messages_in):
         try:
-            records.append(peer_record(message, f"{field_name}[{i}]"))
+            passed.append(check(message, f"{field_name}[{i}]"))
         except model.ValidationError as error:
             refused.append(error)
-    return records, refused
+    return passed, refused

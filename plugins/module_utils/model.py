@@ -213,7 +213,7 @@ class ClusterStatus:
 
     cluster: str
     region: str
-    heartbeat_ms: int = 0
+    reported_ms: int = 0
     services: tuple = ()  # ServiceStatus
 
     @property
@@ -300,7 +300,7 @@ def global_config(records) -> dict:
                 "capacity": record.value.capacity if record else None,
                 "cordoned": record.value.cordoned if record else False,
                 "labels": dict(record.value.labels) if record else {},
-                "heartbeat_ms": status.heartbeat_ms if status else 0,
+                "reported_ms": status.reported_ms if status else 0,
                 "changed": change_info(record) if record else None,
                 "services": {},
             }

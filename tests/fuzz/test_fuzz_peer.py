@@ -9,7 +9,7 @@ import grpc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inprocess import TOKEN, send_bytes
-from wire_strategies import names, records, stamps
+from wire_strategies import heartbeats, names, records, stamps
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
@@ -23,40 +23,50 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 counts = {}
 
 
-def state(listener) -> dict:
-    """Every record but the listener's own heartbeat, which changes every second."""
-    own = f"status/{listener.cluster}"
-    return {k: r for k, r in listener.replica.state.items() if k != own}
+def state(listener) -> tuple:
+    """Every record, and the heartbeat table but the listener's own entry, which grows every second."""
+    own = listener.cluster
+    return dict(listener.replica.state), [(c, ms) for c, ms in listener.heartbeats.table() if c != own]
 
 
 def peer(listener):
     return Stub(open_channel(listener.config.listen), "Peer"), call_metadata(TOKEN)
 
 
-def acceptable(message) -> bool:
+def acceptable(message, check=messages.peer_record) -> bool:
     try:
-        messages.peer_record(message)
+        check(message)
     except ValidationError:
         return False
     return True
 
 
+def first_refused(batch, beats) -> str:
+    """What a refusal must name: the first bad record, else the first bad heartbeat."""
+    bad_record = next((f"records[{i}]." for i, m in enumerate(batch) if not acceptable(m)), None)
+    return bad_record or next(f"heartbeats[{i}]." for i, m in enumerate(beats)
+                              if not acceptable(m, messages.peer_heartbeat))
+
+
 @FUZZ
-@given(batch=st.lists(records(), max_size=4), relay_to=st.lists(st.text(max_size=40), max_size=3))
-def test_a_push_is_taken_whole_or_refused_whole_naming_the_record(listener, batch, relay_to):
+@given(batch=st.lists(records(), max_size=4), relay_to=st.lists(st.text(max_size=40), max_size=3),
+       beats=st.lists(heartbeats, max_size=3))
+def test_a_push_is_taken_whole_or_refused_whole_naming_the_record(listener, batch, relay_to, beats):
     stub, metadata = peer(listener)
     before = state(listener)
     try:
-        response = stub.Push(pb.PushRequest(from_cluster="us-west", records=batch, relay_to=relay_to),
-                             metadata=metadata, timeout=10)
+        response = stub.Push(pb.PushRequest(from_cluster="us-west", records=batch, relay_to=relay_to,
+                                            heartbeats=beats), metadata=metadata, timeout=10)
     except grpc.RpcError as err:
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
-        bad = next(i for i, m in enumerate(batch) if not acceptable(m))  # the first bad record is named
-        assert err.details().startswith(f"records[{bad}]."), err.details()
+        assert err.details().startswith(first_refused(batch, beats)), err.details()
         assert state(listener) == before, "a refused push changed the state"
         counts["push refused"] = counts.get("push refused", 0) + 1
     else:
         assert all(acceptable(m) for m in batch), "a push with an invalid record was taken"
+        assert all(acceptable(m, messages.peer_heartbeat) for m in beats), "a push with an invalid heartbeat was taken"
+        table = dict(listener.heartbeats.table())
+        assert all(table[b.cluster] >= b.sent_ms for b in beats if b.cluster != listener.cluster)
         # This listener knows no peers (discovery off, no seeds): nothing can be relayed.
         assert set(response.not_reached) == set(relay_to)
         expired = wall_clock_ms() - listener.config.tombstone_ttl * 1000
@@ -72,23 +82,36 @@ def test_a_push_is_taken_whole_or_refused_whole_naming_the_record(listener, batc
 @FUZZ
 @given(hashes=st.lists(st.integers(0, 2**64 - 1), max_size=BUCKETS + 10),
        entries=st.lists(st.builds(pb.KeyStamp, key=st.text(max_size=60), stamp=stamps), max_size=5),
-       buckets=st.lists(st.integers(0, 2**32 - 1), max_size=5), sender=names)
-def test_a_digest_request_never_changes_the_state(listener, hashes, entries, buckets, sender):
+       buckets=st.lists(st.integers(0, 2**32 - 1), max_size=5), sender=names, beats=st.lists(heartbeats, max_size=3))
+def test_a_digest_request_changes_no_record(listener, hashes, entries, buckets, sender, beats):
+    """Digests only compare; step one also swaps heartbeat tables, all of it or (one bad
+    heartbeat) none of it."""
     stub, metadata = peer(listener)
-    before = state(listener)
-    request = pb.DigestRequest(from_cluster=sender, bucket_hashes=hashes, entries=entries, buckets=buckets)
+    records_before, table_before = state(listener)
+    request = pb.DigestRequest(from_cluster=sender, bucket_hashes=hashes, entries=entries, buckets=buckets,
+                               heartbeats=beats)
+    step_one = bool(hashes) and not entries  # hashes alone ask for step one, which takes no buckets
     try:
         response = stub.Digest(request, metadata=metadata, timeout=10)
     except grpc.RpcError as err:
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (err.code(), err.details())
-        step_two = bool(entries) or not hashes  # hashes alone ask for step one, which takes no buckets
-        assert step_two and any(b >= BUCKETS for b in buckets) and err.details().startswith("buckets:")
+        if step_one:
+            assert err.details().startswith(first_refused([], beats)), err.details()
+        else:
+            assert any(b >= BUCKETS for b in buckets) and err.details().startswith("buckets:")
+        assert state(listener) == (records_before, table_before)
     else:
         assert all(b < BUCKETS for b in response.differing_buckets)
         assert response.answered_by == listener.cluster
-        if hashes and not entries and len(hashes) != BUCKETS:
-            assert list(response.differing_buckets) == list(range(BUCKETS))  # a summary it cannot compare
-    assert state(listener) == before
+        if step_one:
+            assert all(acceptable(m, messages.peer_heartbeat) for m in beats), "an invalid heartbeat was taken"
+            sent = {b.cluster: b.sent_ms for b in beats}
+            assert all(b.sent_ms > sent.get(b.cluster, -1) for b in response.heartbeats)  # only news
+            if len(hashes) != BUCKETS:
+                assert list(response.differing_buckets) == list(range(BUCKETS))  # a summary it cannot compare
+        else:
+            assert state(listener)[1] == table_before, "step two took heartbeats"
+    assert state(listener)[0] == records_before
     counts["digest"] = counts.get("digest", 0) + 1
 
 

@@ -48,80 +48,84 @@ try:
         b'\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"u\n\rS'
         b'erviceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n'
         b'\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r'
-        b'\x12\x10\n\x08conflict\x18\x06 \x01(\t"}\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01'
-        b' \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x14\n\x0cheartbeat_ms\x18\x03 \x01(\x03\x125\n\x08se'
-        b'rvices\x18\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceStatu'
-        b's"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
-        b'cluster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted'
-        b'\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.S'
-        b'erviceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.k'
-        b'ube.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multiclus'
-        b'ter.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xa6\x01\n\x18SetRegi'
-        b'onReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster'
-        b'.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18'
-        b'\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_'
-        b'seconds\x18\x04 \x01(\x01"\xac\x02\n\x19SetRegionReplicasResponse\x123\n\x06i'
-        b'ntent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent'
-        b'\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kube'
-        b'.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluste'
-        b'r.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08'
-        b'\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multic'
-        b'luster.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServiceRe'
-        b'quest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_ru'
-        b'n\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.Wai'
-        b'tFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceR'
-        b'esponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multiclust'
-        b'er.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.mult'
-        b'icluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waite'
-        b'd\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#'
-        b'.multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobal'
-        b'ConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07'
-        b'cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_sec'
-        b'onds\x18\x03 \x01(\x01"\x99\x02\n\x17GetGlobalConfigResponse\x12-\n\x07record'
-        b's\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18'
-        b'\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0ban'
-        b'swered_by\x18\x03 \x01(\t\x12R\n\x0breceived_ms\x18\x04 \x03(\x0b2=.multiclus'
-        b'ter.kube.v1.GetGlobalConfigResponse.ReceivedMsEn'
-        b'try\x1a1\n\x0fReceivedMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01'
-        b'(\x03:\x028\x01"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.m'
-        b'ulticluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08'
-        b'"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_ru'
-        b'n\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.mu'
-        b'lticluster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.'
-        b'multicluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2'
-        b'\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n'
-        b'\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01('
-        b'\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_tot'
-        b'al\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"d\n\x0bPushRequest\x12\x14\n\x0cfrom'
+        b'\x12\x10\n\x08conflict\x18\x06 \x01(\t"|\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01'
+        b' \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08ser'
+        b'vices\x18\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceStatus'
+        b'"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multic'
+        b'luster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18'
+        b'\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.Se'
+        b'rviceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.ku'
+        b'be.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multiclust'
+        b'er.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xa6\x01\n\x18SetRegio'
+        b'nReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.'
+        b'kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03'
+        b' \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_s'
+        b'econds\x18\x04 \x01(\x01"\xac\x02\n\x19SetRegionReplicasResponse\x123\n\x06in'
+        b'tent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12'
+        b'A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kube.'
+        b'v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster'
+        b'.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12'
+        b'\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicl'
+        b'uster.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServiceReq'
+        b'uest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run'
+        b'\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.Wait'
+        b'For\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceRe'
+        b'sponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluste'
+        b'r.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
+        b'cluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited'
+        b'\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.'
+        b'multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobalC'
+        b'onfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07c'
+        b'luster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seco'
+        b'nds\x18\x03 \x01(\x01"\x99\x02\n\x17GetGlobalConfigResponse\x12-\n\x07records'
+        b'\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18\x02'
+        b' \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0bans'
+        b'wered_by\x18\x03 \x01(\t\x12R\n\x0breceived_ms\x18\x04 \x03(\x0b2=.multiclust'
+        b'er.kube.v1.GetGlobalConfigResponse.ReceivedMsEnt'
+        b'ry\x1a1\n\x0fReceivedMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01('
+        b'\x03:\x028\x01"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.mu'
+        b'lticluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"'
+        b'5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run'
+        b'\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.mul'
+        b'ticluster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.m'
+        b'ulticluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b'
+        b'.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\r'
+        b'HealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t'
+        b'\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_tota'
+        b'l\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom'
         b'_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.k'
-        b'ube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t"5\n\x0cPushResponse\x12'
-        b'\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"C\n\x08KeySta'
-        b'mp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.ku'
-        b'be.v1.Stamp"~\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
-        b'(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeySt'
-        b'amp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r"}\n\x0eD'
-        b'igestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube'
-        b'.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12'
-        b'\x19\n\x11differing_buckets\x18\x04 \x03(\r*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FO'
-        b'R_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b'
-        b'\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegionRep'
-        b'licas\x12..multicluster.kube.v1.SetRegionReplicasRe'
-        b'quest\x1a/.multicluster.kube.v1.SetRegionReplicasRe'
-        b'sponse\x12h\n\rDeleteService\x12*.multicluster.kube.v1.D'
-        b'eleteServiceRequest\x1a+.multicluster.kube.v1.Delet'
-        b'eServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multiclust'
-        b'er.kube.v1.GetGlobalConfigRequest\x1a-.multicluster'
-        b".kube.v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'"
-        b'.multicluster.kube.v1.PutClusterRequest\x1a%.multic'
-        b'luster.kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12'
-        b'*.multicluster.kube.v1.RemoveClusterRequest\x1a%.mu'
-        b'lticluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.m'
-        b'ulticluster.kube.v1.HealthRequest\x1a$.multicluster'
-        b'.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multi'
-        b'cluster.kube.v1.PushRequest\x1a".multicluster.kube.'
-        b'v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.kube.v1'
-        b'.DigestRequest\x1a$.multicluster.kube.v1.DigestResp'
-        b'onseb\x06proto3'
+        b'ube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 '
+        b'\x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n\x0cPushResp'
+        b'onse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"C\n\x08K'
+        b'eyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclust'
+        b'er.kube.v1.Stamp"-\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f'
+        b'\n\x07sent_ms\x18\x02 \x01(\x03"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluste'
+        b'r\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.'
+        b'KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r'
+        b'\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Hear'
+        b'tbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multic'
+        b'luster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswere'
+        b'd_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbe'
+        b'ats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat*Z\n\x07Wa'
+        b'itFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e'
+        b'\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet'
+        b'\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.Set'
+        b'RegionReplicasRequest\x1a/.multicluster.kube.v1.Set'
+        b'RegionReplicasResponse\x12h\n\rDeleteService\x12*.multic'
+        b'luster.kube.v1.DeleteServiceRequest\x1a+.multiclust'
+        b'er.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalCon'
+        b'fig\x12,.multicluster.kube.v1.GetGlobalConfigReques'
+        b't\x1a-.multicluster.kube.v1.GetGlobalConfigResponse'
+        b"\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutCluster"
+        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12b'
+        b'\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveClu'
+        b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
+        b'se\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthReques'
+        b't\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer'
+        b'\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".mu'
+        b'lticluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mult'
+        b'icluster.kube.v1.DigestRequest\x1a$.multicluster.ku'
+        b'be.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -133,8 +137,8 @@ try:
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
         _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._loaded_options = None
         _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3628
-        _globals['_WAITFOR']._serialized_end = 3718
+        _globals['_WAITFOR']._serialized_start = 3836
+        _globals['_WAITFOR']._serialized_end = 3926
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -152,49 +156,51 @@ try:
         _globals['_SERVICESTATUS']._serialized_start = 909
         _globals['_SERVICESTATUS']._serialized_end = 1026
         _globals['_CLUSTERSTATUS']._serialized_start = 1028
-        _globals['_CLUSTERSTATUS']._serialized_end = 1153
-        _globals['_RECORD']._serialized_start = 1156
-        _globals['_RECORD']._serialized_end = 1428
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 1431
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 1597
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 1600
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 1900
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 1903
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 2045
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 2048
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 2291
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2293
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2331
-        _globals['_CLUSTERHEALTH']._serialized_start = 2333
-        _globals['_CLUSTERHEALTH']._serialized_end = 2410
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2413
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2694
-        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_start = 2645
-        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_end = 2694
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2696
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2784
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2786
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2839
-        _globals['_CLUSTERRESPONSE']._serialized_start = 2842
-        _globals['_CLUSTERRESPONSE']._serialized_end = 3021
-        _globals['_HEALTHREQUEST']._serialized_start = 3023
-        _globals['_HEALTHREQUEST']._serialized_end = 3038
-        _globals['_HEALTHRESPONSE']._serialized_start = 3040
-        _globals['_HEALTHRESPONSE']._serialized_end = 3145
+        _globals['_CLUSTERSTATUS']._serialized_end = 1152
+        _globals['_RECORD']._serialized_start = 1155
+        _globals['_RECORD']._serialized_end = 1427
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 1430
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 1596
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 1599
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 1899
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 1902
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 2044
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 2047
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 2290
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2292
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2330
+        _globals['_CLUSTERHEALTH']._serialized_start = 2332
+        _globals['_CLUSTERHEALTH']._serialized_end = 2409
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2412
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2693
+        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_start = 2644
+        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_end = 2693
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2695
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2783
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2785
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2838
+        _globals['_CLUSTERRESPONSE']._serialized_start = 2841
+        _globals['_CLUSTERRESPONSE']._serialized_end = 3020
+        _globals['_HEALTHREQUEST']._serialized_start = 3022
+        _globals['_HEALTHREQUEST']._serialized_end = 3037
+        _globals['_HEALTHRESPONSE']._serialized_start = 3039
+        _globals['_HEALTHRESPONSE']._serialized_end = 3144
         _globals['_PUSHREQUEST']._serialized_start = 3147
-        _globals['_PUSHREQUEST']._serialized_end = 3247
-        _globals['_PUSHRESPONSE']._serialized_start = 3249
-        _globals['_PUSHRESPONSE']._serialized_end = 3302
-        _globals['_KEYSTAMP']._serialized_start = 3304
-        _globals['_KEYSTAMP']._serialized_end = 3371
-        _globals['_DIGESTREQUEST']._serialized_start = 3373
-        _globals['_DIGESTREQUEST']._serialized_end = 3499
-        _globals['_DIGESTRESPONSE']._serialized_start = 3501
-        _globals['_DIGESTRESPONSE']._serialized_end = 3626
-        _globals['_FLEET']._serialized_start = 3721
-        _globals['_FLEET']._serialized_end = 4343
-        _globals['_PEER']._serialized_start = 4346
-        _globals['_PEER']._serialized_end = 4516
+        _globals['_PUSHREQUEST']._serialized_end = 3300
+        _globals['_PUSHRESPONSE']._serialized_start = 3302
+        _globals['_PUSHRESPONSE']._serialized_end = 3355
+        _globals['_KEYSTAMP']._serialized_start = 3357
+        _globals['_KEYSTAMP']._serialized_end = 3424
+        _globals['_HEARTBEAT']._serialized_start = 3426
+        _globals['_HEARTBEAT']._serialized_end = 3471
+        _globals['_DIGESTREQUEST']._serialized_start = 3474
+        _globals['_DIGESTREQUEST']._serialized_end = 3653
+        _globals['_DIGESTRESPONSE']._serialized_start = 3656
+        _globals['_DIGESTRESPONSE']._serialized_end = 3834
+        _globals['_FLEET']._serialized_start = 3929
+        _globals['_FLEET']._serialized_end = 4551
+        _globals['_PEER']._serialized_start = 4554
+        _globals['_PEER']._serialized_end = 4724
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

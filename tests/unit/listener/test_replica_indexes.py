@@ -22,7 +22,7 @@ def value(kind: int, n: int, placement: dict):
     if kind == 0:
         return Cluster(name=name, region="us")
     if kind == 1:
-        return ClusterStatus(cluster=name, region="us", heartbeat_ms=n)
+        return ClusterStatus(cluster=name, region="us", reported_ms=n)
     return ServiceIntent("us", f"s{n % 4}", sum(placement.values()), placement=placement)
 
 

@@ -41,7 +41,7 @@ def service_intents(draw):
 
 
 statuses = st.builds(
-    ClusterStatus, cluster=st.sampled_from(CLUSTER_NAMES), region=st.just("us"), heartbeat_ms=st.integers(0, 2**62),
+    ClusterStatus, cluster=st.sampled_from(CLUSTER_NAMES), region=st.just("us"), reported_ms=st.integers(0, 2**62),
     services=st.lists(st.builds(ServiceStatus, region=st.just("us"), service=st.just("web"),
                                 desired=st.integers(0, 100), ready=st.integers(0, 100),
                                 conflict=st.text(max_size=30)), max_size=3).map(tuple))
