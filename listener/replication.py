@@ -399,7 +399,7 @@ class Peers:
     def anti_entropy_round(self, fanout: int) -> int:
         """Exchange digests with up to `fanout` random peers, one of them a peer found down
         when there is one (so that the end of a partition is found within a round); returns
-        records repaired."""
+        records repaired and heartbeats that were news."""
         endpoints = self.endpoints()
         chosen = random.sample(endpoints, min(fanout, len(endpoints)))
         down = [e for e in endpoints if self.up.get(e) is False and e not in chosen]
@@ -411,27 +411,28 @@ class Peers:
     def _heartbeat_table(self, newer_than=()) -> list:
         return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
 
-    def take_heartbeats(self, messages_in, where: str) -> list:
-        """Observe the valid heartbeats of a peer's table; returns the errors of the others."""
+    def _take_heartbeats(self, messages_in, endpoint) -> int:
+        """Observe the valid heartbeats of a peer's table (logging the others); returns how
+        many were news."""
         beats, refused = messages.peer_heartbeats(messages_in, "heartbeats")
         for error in refused:
-            log.warning("%s sent a heartbeat we refuse: %s", where, error)
-        self.heartbeats.observe(beats)
-        return refused
+            log.warning("peer %s sent a heartbeat we refuse: %s", endpoint, error)
+        return self.heartbeats.observe(beats)
 
     def _sync_with(self, endpoint) -> int:
         """One anti-entropy exchange with a peer: heartbeat tables both ways, bucket hashes,
-        then the records of the buckets that differ."""
+        then the records of the buckets that differ. Returns the records repaired plus the
+        heartbeats that were news: a round that carries news is not a quiet one."""
         me = self.replica.cluster
         try:
             hashes = self.replica.bucket_hashes()
             summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes,
                                                                       heartbeats=self._heartbeat_table()))
-            self.take_heartbeats(summary.heartbeats, f"peer {endpoint}")
+            news = self._take_heartbeats(summary.heartbeats, endpoint)
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
-                return 0
+                return news
             buckets = list(summary.differing_buckets)
             digest = self.replica.digest(buckets)
             answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, entries=digest, buckets=buckets))
@@ -447,7 +448,7 @@ class Peers:
             wanted = [self.replica.get(k) for k in answer.wanted]
             self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
         self.metrics.anti_entropy_repairs.inc(len(repaired))
-        return len(repaired) + len(answer.wanted)
+        return len(repaired) + len(answer.wanted) + news
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

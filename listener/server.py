@@ -158,9 +158,10 @@ class Listener:
 
     def _background(self) -> None:
         """Anti-entropy and the failover coordinator, each on its own period. Anti-entropy slows
-        down (up to ANTI_ENTROPY_BACKOFF times its interval) while rounds find nothing to repair,
-        and is back at its pace as soon as a peer call fails or a peer answers again: at rest
-        its calls would be most of what an idle listener spends."""
+        down (up to ANTI_ENTROPY_BACKOFF times its interval) while rounds find nothing to repair
+        and no heartbeat news, and is back at its pace as soon as a peer call fails or a peer
+        answers again. (Rounds carry the heartbeats of other regions: while those regions are
+        alive, rounds bring news and keep their pace.)"""
         next_sync = next_tick = next_gc = 0.0
         base, quiet = self.config.anti_entropy_interval, 0
         while not self.stopping.wait(0.1):
@@ -175,12 +176,12 @@ class Listener:
                 if gone:
                     log.info("forgot %d tombstones that every member holds", len(gone))
             if now >= next_sync:
-                repaired = 0
+                news = 0
                 try:
-                    repaired = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
+                    news = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
                 except Exception:  # never let the repair loop die
                     log.exception("anti-entropy round failed")
-                quiet = 0 if repaired else quiet + 1
+                quiet = 0 if news else quiet + 1
                 next_sync = now + base * min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
                 self.metrics.peers_up.set(sum(self.peers.up.values()))
             if now >= next_tick:

@@ -202,6 +202,21 @@ def test_tombstones_are_forgotten_only_once_every_member_holds_them(lab, tmp_pat
         assert intent_of(fleet, "eu-west", "us", "brief") is None
 
 
+def test_every_listener_keeps_seeing_every_cluster_of_every_region_healthy(listeners):
+    """Heartbeats reach the other region only by gossip in anti-entropy rounds: those must keep
+    their pace (not back off as when nothing changes) for as long as other regions are alive."""
+    clients = [listeners.client(name) for name in ALL]
+    try:
+        for _ in range(25):  # past the longest anti-entropy back-off (8 rounds of 1 s)
+            for c in clients:
+                _records, health, by = c.records()
+                assert {name for name, (healthy, _age) in health.items() if healthy} == set(ALL), (by, health)
+            time.sleep(1.0)
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_metrics_and_health_endpoints(listeners):
     import urllib.request
 
