@@ -243,6 +243,10 @@ class Peers:
         self.up = {}  # endpoint -> bool, from the last call
         self.retry_at = {}  # endpoint found down -> when a push may try it again (monotonic)
         self.trouble = threading.Event()  # a call failed, or a peer answered again: repair soon
+        # Record transfers of digest exchanges take turns: after a partition heals, every peer
+        # across it would otherwise send us the same records at once (a few hundred each, each
+        # checked and stored): taking turns, the first brings them and the rest find nothing.
+        self._repairing = threading.Lock()
 
     def endpoints(self, region=None) -> list:
         """Peer endpoints: registered clusters (of `region` only, when given) and seeds not
@@ -433,11 +437,17 @@ class Peers:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
                 return news
-            buckets = list(summary.differing_buckets)
-            digest = self.replica.digest(buckets)
-            answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, entries=digest, buckets=buckets))
+            with self._repairing:
+                return self._transfer(endpoint, list(summary.differing_buckets)) + news
         except grpc.RpcError:
             return 0
+
+    def _transfer(self, endpoint, buckets) -> int:
+        """Step two of a digest exchange: keys and stamps of the differing buckets, as they are
+        now; take what the peer holds newer, push it what it wants."""
+        digest = self.replica.digest(buckets)
+        answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=self.replica.cluster, entries=digest,
+                                                                 buckets=buckets))
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
         sent, refused = messages.peer_records(answer.newer, "newer")
@@ -448,7 +458,7 @@ class Peers:
             wanted = [self.replica.get(k) for k in answer.wanted]
             self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
         self.metrics.anti_entropy_repairs.inc(len(repaired))
-        return len(repaired) + len(answer.wanted) + news
+        return len(repaired) + len(answer.wanted)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
