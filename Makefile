@@ -85,6 +85,7 @@ chaos: venv kube-bins
 # plots in docs/performance/. The scheduler's speed-up over the seed's algorithm is the last line.
 # bench_scale.py needs root (network namespaces); on 2 cores its 100-listener partition phase
 # overloads the machine (docs/performance.md): `bench_scale.py 20 300` is the quick form.
+# bench_idle.py (not run here) shows what a resting fleet costs, with any setting changed.
 bench: venv kube-bins
 	$(PY) bench/bench_propagation.py
 	$(PY) bench/bench_ansible.py

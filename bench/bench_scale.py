@@ -46,11 +46,7 @@ PARTITION_WRITES = 1000
 WRITERS = 2  # clients writing at once during the partition
 PACE_LIMIT = 2.0  # seconds a partition write waits at most for its propagation
 REGIONS = min(10, LISTENERS)
-# A hundred processes share 2 cores: heartbeats every 5 s rather than every second, anti-entropy
-# with 2 peers every 2 s rather than 3 every second (at rest, that is most of a listener's CPU),
-# and no failover while half of each region is cut off (the failover benchmark's subject).
-SETTINGS = {"heartbeat_interval": 5.0, "anti_entropy_interval": 2.0, "anti_entropy_fanout": 2,
-            "failure_timeout": 600.0, "hold_down": 600.0, "peer_timeout": 10.0, "resync_interval": 30.0}
+SETTINGS = common.SCALE_SETTINGS
 PUSH_BATCH = 500  # records per push in the memory phase, as a listener coalesces them
 POLL_PAUSE = 0.25  # between two rounds of asking the listeners, so that asking does not load them
 
