@@ -193,15 +193,17 @@ class PeerService:
         records = _all_or_none(messages.peer_records(request.records, "records"), context)
         beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"), context)
         self.listener.heartbeats.observe(beats)
+        # Relayed even when nothing was new here (the rest of the region may still lack them),
+        # and before our own copy is stored: the region's copies are stored meanwhile.
+        relayed = self.listener.peers.relay(records, list(request.relay_to)) if request.relay_to else None
         accepted = self.listener.replica.receive(records)
         now_ms = time.time() * 1000
         for record in accepted:
             if not isinstance(record.value, ClusterStatus):
                 self.listener.metrics.propagation_delay.observe(max(0.0, (now_ms - record.stamp.physical_ms) / 1000))
-        # Relayed even when nothing was new here: the rest of the region may still lack them.
         not_reached = []
-        if request.relay_to:
-            not_reached = self.listener.peers.relay(records, list(request.relay_to))
+        if relayed is not None:
+            not_reached = relayed()
             self.listener.metrics.relayed.inc(len(records))
         return pb.PushResponse(accepted=len(accepted), not_reached=not_reached)
 

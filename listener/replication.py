@@ -392,13 +392,17 @@ class Peers:
                         self._enqueue(target, batch).add_done_callback(
                             lambda done, waiting=relayed_future: waiting.set_result(done.result()))
 
-    def relay(self, records, endpoints) -> list:
+    def relay(self, records, endpoints):
         """Forward records (a Push with relay_to) to those of `endpoints` that are members we
-        know; returns the endpoints that did not acknowledge them in time."""
+        know, at once; returns a function that waits for them and returns the endpoints that
+        did not acknowledge them in time (so the relay can store its own copy meanwhile)."""
         known = set(self.endpoints())
         futures = self.push(records, [e for e in endpoints if e in known])
-        concurrent.futures.wait(futures.values(), timeout=self.timeout)
-        return sorted(e for e in endpoints if e not in futures or not futures[e].done() or not futures[e].result())
+
+        def not_reached() -> list:
+            concurrent.futures.wait(futures.values(), timeout=self.timeout)
+            return sorted(e for e in endpoints if e not in futures or not futures[e].done() or not futures[e].result())
+        return not_reached
 
     def anti_entropy_round(self, fanout: int) -> int:
         """Exchange digests with up to `fanout` random peers, one of them a peer found down
