@@ -40,8 +40,8 @@ class Listener:
         self.replica = Replica(config.cluster, self.store, self.clock, self.metrics, config.tombstone_ttl)
         self.replica.on_change = self._changed
         self.heartbeats = Heartbeats(config.cluster)
-        self.peers = Peers(self.replica, self.heartbeats, config.peers, config.peer_tls(), config.peer_token, config.peer_timeout,
-                           self.metrics, discover=config.discover_peers)
+        self.peers = Peers(self.replica, self.heartbeats, config.peers, config.peer_tls(), config.peer_token,
+                           config.peer_timeout, self.metrics, discover=config.discover_peers)
         self.health = Health(self.replica, self.heartbeats, config.failure_timeout, config.hold_down)
         self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.write, self.metrics)
         self.write_lock = threading.Lock()
