@@ -24,8 +24,8 @@ cluster_specs = st.builds(pb.ClusterSpec, name=names, region=names, endpoint=st.
 service_statuses = st.builds(pb.ServiceStatus, region=names, service=names, namespace=names, desired=numbers,
                              ready=numbers, conflict=st.text(max_size=80))
 # A heartbeat's clock reading: anywhere in int64, or around now (2027 is past the bound of 5 min ahead).
-heartbeats = st.builds(pb.Heartbeat, cluster=names, sent_ms=st.one_of(st.integers(-2**63, 2**63 - 1),
-                                                                     st.integers(0, 1_830_000_000_000)))
+heartbeat_clock = st.one_of(st.integers(-2**63, 2**63 - 1), st.integers(0, 1_830_000_000_000))
+heartbeats = st.builds(pb.Heartbeat, cluster=names, sent_ms=heartbeat_clock)
 cluster_statuses = st.builds(pb.ClusterStatus, cluster=names, region=names, reported_ms=st.integers(-2**63, 2**63 - 1),
                              services=st.lists(service_statuses, max_size=3))
 

@@ -207,7 +207,7 @@ def test_every_listener_keeps_seeing_every_cluster_of_every_region_healthy(liste
     their pace (not back off as when nothing changes) for as long as other regions are alive."""
     clients = [listeners.client(name) for name in ALL]
     try:
-        for _ in range(25):  # past the longest anti-entropy back-off (8 rounds of 1 s)
+        for _second in range(25):  # past where quiet rounds back off to one every 8 s (after ~14 s)
             for c in clients:
                 _records, health, by = c.records()
                 assert {name for name, (healthy, _age) in health.items() if healthy} == set(ALL), (by, health)
