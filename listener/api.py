@@ -217,7 +217,8 @@ class PeerService:
                                      heartbeats=messages.heartbeats_to_messages(heartbeats.table(newer_than=beats)))
         if any(b >= BUCKETS for b in request.buckets):
             _invalid(context, ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets)))
-        newer, wanted = replica.answer_digest(request.entries, request.from_cluster, request.buckets)
+        newer, wanted = replica.answer_digest(request.entries, request.from_cluster, request.buckets,
+                                              promise_for=self.listener.config.peer_timeout)
         return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer], wanted=wanted,
                                  answered_by=self.listener.cluster)
 

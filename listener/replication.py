@@ -52,6 +52,7 @@ class Replica:
         self.statuses = {}  # cluster -> its latest ClusterStatus
         self.placed = {}  # cluster -> replicas all services' placements put on it (for capacity)
         self.received_ms = {}  # key -> wall-clock ms this listener took its current record
+        self._promised = {}  # key -> (stamp, monotonic deadline): a live record a peer is sending us
 
     def load(self) -> int:
         records = self.store.load()
@@ -92,6 +93,9 @@ class Replica:
             now_ms = wall_clock_ms()
             for record in won:
                 self.received_ms[record.key] = now_ms
+                promised = self._promised.get(record.key)
+                if promised is not None and promised[0] <= record.stamp:
+                    del self._promised[record.key]
             self.version += 1
             self.changed.notify_all()
         self.metrics.records_held.set(len(self.state))
@@ -168,16 +172,35 @@ class Replica:
     def digest(self, buckets=None) -> list:
         with self.changed:
             keys = self.state if buckets is None else self.index.keys_in(buckets)
-            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(self.state[k].stamp)) for k in keys]
+            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(r.stamp), deleted=r.deleted)
+                    for k, r in ((k, self.state[k]) for k in keys)]
 
-    def answer_digest(self, entries, from_cluster: str = "", buckets=None) -> tuple:
+    def answer_digest(self, entries, from_cluster: str = "", buckets=None, promise_for: float = 0.0) -> tuple:
         """Given a peer's (key, stamp) list (of `buckets` only, when given): the records newer
-        here, and the keys newer there."""
-        theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
+        here, and the keys newer there that we want.
+
+        With promise_for, a live record asked of one peer is not asked of another for that
+        many seconds (the first is sending it): after a heal, every peer across would otherwise
+        push us the same records. Tombstones are always asked for: a peer takes a tombstone we
+        did not ask for as one we hold (see confirm_held), which garbage collection relies on."""
+        theirs = {e.key: (messages.stamp_from_message(e.stamp), e.deleted) for e in entries}
+        now = time.monotonic()
         with self.changed:
             mine = self.state.keys() if not buckets else self.index.keys_in(buckets)
-            newer_here = [self.state[k] for k in mine if k not in theirs or self.state[k].stamp > theirs[k]]
-            wanted = [k for k, s in theirs.items() if k not in self.state or s > self.state[k].stamp]
+            newer_here = [self.state[k] for k in mine if k not in theirs or self.state[k].stamp > theirs[k][0]]
+            wanted = []
+            for k, (stamp, deleted) in theirs.items():
+                if k in self.state and not stamp > self.state[k].stamp:
+                    continue
+                promised = self._promised.get(k)
+                if not deleted and promised is not None and promised[0] >= stamp and promised[1] > now:
+                    continue
+                wanted.append(k)
+                if not deleted and promise_for:
+                    self._promised[k] = (stamp, now + promise_for)
+            if len(self._promised) > PROMISES_KEPT:  # promises not kept (a peer failed): forget the expired
+                self._promised = {k: p for k, p in self._promised.items() if p[1] > now}
+            theirs = {k: stamp for k, (stamp, _deleted) in theirs.items()}
             if from_cluster:
                 self._confirm(from_cluster, [k for k in mine
                                              if self.state[k].deleted and k in theirs and theirs[k] >= self.state[k].stamp])
@@ -471,6 +494,7 @@ class Peers:
                 channel.close()
 
 
+PROMISES_KEPT = 10_000  # promised keys remembered before the expired ones are swept
 PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
 PUSH_THREADS = 256  # started as needed: about one per peer at most
 # A peer that failed is pushed to again at most this often (seconds); what it misses

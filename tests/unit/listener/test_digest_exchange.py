@@ -3,6 +3,8 @@ hash, whatever the order the records came in; and one two-step exchange leaves t
 replicas identical, sending full (key, stamp) lists only for the buckets that differ."""
 from __future__ import annotations
 
+import time
+
 from hypothesis import given, strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, Stamp, wall_clock_ms
@@ -69,3 +71,32 @@ def test_after_an_exchange_each_side_has_confirmed_the_others_tombstones(batch):
     tombstones = {k for k, r in a.state.items() if r.deleted}
     assert all("b" in a.confirmed.get(k, ()) for k in tombstones)
     assert all("a" in b.confirmed.get(k, ()) for k in tombstones)
+
+
+def test_a_live_record_is_asked_of_one_peer_at_a_time_and_a_tombstone_of_every_peer():
+    """After a heal every peer across offers the same records: the first asked sends them, the
+    others are not asked for them until the promise lapses. Tombstones are asked of all (a peer
+    takes one we did not ask for as held, and garbage collection relies on that)."""
+    live = Record("cluster/c1", Stamp(NOW, 0, "x"), "x", Cluster(name="c1", region="us"))
+    gone = Record("cluster/c2", Stamp(NOW, 0, "x"), "x", None)
+    first, second, behind = replica("a1", [live, gone]), replica("a2", [live, gone]), replica("b")
+    buckets = sorted({bucket_of(live.key), bucket_of(gone.key)})
+    _newer, wanted = behind.answer_digest(first.digest(buckets), "a1", buckets, promise_for=60)
+    assert sorted(wanted) == [live.key, gone.key]
+    _newer, wanted = behind.answer_digest(second.digest(buckets), "a2", buckets, promise_for=60)
+    assert wanted == [gone.key]
+    behind.receive([first.get(live.key)])  # the promise kept: nothing left to ask
+    newer_record = Record(live.key, Stamp(NOW + 1, 0, "y"), "y", Cluster(name="c1", region="us", weight=2))
+    second.receive([newer_record])  # a newer one than promised is asked for at once
+    _newer, wanted = behind.answer_digest(second.digest(buckets), "a2", buckets, promise_for=60)
+    assert sorted(wanted) == [live.key, gone.key]
+
+
+def test_a_promise_not_kept_lapses():
+    live = Record("cluster/c1", Stamp(NOW, 0, "x"), "x", Cluster(name="c1", region="us"))
+    offering, behind = replica("a", [live]), replica("b")
+    buckets = [bucket_of(live.key)]
+    assert behind.answer_digest(offering.digest(buckets), "a", buckets, promise_for=0.05)[1] == [live.key]
+    assert behind.answer_digest(offering.digest(buckets), "a", buckets, promise_for=0.05)[1] == []
+    time.sleep(0.06)
+    assert behind.answer_digest(offering.digest(buckets), "a", buckets, promise_for=0.05)[1] == [live.key]
