@@ -81,7 +81,8 @@ def test_a_push_is_taken_whole_or_refused_whole_naming_the_record(listener, batc
 
 @FUZZ
 @given(hashes=st.lists(st.integers(0, 2**64 - 1), max_size=BUCKETS + 10),
-       entries=st.lists(st.builds(pb.KeyStamp, key=st.text(max_size=60), stamp=stamps), max_size=5),
+       entries=st.lists(st.builds(pb.KeyStamp, key=st.text(max_size=60), stamp=stamps, deleted=st.booleans()),
+                        max_size=5),
        buckets=st.lists(st.integers(0, 2**32 - 1), max_size=5), sender=names, beats=st.lists(heartbeats, max_size=3))
 def test_a_digest_request_changes_no_record(listener, hashes, entries, buckets, sender, beats):
     """Digests only compare; step one also swaps heartbeat tables, all of it or (one bad
