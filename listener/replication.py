@@ -172,8 +172,9 @@ class Replica:
     def digest(self, buckets=None) -> list:
         with self.changed:
             keys = self.state if buckets is None else self.index.keys_in(buckets)
-            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(r.stamp), deleted=r.deleted)
-                    for k, r in ((k, self.state[k]) for k in keys)]
+            state = self.state
+            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(state[k].stamp), deleted=state[k].deleted)
+                    for k in keys]
 
     def answer_digest(self, entries, from_cluster: str = "", buckets=None, promise_for: float = 0.0) -> tuple:
         """Given a peer's (key, stamp) list (of `buckets` only, when given): the records newer
@@ -183,24 +184,25 @@ class Replica:
         many seconds (the first is sending it): after a heal, every peer across would otherwise
         push us the same records. Tombstones are always asked for: a peer takes a tombstone we
         did not ask for as one we hold (see confirm_held), which garbage collection relies on."""
-        theirs = {e.key: (messages.stamp_from_message(e.stamp), e.deleted) for e in entries}
+        theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
+        tombstones_there = {e.key for e in entries if e.deleted}
         now = time.monotonic()
         with self.changed:
             mine = self.state.keys() if not buckets else self.index.keys_in(buckets)
-            newer_here = [self.state[k] for k in mine if k not in theirs or self.state[k].stamp > theirs[k][0]]
+            newer_here = [self.state[k] for k in mine if k not in theirs or self.state[k].stamp > theirs[k]]
             wanted = []
-            for k, (stamp, deleted) in theirs.items():
+            for k, stamp in theirs.items():
                 if k in self.state and not stamp > self.state[k].stamp:
                     continue
+                live = k not in tombstones_there
                 promised = self._promised.get(k)
-                if not deleted and promised is not None and promised[0] >= stamp and promised[1] > now:
+                if live and promised is not None and promised[0] >= stamp and promised[1] > now:
                     continue
                 wanted.append(k)
-                if not deleted and promise_for:
+                if live and promise_for:
                     self._promised[k] = (stamp, now + promise_for)
             if len(self._promised) > PROMISES_KEPT:  # promises not kept (a peer failed): forget the expired
                 self._promised = {k: p for k, p in self._promised.items() if p[1] > now}
-            theirs = {k: stamp for k, (stamp, _deleted) in theirs.items()}
             if from_cluster:
                 self._confirm(from_cluster, [k for k in mine
                                              if self.state[k].deleted and k in theirs and theirs[k] >= self.state[k].stamp])
@@ -442,13 +444,14 @@ class Peers:
     def _heartbeat_table(self, newer_than=()) -> list:
         return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
 
-    def _take_heartbeats(self, messages_in, endpoint) -> int:
-        """Observe the valid heartbeats of a peer's table (logging the others); returns how
-        many were news."""
-        beats, refused = messages.peer_heartbeats(messages_in, "heartbeats")
+    @staticmethod
+    def _valid(checked, endpoint) -> list:
+        """Of a peer's answer, checked by messages.peer_records or peer_heartbeats: what
+        passed. The rest are logged and left out (the good ones are still worth taking)."""
+        passed, refused = checked
         for error in refused:
-            log.warning("peer %s sent a heartbeat we refuse: %s", endpoint, error)
-        return self.heartbeats.observe(beats)
+            log.warning("peer %s sent something we refuse: %s", endpoint, error)
+        return passed
 
     def _sync_with(self, endpoint) -> int:
         """One anti-entropy exchange with a peer: heartbeat tables both ways, bucket hashes,
@@ -459,7 +462,8 @@ class Peers:
             hashes = self.replica.bucket_hashes()
             summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes,
                                                                       heartbeats=self._heartbeat_table()))
-            news = self._take_heartbeats(summary.heartbeats, endpoint)
+            news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
+                                                       endpoint))
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
@@ -477,10 +481,7 @@ class Peers:
                                                                  buckets=buckets))
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
-        sent, refused = messages.peer_records(answer.newer, "newer")
-        for error in refused:  # the rest are good: take them
-            log.warning("peer %s sent a record we refuse: %s", endpoint, error)
-        repaired = self.replica.receive(sent)
+        repaired = self.replica.receive(self._valid(messages.peer_records(answer.newer, "newer"), endpoint))
         if answer.wanted:
             wanted = [self.replica.get(k) for k in answer.wanted]
             self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
