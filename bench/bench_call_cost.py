@@ -68,7 +68,7 @@ def idle_channels_percent() -> float:
     server.start()
     # A channel each, as a listener holds one per peer (not gRPC's shared subchannel).
     channels = [grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(IDLE_CHANNELS)]
+                for _channel in range(IDLE_CHANNELS)]
     try:
         for channel in channels:
             grpc.channel_ready_future(channel).result(timeout=10)
