@@ -1,5 +1,6 @@
 """What a resting fleet costs: N listeners on loopback (one lab apiserver, which they do not
-manage unless --kube), nothing written; each listener's CPU over a window.
+manage unless --kube), nothing written; each listener's CPU over a window, and the lab's
+(its apiserver serves the reconcilers' reads).
 
 Settings default to those of bench_scale.py and may be overridden to see what each activity
 costs, e.g. heartbeats off:  bench_idle.py 100 heartbeat_interval=600 failure_timeout=1200
@@ -36,13 +37,15 @@ def main():
             fleet.start_all(batch=10, timeout=600)
             time.sleep(SETTLE)
             before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
+            lab_before = sum(processes.cpu_seconds(p) for p in lab.pids())
             time.sleep(WINDOW)
             cpu = sorted(100 * (processes.cpu_seconds(p) - before[n]) / WINDOW for n, p in fleet.pids.items())
+            lab_cpu = 100 * (sum(processes.cpu_seconds(p) for p in lab.pids()) - lab_before) / WINDOW
         finally:
             fleet.stop_all()
     print(f"idle: {listeners} listeners (kubernetes {'managed' if kube else 'not managed'}), {settings}: "
           f"each uses {common.percentile(cpu, 50):.2f}% of a core (median), {cpu[-1]:.2f}% at most, "
-          f"{sum(cpu):.0f}% in all")
+          f"{sum(cpu):.0f}% in all; the lab's apiserver, etcd and controllers {lab_cpu:.0f}% meanwhile")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """The reconcile loop: this cluster's Deployments follow the placement; its status record
 (desired and ready replicas per service) is written when it changes; and while the passes
-succeed, the cluster heartbeats (an apiserver that is away stops them, and the region fails
-the cluster over)."""
+succeed and the apiserver answers, the cluster heartbeats (an apiserver that is away stops
+them, and the region fails the cluster over).
+
+A pass lists the managed Deployments. It runs when an intent for this cluster changed, when
+the watch saw a managed Deployment change, after a failed pass, and every resync interval;
+between passes, a heartbeat needs only the apiserver's /readyz. (Listing every heartbeat
+interval cost each apiserver one LIST per member per second with the default settings.)"""
 from __future__ import annotations
 
 import dataclasses
@@ -45,14 +50,21 @@ class Reconciler:
         self.wake.set()
 
     def _loop(self) -> None:
+        last_pass = None  # when the last pass succeeded (monotonic); None: pass at once
         while not self.stopping.is_set():
-            self.wake.wait(timeout=min(self.interval, self.heartbeat_interval))
+            woken = self.wake.wait(timeout=min(self.interval, self.heartbeat_interval))
             self.wake.clear()
             if self.stopping.is_set():
                 return
             try:
-                self.reconcile_once()
+                if woken or last_pass is None or time.monotonic() - last_pass >= self.interval:
+                    self.reconcile_once()
+                    last_pass = time.monotonic()
+                elif time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
+                    self._check_apiserver()
+                    self._beat()
             except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
+                last_pass = None  # until a whole pass succeeds again
                 self.listener.metrics.reconcile_errors.inc()
                 log.warning("reconcile failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
                 time.sleep(0.5)
@@ -75,10 +87,22 @@ class Reconciler:
         if status.services != self._last_status:
             node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")
             self._last_status = status.services
-        now = time.monotonic()
-        if now - self._last_heartbeat >= self.heartbeat_interval:
-            node.heartbeat()
-            self._last_heartbeat = now
+        if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
+            self._beat()
+
+    def _beat(self) -> None:
+        self.listener.heartbeat()
+        self._last_heartbeat = time.monotonic()
+
+    def _check_apiserver(self) -> None:
+        """Raise unless the apiserver says it is ready to serve (etcd reachable)."""
+        method, url, headers, body, post = self.api_client.param_serialize("GET", "/readyz",
+                                                                           auth_settings=["BearerToken"])
+        response = self.api_client.call_api(method, url, headers, body, post,
+                                            _request_timeout=max(1.0, self.heartbeat_interval))
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"apiserver /readyz answered {response.status}")
 
     def records_changed(self, records) -> None:
         """Records were merged: keep this cluster's Deployments up to date, one intent at a

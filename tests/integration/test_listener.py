@@ -217,6 +217,27 @@ def test_every_listener_keeps_seeing_every_cluster_of_every_region_healthy(liste
             c.close()
 
 
+def test_at_rest_a_listener_lists_its_deployments_once_per_resync_not_every_heartbeat(listeners, lab):
+    """A reconcile pass lists the managed Deployments; at rest it runs every resync interval
+    (5 s), and a heartbeat (every 1 s) needs only /readyz: us-east's own apiserver counts the
+    LISTs of Deployments it served in 10 s, and us-east stays healthy meanwhile."""
+    apiserver = lab.clusters["us-east"]
+
+    def deployment_lists() -> float:
+        _status, text = apiserver.request("GET", "/metrics")
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("apiserver_request_total{") and 'resource="deployments"' in line
+                   and 'verb="LIST"' in line)
+
+    before = deployment_lists()
+    time.sleep(10)
+    listed = deployment_lists() - before
+    assert 1 <= listed <= 4, f"{listed:.0f} LISTs of Deployments in 10 s (one a second would be 10)"
+    with listeners.client("eu-west") as c:
+        _records, health, _by = c.records()
+    assert health["us-east"][0], health
+
+
 def test_metrics_and_health_endpoints(listeners):
     import urllib.request
 

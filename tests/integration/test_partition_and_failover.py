@@ -90,3 +90,23 @@ def test_a_lost_cluster_fails_over_within_30s_and_fails_back_without_dropping_re
         watcher.join()
     assert lowest[0] >= 4, f"ready replicas in region us fell to {lowest[0]} during the fail-back"
     print(f"failover {failover:.1f}s, fail-back {time.monotonic() - back:.1f}s")
+
+
+def test_a_cluster_whose_apiserver_is_away_stops_heartbeating_while_its_listener_runs(lab, listeners):
+    """Between reconcile passes a listener beats only while its apiserver answers /readyz: with
+    us-west's apiserver stopped and its listener still running, the region sees us-west
+    unhealthy within the failure timeout (5 s), and healthy again once the apiserver is back."""
+    def healthy_at_us_east():
+        with listeners.client("us-east") as c:
+            _records, health, _by = c.records()
+        return {name for name, (healthy, _age) in health.items() if healthy}
+
+    assert "us-west" in healthy_at_us_east()
+    lab.stop_cluster("us-west")
+    try:
+        wait_for(lambda: "us-west" not in healthy_at_us_east(), 20, interval=0.5, what="us-west reported unhealthy")
+        assert listeners.alive("us-west")
+        assert healthy_at_us_east() == {"us-east", "eu-central", "eu-west"}
+    finally:
+        lab.start_cluster("us-west")
+    wait_for(lambda: "us-west" in healthy_at_us_east(), 30, interval=0.5, what="us-west healthy again")
