@@ -48,7 +48,10 @@ PACE_LIMIT = 2.0  # seconds a partition write waits at most for its propagation
 REGIONS = min(10, LISTENERS)
 SETTINGS = common.SCALE_SETTINGS
 PUSH_BATCH = 500  # records per push in the memory phase, as a listener coalesces them
-POLL_PAUSE = 0.25  # between two rounds of asking the listeners, so that asking does not load them
+# Between two rounds of asking the listeners. The times are the listeners' own (when each took
+# a write), so asking less often costs no precision; at 0.25 s, a hundred Health calls up to
+# four times a second were about as many calls as the resting fleet makes itself (~280 a second).
+POLL_PAUSE = 1.0
 
 
 def members(net) -> list:
@@ -88,9 +91,9 @@ def run(fleet, net) -> dict:
     fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
     started = time.monotonic() - begin
     print(f"scale: {LISTENERS} listeners up and knowing each other in {started:.0f}s")
-    idle = idle_cpu_percent(fleet)
+    idle, machine_busy = idle_cpu_percent(fleet)
     print(f"scale: at rest, each listener uses {common.percentile(idle, 50):.1f}% of a core (median), "
-          f"{sum(idle):.0f}% in all")
+          f"{sum(idle):.0f}% in all; the machine is {machine_busy:.0f}% busy")
     clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
     side_of = {m.name: m.netns for m in fleet.members.values()}
     try:
@@ -104,6 +107,7 @@ def run(fleet, net) -> dict:
     return {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "apiservers": len(SIDES),
             "settings": SETTINGS, "seconds_to_start": started,
             "idle_cpu_percent_per_listener": {"median": common.percentile(idle, 50), "total": sum(idle)},
+            "idle_machine_busy_percent": machine_busy,
             "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99),
                                 "writes": len(reach)},
             "partition": partition,
@@ -111,12 +115,16 @@ def run(fleet, net) -> dict:
             "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
 
 
-def idle_cpu_percent(fleet, settle: float = 20.0, window: float = 10.0) -> list:
-    """Per listener, the share of one core it uses while nothing is written."""
+def idle_cpu_percent(fleet, settle: float = 20.0, window: float = 10.0) -> tuple:
+    """Per listener, the share of one core it uses while nothing is written; and how busy the
+    whole machine is meanwhile (percent of all its cores)."""
     time.sleep(settle)
     before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
+    machine_before = processes.machine_cpu_seconds()
     time.sleep(window)
-    return sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items())
+    busy, total = (after - first for after, first in zip(processes.machine_cpu_seconds(), machine_before))
+    return (sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items()),
+            100 * busy / total)
 
 
 def stamp_of(response):
@@ -200,17 +208,27 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     with ThreadPoolExecutor(WRITERS) as writers:
         list(writers.map(write, range(PARTITION_WRITES)))
     written = time.monotonic() - cut_at
+    machine_before, listeners_before = processes.machine_cpu_seconds(), fleet_cpu_seconds(fleet)
     net.heal()
     healed_ms = time.time() * 1000
     # and every write at its acknowledged stamp
     latest = wait_for_all(fleet, clients, pool, stamps, 300, records_at_least=held_before + len(stamps))
+    (busy, total), listeners_cpu = processes.machine_cpu_seconds(), fleet_cpu_seconds(fleet) - listeners_before
+    busy, total = busy - machine_before[0], total - machine_before[1]
     each = sorted((ms - healed_ms) / 1000 for ms in latest.values())
     converged = each[-1]
     print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
           f"every listener held all of them {converged:.2f}s after healing (half of them after "
-          f"{common.percentile(each, 50):.2f}s)")
+          f"{common.percentile(each, 50):.2f}s); from the heal until we saw that, the machine was "
+          f"{100 * busy / total:.0f}% busy, the listeners {100 * listeners_cpu / total:.0f}% of it")
     return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged,
-            "median_listener_seconds_to_converge": common.percentile(each, 50)}
+            "median_listener_seconds_to_converge": common.percentile(each, 50),
+            "after_heal_machine_busy_percent": 100 * busy / total,
+            "after_heal_listeners_percent_of_machine": 100 * listeners_cpu / total}
+
+
+def fleet_cpu_seconds(fleet) -> float:
+    return sum(processes.cpu_seconds(p) for p in fleet.pids.values())
 
 
 def memory_with_services(fleet, clients, pool):

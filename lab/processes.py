@@ -122,6 +122,13 @@ def kill(pid: int, binary: str) -> None:
             time.sleep(0.02)
 
 
+def machine_cpu_seconds() -> tuple:
+    """(busy, all) CPU seconds of the whole machine so far, over every core (/proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(t) for t in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time the process has used so far."""
     try:
