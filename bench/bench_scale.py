@@ -122,9 +122,14 @@ def idle_cpu_percent(fleet, settle: float = 20.0, window: float = 10.0) -> tuple
     before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
     machine_before = processes.machine_cpu_seconds()
     time.sleep(window)
-    busy, total = (after - first for after, first in zip(processes.machine_cpu_seconds(), machine_before))
+    busy, total = machine_seconds_since(machine_before)
     return (sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items()),
             100 * busy / total)
+
+
+def machine_seconds_since(before) -> tuple:
+    """(busy, all) CPU seconds of the machine since `before`, a processes.machine_cpu_seconds()."""
+    return tuple(now - then for now, then in zip(processes.machine_cpu_seconds(), before))
 
 
 def stamp_of(response):
@@ -213,8 +218,8 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     healed_ms = time.time() * 1000
     # and every write at its acknowledged stamp
     latest = wait_for_all(fleet, clients, pool, stamps, 300, records_at_least=held_before + len(stamps))
-    (busy, total), listeners_cpu = processes.machine_cpu_seconds(), fleet_cpu_seconds(fleet) - listeners_before
-    busy, total = busy - machine_before[0], total - machine_before[1]
+    busy, total = machine_seconds_since(machine_before)
+    listeners_cpu = fleet_cpu_seconds(fleet) - listeners_before
     each = sorted((ms - healed_ms) / 1000 for ms in latest.values())
     converged = each[-1]
     print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
