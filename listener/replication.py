@@ -429,17 +429,18 @@ class Peers:
             return sorted(e for e in endpoints if e not in futures or not futures[e].done() or not futures[e].result())
         return not_reached
 
-    def anti_entropy_round(self, fanout: int) -> int:
+    def anti_entropy_round(self, fanout: int) -> tuple:
         """Exchange digests with up to `fanout` random peers, one of them a peer found down
         when there is one (so that the end of a partition is found within a round); returns
-        records repaired and heartbeats that were news."""
+        (records repaired, heartbeats that were news)."""
         endpoints = self.endpoints()
         chosen = random.sample(endpoints, min(fanout, len(endpoints)))
         down = [e for e in endpoints if self.up.get(e) is False and e not in chosen]
         if down and chosen:
             chosen[-1] = random.choice(down)
         futures = [self._pool.submit(self._sync_with, e) for e in chosen]
-        return sum(f.result() for f in futures)
+        results = [f.result() for f in futures]
+        return sum(repaired for repaired, _news in results), sum(news for _repaired, news in results)
 
     def _heartbeat_table(self, newer_than=()) -> list:
         return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
@@ -453,10 +454,10 @@ class Peers:
             log.warning("peer %s sent something we refuse: %s", endpoint, error)
         return passed
 
-    def _sync_with(self, endpoint) -> int:
+    def _sync_with(self, endpoint) -> tuple:
         """One anti-entropy exchange with a peer: heartbeat tables both ways, bucket hashes,
-        then the records of the buckets that differ. Returns the records repaired plus the
-        heartbeats that were news: a round that carries news is not a quiet one."""
+        then the records of the buckets that differ. Returns (records repaired, heartbeats
+        that were news)."""
         me = self.replica.cluster
         try:
             hashes = self.replica.bucket_hashes()
@@ -467,11 +468,11 @@ class Peers:
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
-                return news
+                return 0, news
             with self._repairing:
-                return self._transfer(endpoint, list(summary.differing_buckets)) + news
+                return self._transfer(endpoint, list(summary.differing_buckets)), news
         except grpc.RpcError:
-            return 0
+            return 0, 0
 
     def _transfer(self, endpoint, buckets) -> int:
         """Step two of a digest exchange: keys and stamps of the differing buckets, as they are

@@ -29,6 +29,20 @@ log = logging.getLogger("multicluster.listener")
 ANTI_ENTROPY_BACKOFF = 8
 
 
+def rounds_until_next(quiet: int, heartbeat_news: bool, failure_timeout: float, interval: float) -> int:
+    """Anti-entropy intervals until the next round, after `quiet` rounds in a row repaired
+    nothing: doubling every two such rounds, up to ANTI_ENTROPY_BACKOFF. Rounds carry other
+    regions' heartbeats, which must arrive within failure_timeout after a round or two: while
+    they bring heartbeat news, rounds stay at most a quarter of failure_timeout apart (with the
+    defaults, 1 s and 5 s, they keep their pace; with failover off they may rest)."""
+    slowest = ANTI_ENTROPY_BACKOFF
+    if heartbeat_news:
+        slowest = 1
+        while slowest * 2 <= min(ANTI_ENTROPY_BACKOFF, failure_timeout / (4 * interval)):
+            slowest *= 2
+    return min(slowest, 2 ** (quiet // 2))
+
+
 class Listener:
     def __init__(self, config):
         self.config = config
@@ -158,10 +172,8 @@ class Listener:
 
     def _background(self) -> None:
         """Anti-entropy and the failover coordinator, each on its own period. Anti-entropy slows
-        down (up to ANTI_ENTROPY_BACKOFF times its interval) while rounds find nothing to repair
-        and no heartbeat news, and is back at its pace as soon as a peer call fails or a peer
-        answers again. (Rounds carry the heartbeats of other regions: while those regions are
-        alive, rounds bring news and keep their pace.)"""
+        down while rounds find nothing to repair (see rounds_until_next) and is back at its
+        pace as soon as a peer call fails or a peer answers again."""
         next_sync = next_tick = next_gc = 0.0
         base, quiet = self.config.anti_entropy_interval, 0
         while not self.stopping.is_set():
@@ -176,13 +188,13 @@ class Listener:
                 if gone:
                     log.info("forgot %d tombstones that every member holds", len(gone))
             if now >= next_sync:
-                news = 0
+                repaired = news = 0
                 try:
-                    news = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
+                    repaired, news = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
                 except Exception:  # never let the repair loop die
                     log.exception("anti-entropy round failed")
-                quiet = 0 if news else quiet + 1
-                next_sync = now + base * min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
+                quiet = 0 if repaired else quiet + 1
+                next_sync = now + base * rounds_until_next(quiet, news > 0, self.config.failure_timeout, base)
                 self.metrics.peers_up.set(sum(self.peers.up.values()))
             if now >= next_tick:
                 next_tick = now + self.config.heartbeat_interval
