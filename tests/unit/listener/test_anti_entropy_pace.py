@@ -22,8 +22,8 @@ def test_with_failover_off_rounds_bringing_heartbeats_may_rest_like_quiet_ones()
 
 @given(quiet=st.integers(0, 1000), news=st.booleans(), interval=st.floats(0.01, 100.0),
        timeout_intervals=st.floats(1.01, 10_000.0))
-def test_rounds_with_heartbeat_news_stay_within_a_quarter_of_the_failure_timeout(quiet, news, interval,
-                                                                                   timeout_intervals):
+def test_rounds_with_heartbeat_news_stay_within_a_quarter_of_the_failure_timeout(
+        quiet, news, interval, timeout_intervals):
     failure_timeout = interval * timeout_intervals
     factor = rounds_until_next(quiet, news, failure_timeout, interval)
     assert factor in (1, 2, 4, 8) and factor <= ANTI_ENTROPY_BACKOFF
