@@ -56,17 +56,19 @@ class Reconciler:
             self.wake.clear()
             if self.stopping.is_set():
                 return
+            doing = "reconcile"
             try:
                 if woken or last_pass is None or time.monotonic() - last_pass >= self.interval:
                     self.reconcile_once()
                     last_pass = time.monotonic()
                 elif time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
+                    doing = "apiserver check"
                     self._check_apiserver()
                     self._beat()
             except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
                 last_pass = None  # until a whole pass succeeds again
                 self.listener.metrics.reconcile_errors.inc()
-                log.warning("reconcile failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
+                log.warning("%s failed: %s", doing, str(err).splitlines()[0] if str(err) else type(err).__name__)
                 time.sleep(0.5)
 
     def reconcile_once(self) -> None:
