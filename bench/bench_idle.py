@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 
 import common
 
-from lab import processes
 from lab.cluster import Lab
 from lab.listeners import ListenerFleet, Member
 from lab.topology import ClusterSpec, NodeShape, Topology
 
-SETTLE, WINDOW = 20.0, 20.0
+WINDOW = 20.0
 
 
 def main():
@@ -35,17 +33,13 @@ def main():
         fleet = ListenerFleet(lab, f"{tmp}/listeners", members=members, settings=settings, manage_kubernetes=kube)
         try:
             fleet.start_all(batch=10, timeout=600)
-            time.sleep(SETTLE)
-            before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
-            lab_before = sum(processes.cpu_seconds(p) for p in lab.pids())
-            time.sleep(WINDOW)
-            cpu = sorted(100 * (processes.cpu_seconds(p) - before[n]) / WINDOW for n, p in fleet.pids.items())
-            lab_cpu = 100 * (sum(processes.cpu_seconds(p) for p in lab.pids()) - lab_before) / WINDOW
+            cpu, lab_cpu, machine_busy = common.cpu_at_rest(fleet, lab.pids(), window=WINDOW)
         finally:
             fleet.stop_all()
     print(f"idle: {listeners} listeners (kubernetes {'managed' if kube else 'not managed'}), {settings}: "
           f"each uses {common.percentile(cpu, 50):.2f}% of a core (median), {cpu[-1]:.2f}% at most, "
-          f"{sum(cpu):.0f}% in all; the lab's apiserver, etcd and controllers {lab_cpu:.0f}% meanwhile")
+          f"{sum(cpu):.0f}% in all; the lab's apiserver, etcd and controllers {lab_cpu:.0f}% meanwhile; "
+          f"the machine {machine_busy:.0f}% busy")
 
 
 if __name__ == "__main__":

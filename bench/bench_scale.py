@@ -91,7 +91,7 @@ def run(fleet, net) -> dict:
     fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
     started = time.monotonic() - begin
     print(f"scale: {LISTENERS} listeners up and knowing each other in {started:.0f}s")
-    idle, machine_busy = idle_cpu_percent(fleet)
+    idle, _others, machine_busy = common.cpu_at_rest(fleet)
     print(f"scale: at rest, each listener uses {common.percentile(idle, 50):.1f}% of a core (median), "
           f"{sum(idle):.0f}% in all; the machine is {machine_busy:.0f}% busy")
     clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
@@ -113,23 +113,6 @@ def run(fleet, net) -> dict:
             "partition": partition,
             "services": SERVICES, "seconds_to_hand_services_to_every_listener": loaded,
             "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
-
-
-def idle_cpu_percent(fleet, settle: float = 20.0, window: float = 10.0) -> tuple:
-    """Per listener, the share of one core it uses while nothing is written; and how busy the
-    whole machine is meanwhile (percent of all its cores)."""
-    time.sleep(settle)
-    before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
-    machine_before = processes.machine_cpu_seconds()
-    time.sleep(window)
-    busy, total = machine_seconds_since(machine_before)
-    return (sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items()),
-            100 * busy / total)
-
-
-def machine_seconds_since(before) -> tuple:
-    """(busy, all) CPU seconds of the machine since `before`, a processes.machine_cpu_seconds()."""
-    return tuple(now - then for now, then in zip(processes.machine_cpu_seconds(), before))
 
 
 def stamp_of(response):
@@ -213,13 +196,14 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     with ThreadPoolExecutor(WRITERS) as writers:
         list(writers.map(write, range(PARTITION_WRITES)))
     written = time.monotonic() - cut_at
-    machine_before, listeners_before = processes.machine_cpu_seconds(), fleet_cpu_seconds(fleet)
+    machine_before = processes.machine_cpu_seconds()
+    listeners_before = processes.total_cpu_seconds(fleet.pids.values())
     net.heal()
     healed_ms = time.time() * 1000
     # and every write at its acknowledged stamp
     latest = wait_for_all(fleet, clients, pool, stamps, 300, records_at_least=held_before + len(stamps))
-    busy, total = machine_seconds_since(machine_before)
-    listeners_cpu = fleet_cpu_seconds(fleet) - listeners_before
+    busy, total = common.machine_seconds_since(machine_before)
+    listeners_cpu = processes.total_cpu_seconds(fleet.pids.values()) - listeners_before
     each = sorted((ms - healed_ms) / 1000 for ms in latest.values())
     converged = each[-1]
     print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
@@ -230,10 +214,6 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
             "median_listener_seconds_to_converge": common.percentile(each, 50),
             "after_heal_machine_busy_percent": 100 * busy / total,
             "after_heal_listeners_percent_of_machine": 100 * listeners_cpu / total}
-
-
-def fleet_cpu_seconds(fleet) -> float:
-    return sum(processes.cpu_seconds(p) for p in fleet.pids.values())
 
 
 def memory_with_services(fleet, clients, pool):

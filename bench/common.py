@@ -27,6 +27,28 @@ RESULTS = ROOT / "bench" / "results"
 PLOTS = ROOT / "docs" / "performance"
 
 
+def cpu_at_rest(fleet, others=(), settle: float = 20.0, window: float = 10.0) -> tuple:
+    """After `settle` seconds, over `window`: each listener's share of one core (sorted), the
+    processes `others` together (percent of one core), and how busy the whole machine was
+    (percent of all its cores)."""
+    from lab import processes
+
+    time.sleep(settle)
+    before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
+    others_before, machine_before = processes.total_cpu_seconds(others), processes.machine_cpu_seconds()
+    time.sleep(window)
+    busy, total = machine_seconds_since(machine_before)
+    return (sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items()),
+            100 * (processes.total_cpu_seconds(others) - others_before) / window, 100 * busy / total)
+
+
+def machine_seconds_since(before) -> tuple:
+    """(busy, all) CPU seconds of the machine since `before`, a processes.machine_cpu_seconds()."""
+    from lab import processes
+
+    return tuple(now - then for now, then in zip(processes.machine_cpu_seconds(), before))
+
+
 def percentile(values, p: float) -> float:
     ordered = sorted(values)
     if not ordered:

@@ -129,6 +129,10 @@ def machine_cpu_seconds() -> tuple:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
 
 
+def total_cpu_seconds(pids) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time the process has used so far."""
     try:
