@@ -29,18 +29,27 @@ log = logging.getLogger("multicluster.listener")
 ANTI_ENTROPY_BACKOFF = 8
 
 
-def rounds_until_next(quiet: int, heartbeat_news: bool, failure_timeout: float, interval: float) -> int:
-    """Anti-entropy intervals until the next round, after `quiet` rounds in a row repaired
-    nothing: doubling every two such rounds, up to ANTI_ENTROPY_BACKOFF. Rounds carry other
-    regions' heartbeats, which must arrive within failure_timeout after a round or two: while
-    they bring heartbeat news, rounds stay at most a quarter of failure_timeout apart (with the
-    defaults, 1 s and 5 s, they keep their pace; with failover off they may rest)."""
-    slowest = ANTI_ENTROPY_BACKOFF
+def quiet_rounds(quiet: int, repaired: int, heartbeat_news: int, failure_timeout: float, interval: float) -> int:
+    """Rounds in a row that repaired nothing, after one more round; the next round comes
+    rounds_until_next(it) intervals later. Rounds carry other regions' heartbeats, which must
+    arrive within failure_timeout after a round or two: a round that brings heartbeat news
+    counts only as far as keeps rounds a quarter of failure_timeout apart (with the defaults,
+    1 s and 5 s, not at all; with failover off they may rest as quiet rounds do)."""
+    if repaired:
+        return 0
+    quiet += 1
     if heartbeat_news:
         slowest = 1
         while slowest * 2 <= min(ANTI_ENTROPY_BACKOFF, failure_timeout / (4 * interval)):
             slowest *= 2
-    return min(slowest, 2 ** (quiet // 2))
+        quiet = min(quiet, 2 * (slowest.bit_length() - 1))
+    return quiet
+
+
+def rounds_until_next(quiet: int) -> int:
+    """Anti-entropy intervals until the next round: doubling every two quiet rounds, up to
+    ANTI_ENTROPY_BACKOFF."""
+    return min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
 
 
 class Listener:
@@ -172,7 +181,7 @@ class Listener:
 
     def _background(self) -> None:
         """Anti-entropy and the failover coordinator, each on its own period. Anti-entropy slows
-        down while rounds find nothing to repair (see rounds_until_next) and is back at its
+        down while rounds find nothing to repair (see quiet_rounds) and is back at its
         pace as soon as a peer call fails or a peer answers again."""
         next_sync = next_tick = next_gc = 0.0
         base, quiet = self.config.anti_entropy_interval, 0
@@ -193,8 +202,8 @@ class Listener:
                     repaired, news = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
                 except Exception:  # never let the repair loop die
                     log.exception("anti-entropy round failed")
-                quiet = 0 if repaired else quiet + 1
-                next_sync = now + base * rounds_until_next(quiet, news > 0, self.config.failure_timeout, base)
+                quiet = quiet_rounds(quiet, repaired, news, self.config.failure_timeout, base)
+                next_sync = now + base * rounds_until_next(quiet)
                 self.metrics.peers_up.set(sum(self.peers.up.values()))
             if now >= next_tick:
                 next_tick = now + self.config.heartbeat_interval
