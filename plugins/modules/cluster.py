@@ -16,6 +16,7 @@ author:
   - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
+  - multicluster.kube.controller_action
 attributes:
   check_mode:
     support: full
@@ -92,21 +93,25 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
     LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=listener_argument_spec(
-            name=dict(type="str", required=True),
-            region=dict(type="str"),
-            listener_endpoint=dict(type="str"),
-            weight=dict(type="int"),
-            capacity=dict(type="int"),
-            labels=dict(type="dict"),
-            state=dict(type="str", choices=["present", "cordoned", "absent"], default="present"),
-        ),
-        required_if=[("state", "present", ["region"]), ("state", "cordoned", ["region"])],
-        required_together=LISTENER_REQUIRED_TOGETHER,
-        supports_check_mode=True,
-    )
+# The module's interface, for AnsibleModule here and for its action plugin on the controller.
+MODULE_SPEC = dict(
+    argument_spec=listener_argument_spec(
+        name=dict(type="str", required=True),
+        region=dict(type="str"),
+        listener_endpoint=dict(type="str"),
+        weight=dict(type="int"),
+        capacity=dict(type="int"),
+        labels=dict(type="dict"),
+        state=dict(type="str", choices=["present", "cordoned", "absent"], default="present"),
+    ),
+    required_if=[("state", "present", ["region"]), ("state", "cordoned", ["region"])],
+    required_together=LISTENER_REQUIRED_TOGETHER,
+    supports_check_mode=True,
+)
+
+
+def run(module):
+    """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
     require_libraries(module)
     from ansible_collections.multicluster.kube.plugins.module_utils import messages
     from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
@@ -144,6 +149,10 @@ def main():
     if module._diff:
         result["diff"] = dict(before=result["previous"], after=result["cluster"])
     module.exit_json(**result)
+
+
+def main():
+    run(AnsibleModule(**MODULE_SPEC))
 
 
 if __name__ == "__main__":

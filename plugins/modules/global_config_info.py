@@ -15,6 +15,7 @@ author:
   - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
+  - multicluster.kube.controller_action
 attributes:
   check_mode:
     support: full
@@ -79,12 +80,16 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
     LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=listener_argument_spec(region=dict(type="str")),
-        required_together=LISTENER_REQUIRED_TOGETHER,
-        supports_check_mode=True,
-    )
+# The module's interface, for AnsibleModule here and for its action plugin on the controller.
+MODULE_SPEC = dict(
+    argument_spec=listener_argument_spec(region=dict(type="str")),
+    required_together=LISTENER_REQUIRED_TOGETHER,
+    supports_check_mode=True,
+)
+
+
+def run(module):
+    """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
     require_libraries(module)
     from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
     from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
@@ -106,6 +111,10 @@ def main():
                      "ready": sum(s["ready"] for c in r["clusters"].values() for s in c["services"].values())}
               for name, r in regions.items()}
     module.exit_json(changed=False, regions=regions, answered_by=answered_by, totals=totals)
+
+
+def main():
+    run(AnsibleModule(**MODULE_SPEC))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ author:
   - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:
   - multicluster.kube.listener
+  - multicluster.kube.controller_action
 attributes:
   check_mode:
     support: full
@@ -188,31 +189,35 @@ def placement_of(entries) -> dict:
     return {e.cluster: e.replicas for e in entries}
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=listener_argument_spec(
-            region=dict(type="str", required=True),
-            service=dict(type="str", required=True),
-            replicas=dict(type="int"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            image=dict(type="str"),
-            port=dict(type="int", default=8080),
-            namespace=dict(type="str", default="default"),
-            excluded=dict(type="list", elements="str", default=[]),
-            clusters=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                weight=dict(type="int"),
-                min=dict(type="int", default=0),
-                max=dict(type="int"),
-            )),
-            rebalance=dict(type="bool", default=False),
-            wait=dict(type="str", choices=["committed", "propagated", "applied", "ready"], default="committed"),
-            wait_timeout=dict(type="float", default=120.0),
-        ),
-        required_if=[("state", "present", ["replicas"])],
-        required_together=LISTENER_REQUIRED_TOGETHER,
-        supports_check_mode=True,
-    )
+# The module's interface, for AnsibleModule here and for its action plugin on the controller.
+MODULE_SPEC = dict(
+    argument_spec=listener_argument_spec(
+        region=dict(type="str", required=True),
+        service=dict(type="str", required=True),
+        replicas=dict(type="int"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        image=dict(type="str"),
+        port=dict(type="int", default=8080),
+        namespace=dict(type="str", default="default"),
+        excluded=dict(type="list", elements="str", default=[]),
+        clusters=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            weight=dict(type="int"),
+            min=dict(type="int", default=0),
+            max=dict(type="int"),
+        )),
+        rebalance=dict(type="bool", default=False),
+        wait=dict(type="str", choices=["committed", "propagated", "applied", "ready"], default="committed"),
+        wait_timeout=dict(type="float", default=120.0),
+    ),
+    required_if=[("state", "present", ["replicas"])],
+    required_together=LISTENER_REQUIRED_TOGETHER,
+    supports_check_mode=True,
+)
+
+
+def run(module):
+    """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
     require_libraries(module)
     from ansible_collections.multicluster.kube.plugins.module_utils import messages
     from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
@@ -270,6 +275,10 @@ def _settings(intent: ServiceIntent) -> dict:
     for derived in ("placement", "unplaced", "reasons"):
         data.pop(derived)
     return data
+
+
+def main():
+    run(AnsibleModule(**MODULE_SPEC))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ def playbook_variables():
     play = yaml.safe_load((ROOT / "playbooks" / "set-region.yml").read_text())[0]
     optional = set(play["vars"])
     text = (ROOT / "playbooks" / "set-region.yml").read_text()
-    required = {name for name in ("region", "service", "replicas") if f"{name} is defined" in text}
+    required = {name for name in ("region", "service", "replicas") if f"{name} | mandatory" in text}
     return required, optional
 
 
