@@ -138,7 +138,7 @@ def main():
           f"module ({common.percentile(ours_as_module, 50):.2f}s); {results['ratio_after_start_up']:.1f}x once the "
           f"{start_up:.2f}s start-up of ansible-playbook both pay is taken off; a playbook of one "
           f"ansible.builtin.ping task takes {common.percentile(one_module, 50):.2f}s, "
-          f"{results['ratio_of_one_ping_task']:.2f}x the loop's speed: the most any one-module playbook reaches")
+          f"{results['ratio_of_one_ping_task']:.2f}x the loop's speed: the most a playbook sending one module reaches")
 
 
 if __name__ == "__main__":
