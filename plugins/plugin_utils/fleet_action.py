@@ -62,7 +62,7 @@ class FleetModuleAction(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        del tmp  # no effect since ansible-core 2.x, as in every action plugin
+        del tmp  # deprecated by ActionBase.run, unused
         if not runs_on_controller(self._connection.transport, self._play_context.become, self._task.async_val,
                                   self._task.environment, HAS_GRPC and HAS_PROTOBUF):
             return merge_hash(result, self._run_as_module(task_vars))
