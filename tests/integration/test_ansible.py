@@ -102,16 +102,19 @@ def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, name
     assert managed_deployments(kube, "us-east", namespace) == {}
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["-e", "region=us", "-e", "service=web", "-e", "replicas=-1"], "replicas: must be a whole number from 0 to 1000000"),
-    (["-e", "region=us", "-e", "service=web", "-e", "replicas=many"], "argument 'replicas' is of type str"),
-    (["-e", "region=us", "-e", "service=Web", "-e", "replicas=2"], "service: must be a DNS-1123 label"),
-    (["-e", "region=mars", "-e", "service=web", "-e", "replicas=2"], "region: must name a region with registered clusters"),
-    (["-e", "region=us", "-e", "service=web"], "replicas is required"),
+@pytest.mark.parametrize("play,extra,message", [
+    ("set-region", ["region=us", "service=web", "replicas=-1"], "replicas: must be a whole number from 0 to 1000000"),
+    ("set-region", ["region=us", "service=web", "replicas=many"], "argument 'replicas' is of type str"),
+    ("set-region", ["region=us", "service=Web", "replicas=2"], "service: must be a DNS-1123 label"),
+    ("set-region", ["region=mars", "service=web", "replicas=2"], "region: must name a region with registered clusters"),
+    ("set-region", ["region=us", "service=web"], "replicas is required"),
+    ("remove-service", ["region=us", "service=Web"], "service: must be a DNS-1123 label"),
+    ("remove-service", ["service=web"], "region is required"),
 ])
-def test_set_region_refuses_bad_input_and_changes_nothing(inventory, listeners, extra, message):
+def test_playbooks_refuse_bad_input_and_change_nothing(inventory, listeners, play, extra, message):
     before = {n: durable_state(listeners, n) for n in listeners.names}
-    result = playbook(["-i", str(inventory), "playbooks/set-region.yml", *extra], check=False)
+    result = playbook(["-i", str(inventory), f"playbooks/{play}.yml", *(a for v in extra for a in ("-e", v))],
+                      check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
     assert {n: durable_state(listeners, n) for n in listeners.names} == before
