@@ -101,8 +101,8 @@ class Listener:
         after a while without any (a start, an apiserver back) is pushed at once."""
         self.heartbeats.beat()
         now, last = time.monotonic(), self._pushed_heartbeats_at
-        if last is None or now - last >= heartbeat_push_gap(self.config.heartbeat_interval,
-                                                             self.config.failure_timeout):
+        gap = heartbeat_push_gap(self.config.heartbeat_interval, self.config.failure_timeout)
+        if last is None or now - last >= gap:
             self._pushed_heartbeats_at = now
             self.peers.push_heartbeats(self.peers.endpoints(self.region))
 
