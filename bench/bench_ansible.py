@@ -132,6 +132,9 @@ def main():
                "ratio_after_start_up": (common.percentile(baseline, 50) - start_up)
                / (common.percentile(ours, 50) - start_up)}
     common.save("ansible", results)
+    common.plot_rounds("ansible", f"ansible-playbook wall time, region of 4 clusters, {ROUNDS} rounds", {
+        "set-region.yml": ours, "set-region.yml, as a module": ours_as_module,
+        "kubernetes.core.k8s loop": baseline, "one ping task": one_module, "no-op (start-up)": floor})
     print(f"ansible: set-region.yml over 4 clusters is {results['ratio_median']:.2f}x the speed of a "
           f"kubernetes.core.k8s loop (median {common.percentile(ours, 50):.2f}s vs "
           f"{common.percentile(baseline, 50):.2f}s); {results['ratio_as_module']:.2f}x with its module run as a "

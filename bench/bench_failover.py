@@ -50,6 +50,9 @@ def main():
                "failover_p50_seconds": common.percentile(failover, 50),
                "failback_p50_seconds": common.percentile(failback, 50)}
     common.save("failover", results)
+    common.plot_rounds("failover", f"Failover and fail-back, default settings, {ROUNDS} rounds", {
+        "failover (kill → Ready on the survivor)": failover,
+        f"fail-back (return → back, {DEFAULTS['hold_down']:.0f} s hold-down)": failback})
     print(f"failover: killed cluster's replicas Ready on the survivor in {max(failover):.1f}s at worst "
           f"(goal 30s), back after its return in {max(failback):.1f}s (hold-down {DEFAULTS['hold_down']:.0f}s)")
 

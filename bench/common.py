@@ -68,13 +68,38 @@ def save(name: str, results: dict) -> None:
                                                       "when": time.strftime("%Y-%m-%d")}, indent=2) + "\n")
 
 
-def plot_cdf(name: str, title: str, series: dict, xlabel: str = "milliseconds") -> None:
+def _figure(width: float = 7, height: float = 4):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     PLOTS.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    return plt, *plt.subplots(figsize=(width, height))
+
+
+def _save_figure(plt, fig, name: str) -> None:
+    fig.tight_layout()
+    fig.savefig(PLOTS / f"{name}.png", dpi=100)
+    plt.close(fig)
+
+
+def plot_rounds(name: str, title: str, series: dict, xlabel: str = "seconds") -> None:
+    """One row per series: its median as a bar, each round as a dot."""
+    plt, fig, ax = _figure(width=8, height=1.4 + 0.5 * len(series))
+    labels = list(series)
+    ax.barh(range(len(labels)), [percentile(series[k], 50) for k in labels], color="#9ecae1", label="median")
+    for row, label in enumerate(labels):
+        ax.plot(series[label], [row] * len(series[label]), "o", color="#08519c", markersize=4)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    _save_figure(plt, fig, name)
+
+
+def plot_cdf(name: str, title: str, series: dict, xlabel: str = "milliseconds") -> None:
+    plt, fig, ax = _figure()
     for label, values in series.items():
         ordered = sorted(values)
         ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], label=label)
@@ -84,9 +109,7 @@ def plot_cdf(name: str, title: str, series: dict, xlabel: str = "milliseconds") 
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(PLOTS / f"{name}.png", dpi=100)
-    plt.close(fig)
+    _save_figure(plt, fig, name)
 
 
 def wait(predicate, timeout: float, interval: float = 0.001):
