@@ -87,7 +87,7 @@ def plot_rounds(name: str, title: str, series: dict, xlabel: str = "seconds") ->
     """One row per series: its median as a bar, each round as a dot."""
     plt, fig, ax = _figure(width=8, height=1.4 + 0.5 * len(series))
     labels = list(series)
-    ax.barh(range(len(labels)), [percentile(series[k], 50) for k in labels], color="#9ecae1", label="median")
+    ax.barh(range(len(labels)), [percentile(series[k], 50) for k in labels], color="#9ecae1")
     for row, label in enumerate(labels):
         ax.plot(series[label], [row] * len(series[label]), "o", color="#08519c", markersize=4)
     ax.set_yticks(range(len(labels)), labels)
