@@ -38,11 +38,9 @@ def quiet_rounds(quiet: int, repaired: int, heartbeat_news: int, failure_timeout
     if repaired:
         return 0
     quiet += 1
-    if heartbeat_news:
-        slowest = 1
-        while slowest * 2 <= min(ANTI_ENTROPY_BACKOFF, failure_timeout / (4 * interval)):
-            slowest *= 2
-        quiet = min(quiet, 2 * (slowest.bit_length() - 1))
+    # no further than where even one more quiet round would still rest within the quarter
+    while heartbeat_news and quiet and rounds_until_next(quiet + 1) * interval > failure_timeout / 4:
+        quiet -= 1
     return quiet
 
 
