@@ -13,7 +13,10 @@ the next one: a hundred listeners on 2 cores take about 10 uncoalesced writes a 
 writes acknowledged faster than that only pile up (see docs/performance.md). The services of
 phase 3 are handed to every listener over the Peer service (see memory_with_services).
 
-Usage: bench_scale.py [LISTENERS [SERVICES]]   (root: it creates network namespaces)
+Usage: bench_scale.py [LISTENERS [SERVICES]] [--partition-only] [--no-kube]
+  (root: it creates network namespaces)
+  --partition-only  phases 1 and 2 only (results in scale-partition*.json)
+  --no-kube         the listeners manage no Deployments: replication alone
 """
 from __future__ import annotations
 
@@ -39,8 +42,11 @@ from lab.listeners import ListenerFleet, Member
 from lab.netns import HUB_ADDRESS, LINK_ADDRESS, SIDE_ADDRESS, SIDES, SplitNetwork
 from lab.topology import ClusterSpec, NodeShape, Topology
 
-LISTENERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-SERVICES = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+PARTITION_ONLY = "--partition-only" in sys.argv
+MANAGE_KUBERNETES = "--no-kube" not in sys.argv
+LISTENERS = int(ARGS[0]) if ARGS else 100
+SERVICES = int(ARGS[1]) if len(ARGS) > 1 else 10_000
 PROBES = 50
 PARTITION_WRITES = 1000
 WRITERS = 2  # clients writing at once during the partition
@@ -75,15 +81,18 @@ def main():
         topology = Topology(tuple(ClusterSpec(f"api-{s}", f"sim-{s}", HUB_ADDRESS[s]) for s in SIDES),
                             NodeShape(count=4))
         with tempfile.TemporaryDirectory() as tmp, Lab(f"{tmp}/lab", topology) as lab:
-            fleet = ListenerFleet(lab, f"{tmp}/listeners", members=members(net), settings=SETTINGS)
+            fleet = ListenerFleet(lab, f"{tmp}/listeners", members=members(net), settings=SETTINGS,
+                                  manage_kubernetes=MANAGE_KUBERNETES)
             try:
                 results = run(fleet, net)
             finally:
                 fleet.stop_all()
-    common.save("scale", results)
+    common.save("scale" + ("-partition" if PARTITION_ONLY else "") + ("" if MANAGE_KUBERNETES else "-no-kube"),
+                results)
     print(f"scale: {LISTENERS} listeners: write to all p99 {results['write_to_all_ms']['p99']:.0f} ms; "
-          f"converged {results['partition']['seconds_to_converge']:.1f} s after a 50/50 partition healed; "
-          f"{results['rss_mib_per_listener']['max']:.0f} MiB RSS at most per listener with {SERVICES} services")
+          f"converged {results['partition']['seconds_to_converge']:.1f} s after a 50/50 partition healed"
+          + ("" if PARTITION_ONLY else f"; {results['rss_mib_per_listener']['max']:.0f} MiB RSS at most per "
+                                       f"listener with {SERVICES} services"))
 
 
 def run(fleet, net) -> dict:
@@ -100,19 +109,17 @@ def run(fleet, net) -> dict:
         with ThreadPoolExecutor(16) as pool:
             reach = time_to_reach_all(fleet, clients, pool)
             partition = partition_and_heal(fleet, clients, pool, net, side_of)
-            loaded, rss = memory_with_services(fleet, clients, pool)
+            memory = {} if PARTITION_ONLY else memory_with_services(fleet, clients, pool)
     finally:
         for c in clients.values():
             c.close()
     return {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "apiservers": len(SIDES),
-            "settings": SETTINGS, "seconds_to_start": started,
+            "settings": SETTINGS, "manage_kubernetes": MANAGE_KUBERNETES, "seconds_to_start": started,
             "idle_cpu_percent_per_listener": {"median": common.percentile(idle, 50), "total": sum(idle)},
             "idle_machine_busy_percent": machine_busy,
             "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99),
                                 "writes": len(reach)},
-            "partition": partition,
-            "services": SERVICES, "seconds_to_hand_services_to_every_listener": loaded,
-            "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
+            "partition": partition, **memory}
 
 
 def stamp_of(response):
@@ -252,7 +259,8 @@ def memory_with_services(fleet, clients, pool):
     rss = sorted(processes.rss_kib(fleet.pids[n]) / 1024 for n in fleet.names)
     print(f"scale: {SERVICES} services held by all {LISTENERS} listeners: "
           f"RSS per listener median {common.percentile(rss, 50):.0f} MiB, max {rss[-1]:.0f} MiB")
-    return loaded, rss
+    return {"services": SERVICES, "seconds_to_hand_services_to_every_listener": loaded,
+            "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
 
 
 def placed(intent, clusters):
