@@ -23,7 +23,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
     KEEPALIVE_SERVER_OPTIONS, call_metadata, open_channel)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Record, ServiceIntent
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Record, Service, ServiceSpec
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 from lab.processes import free_port
@@ -43,12 +43,12 @@ def push_cost_ms(data_dir) -> float:
                     failure_timeout=3600.0).finish()
     node = Listener(config)
     node.start()
-    clock, channel = HybridClock("us-west"), open_channel(config.listen)
+    clock, channel = HybridClock("us-west"), open_channel(config.network.listen)
     try:
         stub = Stub(channel, "Peer")
 
         def push(i):
-            record = Record(f"service/us/s{i}", clock.now(), "bench", ServiceIntent("us", f"s{i}", 1))
+            record = Record(f"service/us/s{i}", clock.now(), "bench", Service(ServiceSpec("us", f"s{i}", 1), Placement()))
             stub.Push(pb.PushRequest(from_cluster="us-west", records=[messages.record_to_message(record)]),
                       metadata=call_metadata("bench"), timeout=10)
         for i in range(50):  # warm-up

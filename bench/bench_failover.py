@@ -11,7 +11,7 @@ import common
 
 from kubernetes import client, config
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
 from lab.cluster import Lab
 from lab.listeners import ListenerFleet
 
@@ -32,7 +32,7 @@ def main():
         apis = {n: config.new_client_from_config(config_file=str(lab.kubeconfig), context=n) for n in lab.clusters}
         with ListenerFleet(lab, f"{tmp}/listeners", settings=DEFAULTS) as fleet:
             with fleet.client("eu-central") as c:
-                c.set_region_replicas(ServiceIntent("us", "web", 6), wait="ready", wait_timeout=60)
+                c.set_region_replicas(ServiceSpec("us", "web", 6), wait="ready", wait_timeout=60)
             for _round in range(ROUNDS):
                 killed = time.monotonic()
                 fleet.kill("us-west")

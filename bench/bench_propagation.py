@@ -16,7 +16,7 @@ import common
 
 from kubernetes import client, config
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
 from lab.cluster import Lab
 from lab.listeners import ListenerFleet
 
@@ -35,7 +35,7 @@ def main():
             regions = {"us": ["us-east", "us-west"], "eu": ["eu-central", "eu-west"]}
             # Warm up: one service per region, so later writes update existing Deployments.
             for region in regions:
-                clients["us-east"].set_region_replicas(ServiceIntent(region, "web", 2, namespace=NAMESPACE),
+                clients["us-east"].set_region_replicas(ServiceSpec(region, "web", 2, namespace=NAMESPACE),
                                                        wait="applied", wait_timeout=60)
             to_listeners, to_deployments = [], []
             replicas = {"us": 2, "eu": 2}
@@ -43,7 +43,7 @@ def main():
                 region = rnd.choice(list(regions))
                 replicas[region] = rnd.choice([n for n in range(1, 9) if n != replicas[region]])
                 at = rnd.choice(fleet.names)
-                response = clients[at].set_region_replicas(ServiceIntent(region, "web", replicas[region],
+                response = clients[at].set_region_replicas(ServiceSpec(region, "web", replicas[region],
                                                                          namespace=NAMESPACE))
                 acked = time.perf_counter()
                 stamp = response.stamp

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import common
 
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record, ServiceIntent, service_key
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record, Service, ServiceSpec, service_key
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
@@ -126,11 +126,16 @@ def stamp_of(response):
     return (response.stamp.physical_ms, response.stamp.logical, response.stamp.origin)
 
 
-def arrivals(client, stamps) -> dict:
-    """{key: ms since the epoch the listener took it} for each key it holds at the acknowledged
-    stamp or a later one (the listener's own clock: the same machine's as ours)."""
-    held = client.arrivals(sorted(stamps))
-    return {k: ms for k, (stamp, ms) in held.items() if stamp >= stamps[k]}
+def arrival_ms(fleet, client, name, stamps):
+    """When listener `name` took the last of `stamps`' keys (at the acknowledged stamp or a
+    later one), in ms since the epoch by its own clock (the same machine's as ours), from its
+    metrics: the time it last took a record other than a status. None while it lacks one.
+    (No other record changes while the benchmark waits: failover is off, nobody else writes.)"""
+    records, _health, _by = client.records(sorted(stamps))
+    held = {r.key for r in records if r.stamp >= stamps[r.key]}
+    if len(held) < len(stamps):
+        return None
+    return fleet.metrics(name)["multicluster_last_record_received_timestamp_seconds"] * 1000
 
 
 def wait_for_all(fleet, clients, pool, stamps, limit: float, records_at_least: int = 0) -> dict:
@@ -143,14 +148,14 @@ def wait_for_all(fleet, clients, pool, stamps, limit: float, records_at_least: i
 
     def check(name):
         if records_at_least and clients[name].health().records < records_at_least:
-            return name, {}
-        return name, arrivals(clients[name], stamps)
+            return name, None
+        return name, arrival_ms(fleet, clients[name], name, stamps)
 
     while pending:
         time.sleep(POLL_PAUSE)
-        for name, got in pool.map(check, sorted(pending)):
-            if len(got) == len(stamps):
-                latest[name] = max(got.values())
+        for name, arrived in pool.map(check, sorted(pending)):
+            if arrived is not None:
+                latest[name] = arrived
                 pending.discard(name)
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(pending)} listeners still lack writes after {limit:.0f}s")
@@ -165,7 +170,7 @@ def time_to_reach_all(fleet, clients, pool) -> list:
     for i in range(-1, PROBES):
         region = f"r{i % REGIONS}"
         response = clients[fleet.names[(i * 7) % LISTENERS]].set_region_replicas(
-            ServiceIntent(region, f"probe-{i}", 3))
+            ServiceSpec(region, f"probe-{i}", 3))
         acked_ms = time.time() * 1000
         latest = wait_for_all(fleet, clients, pool, {service_key(region, f"probe-{i}"): stamp_of(response)}, 60)
         if i >= 0:
@@ -196,7 +201,7 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
         # reach hold it. The other side never acknowledges, and a peer across the cut is found
         # unreachable only when its connection's keepalive or a call's deadline runs out.
         stamps[key] = stamp_of(clients[writer].set_region_replicas(
-            ServiceIntent(f"r{i % REGIONS}", f"split-{i}", 1), wait="propagated", wait_timeout=PACE_LIMIT))
+            ServiceSpec(f"r{i % REGIONS}", f"split-{i}", 1), wait="propagated", wait_timeout=PACE_LIMIT))
         if (i + 1) % 100 == 0:
             print(f"scale: {i + 1} writes while cut, {time.monotonic() - cut_at:.0f}s")
 
@@ -233,10 +238,10 @@ def memory_with_services(fleet, clients, pool):
     take 2-4 such writes a second (see docs/performance.md)."""
     records, _health, _by = clients[fleet.names[0]].records()
     clusters = [r.value for r in records if isinstance(r.value, Cluster)]
-    services_now = sum(1 for r in records if isinstance(r.value, ServiceIntent))
+    services_now = sum(1 for r in records if isinstance(r.value, Service))
     clock = HybridClock("bench")
-    extra = [messages.record_to_message(Record(intent.key, clock.now(), "bench", intent))
-             for intent in (placed(ServiceIntent(f"r{i % REGIONS}", f"s{i}", 1), clusters)
+    extra = [messages.record_to_message(Record(service.key, clock.now(), "bench", service))
+             for service in (placed(ServiceSpec(f"r{i % REGIONS}", f"s{i}", 1), clusters)
                             for i in range(max(0, SERVICES - services_now)))]
     held = record_counts(clients, pool, fleet.names)
 
@@ -263,10 +268,8 @@ def memory_with_services(fleet, clients, pool):
             "rss_mib_per_listener": {"median": common.percentile(rss, 50), "max": rss[-1]}}
 
 
-def placed(intent, clusters):
-    decision = schedule(intent, clusters)
-    return dataclasses.replace(intent, placement=decision.placement, unplaced=decision.unplaced,
-                               reasons=decision.reasons)
+def placed(spec, clusters):
+    return Service(spec, schedule(spec, clusters))
 
 
 if __name__ == "__main__":

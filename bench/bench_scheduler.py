@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / ".cache" / "collections"))
 sys.path.insert(0, str(ROOT / "bench"))  # seed_scheduler
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (  # noqa: E402
-    Cluster, ClusterRule, PlacementRules, ServiceIntent)
+    Cluster, ClusterRule, PlacementRules, ServiceSpec)
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule  # noqa: E402
 import seed_scheduler as seed  # noqa: E402
 
@@ -48,14 +48,14 @@ def region(size, rnd):
 def decisions_per_second(size, rnd):
     fleet = region(size, rnd)
     rules = PlacementRules(excluded={fleet[0].name}, clusters=(ClusterRule(fleet[-1].name, min=2, max=400),))
-    intent = ServiceIntent("us", "web", 1000, rules=rules)
-    previous = schedule(ServiceIntent("us", "web", 900), fleet).placement
+    intent = ServiceSpec("us", "web", 1000, rules=rules)
+    previous = schedule(ServiceSpec("us", "web", 900), fleet).clusters
     return best_rate(lambda: schedule(intent, fleet, previous=previous))
 
 
 def seed_vs_ours(replicas, size):
     fleet = [Cluster(name=f"c{i:03d}", region="us") for i in range(size)]
-    intent = ServiceIntent("us", "web", replicas)
+    intent = ServiceSpec("us", "web", replicas)
 
     # The seed mutates its configuration: alternate between scaling the same tree up to
     # `replicas` and back down to 0, so no set-up is timed and every call does the full walk.

@@ -63,6 +63,16 @@ class ListenerFleet:
         """Where the caller reaches the listener."""
         return f"{self.members[name].client_host}:{self.ports[name]}"
 
+    def metrics(self, name: str) -> dict:
+        """The listener's metrics, {name: value} of the samples without labels."""
+        import urllib.request
+
+        url = f"http://{self.members[name].client_host}:{self.metrics_ports[name]}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            lines = response.read().decode().splitlines()
+        return {name: float(value) for name, _space, value in (line.partition(" ") for line in lines)
+                if name and not name.startswith("#") and "{" not in name}
+
     def advertised(self, name: str) -> str:
         """Where the other listeners reach it."""
         return f"{self.members[name].advertise_host}:{self.ports[name]}"
@@ -72,7 +82,7 @@ class ListenerFleet:
         argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", member.region,
                 "--listen", f"{member.listen_host}:{self.ports[name]}", "--advertise", self.advertised(name),
                 "--data-dir", str(self.workdir / name),
-                "--metrics-listen", f"127.0.0.1:{self.metrics_ports[name]}", "--log-format", "text"]
+                "--metrics-listen", f"{member.listen_host}:{self.metrics_ports[name]}", "--log-format", "text"]
         if self.tls:  # a certificate from the lab's CA: TLS for clients, mutual TLS among listeners
             cert, key = self.lab.ca.serving_pair(f"listener-{name}")
             argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(self.lab.ca.cert_file)]

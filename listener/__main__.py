@@ -29,9 +29,9 @@ def main(argv=None) -> int:
         print(f"listener: bad configuration: {err}", file=sys.stderr)
         return 2
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if cfg.log_format == "json" else logging.Formatter(
+    handler.setFormatter(JsonFormatter() if cfg.operation.log_format == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=cfg.log_level.upper(), handlers=[handler])
+    logging.basicConfig(level=cfg.operation.log_level.upper(), handlers=[handler])
     listener = Listener(cfg)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

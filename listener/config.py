@@ -1,5 +1,12 @@
 """Listener configuration: defaults, then a YAML file (--config), then environment variables
-MULTICLUSTER_LISTENER_<NAME>, then command-line flags; later ones win."""
+MULTICLUSTER_LISTENER_<NAME>, then command-line flags; later ones win.
+
+Settings are flat where users write them (`heartbeat_interval: 2` in the file,
+`--heartbeat-interval 2`) and grouped where the listener reads them (`config.timing
+.heartbeat_interval`): identity, network and TLS, timing, Kubernetes, operation. Checking a
+configuration reads no file and builds no client: files are read where they are used
+(listener/server.py), when the listener starts.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,99 +21,115 @@ ENV_PREFIX = "MULTICLUSTER_LISTENER_"
 
 
 @dataclasses.dataclass
-class Config:
-    cluster: str = ""
-    region: str = ""
-    listen: str = "127.0.0.1:7443"
+class Identity:
+    cluster: str = ""  # this cluster's name in the fleet: its records, its Deployments' label
+    region: str = ""   # the region it serves replicas of, and whose coordinator it may be
+
+
+@dataclasses.dataclass
+class Network:
+    listen: str = "127.0.0.1:7443"   # where the gRPC API serves clients and peers
     advertise: str = ""              # the endpoint peers and clients use; default: listen
-    peers: list = dataclasses.field(default_factory=list)
+    peers: list = dataclasses.field(default_factory=list)  # seeds, until the registered clusters are known
     discover_peers: bool = True      # also push to every registered cluster's endpoint
-    data_dir: str = "/var/lib/multicluster-kube"
+    token: str = ""                  # the clients' bearer token ...
+    token_file: str = ""             # ... or a file holding it, read at start (not in a process listing)
+    peer_token: str = ""             # the peers' bearer token; default: the client token
+    tls_cert: str = ""               # TLS for clients and peers
+    tls_key: str = ""
+    tls_ca: str = ""                 # with cert and key: mutual TLS among listeners
+    insecure: bool = False           # serve plain text; must be asked for
+    metrics_listen: str = ""         # host:port of /metrics and /healthz; empty: none
+
+
+@dataclasses.dataclass
+class Timing:
+    heartbeat_interval: float = 1.0     # how often this cluster says it is alive
+    failure_timeout: float = 5.0        # silence after which a cluster's replicas move away
+    hold_down: float = 10.0             # how long a returning cluster must stay healthy first
+    anti_entropy_interval: float = 1.0  # digest rounds that repair what pushes missed
+    anti_entropy_fanout: int = 3        # peers per round
+    resync_interval: float = 5.0        # a reconcile pass at least this often, changed or not
+    peer_timeout: float = 2.0           # deadline of a call to a peer
+    tombstone_ttl: float = 3600.0       # seconds a delete is remembered at least (then until all members hold it)
+
+
+@dataclasses.dataclass
+class Kubernetes:
+    manage_kubernetes: bool = True   # false: replicate only, touch no cluster (tests, dry runs)
     kubeconfig: str = ""
     context: str = ""
-    in_cluster: bool = False
-    manage_kubernetes: bool = True   # false: replicate only, touch no cluster (tests, dry runs)
+    in_cluster: bool = False         # the pod's service account (the role's kubernetes runtime)
     namespaces: list = dataclasses.field(default_factory=list)  # manage only these (RBAC); empty: all
     # Every Deployment of this cluster in this one namespace, whatever the service's own: for
     # several fleet members sharing one apiserver (the 100-cluster simulation runs 50 on one).
     deployment_namespace: str = ""
-    token: str = ""
-    token_file: str = ""
-    peer_token: str = ""             # default: the client token
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_ca: str = ""                 # with cert and key: mutual TLS among listeners
-    insecure: bool = False           # serve plain text; must be asked for
-    metrics_listen: str = ""
-    heartbeat_interval: float = 1.0
-    failure_timeout: float = 5.0
-    hold_down: float = 10.0
-    anti_entropy_interval: float = 1.0
-    anti_entropy_fanout: int = 3
-    resync_interval: float = 5.0
-    peer_timeout: float = 2.0
-    tombstone_ttl: float = 3600.0    # seconds a delete is remembered at least (then until all members hold it)
+
+
+@dataclasses.dataclass
+class Operation:
+    data_dir: str = "/var/lib/multicluster-kube"  # the store (SQLite): on a disk that survives restarts
     log_level: str = "INFO"
-    log_format: str = "json"
+    log_format: str = "json"         # json for log collectors, text for people
+
+
+GROUPS = {"identity": Identity, "network": Network, "timing": Timing, "kubernetes": Kubernetes,
+          "operation": Operation}
+SETTINGS = {f.name: (group, f) for group, kind in GROUPS.items() for f in dataclasses.fields(kind)}
+
+
+@dataclasses.dataclass
+class Config:
+    identity: Identity = dataclasses.field(default_factory=Identity)
+    network: Network = dataclasses.field(default_factory=Network)
+    timing: Timing = dataclasses.field(default_factory=Timing)
+    kubernetes: Kubernetes = dataclasses.field(default_factory=Kubernetes)
+    operation: Operation = dataclasses.field(default_factory=Operation)
+
+    @classmethod
+    def from_settings(cls, **settings) -> "Config":
+        """A checked configuration from flat settings (the names users write)."""
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise ValidationError(unknown[0], "is not a listener setting", settings[unknown[0]])
+        groups = {group: {} for group in GROUPS}
+        for name, value in settings.items():
+            groups[SETTINGS[name][0]][name] = value
+        return cls(**{group: GROUPS[group](**values) for group, values in groups.items()}).finish()
 
     def finish(self) -> "Config":
-        """Fill derived defaults and check the whole configuration; ValidationError names the key."""
-        check_name("cluster", self.cluster)
-        check_name("region", self.region)
-        if self.token_file and not self.token:
-            with open(self.token_file) as f:
-                self.token = f.read().strip()
-        self.peer_token = self.peer_token or self.token
-        self.advertise = self.advertise or self.listen
-        for name in ("peers", "namespaces"):
-            if isinstance(getattr(self, name), str):
-                setattr(self, name, [p for p in getattr(self, name).split(",") if p])
-        if self.deployment_namespace:
-            check_name("deployment_namespace", self.deployment_namespace)
-            if self.namespaces and self.namespaces != [self.deployment_namespace]:
+        """Fill derived defaults and check the whole configuration; ValidationError names the setting."""
+        check_name("cluster", self.identity.cluster)
+        check_name("region", self.identity.region)
+        net, kube, timing = self.network, self.kubernetes, self.timing
+        net.advertise = net.advertise or net.listen
+        for group, name in ((net, "peers"), (kube, "namespaces")):
+            if isinstance(getattr(group, name), str):
+                setattr(group, name, [p for p in getattr(group, name).split(",") if p])
+        if kube.deployment_namespace:
+            check_name("deployment_namespace", kube.deployment_namespace)
+            if kube.namespaces and kube.namespaces != [kube.deployment_namespace]:
                 raise ValidationError("namespaces", "with deployment_namespace set, leave it empty or name "
-                                      "only that namespace", self.namespaces)
-            self.namespaces = [self.deployment_namespace]
-        tls = [self.tls_cert, self.tls_key]
-        if any(tls) and not all(tls):
-            raise ValidationError("tls_cert", "tls_cert and tls_key go together", self.tls_cert)
-        if not self.tls_cert and not self.insecure:
+                                      "only that namespace", kube.namespaces)
+            kube.namespaces = [kube.deployment_namespace]
+        if bool(net.tls_cert) != bool(net.tls_key):
+            raise ValidationError("tls_cert", "tls_cert and tls_key go together", net.tls_cert)
+        if not net.tls_cert and not net.insecure:
             raise ValidationError("insecure", "without tls_cert and tls_key the listener serves plain text "
-                                  "only when insecure is true", self.insecure)
-        for name in ("heartbeat_interval", "failure_timeout", "hold_down", "anti_entropy_interval",
-                     "resync_interval", "peer_timeout", "tombstone_ttl"):
-            if getattr(self, name) <= 0:
-                raise ValidationError(name, "must be greater than 0", getattr(self, name))
-        if self.failure_timeout <= self.heartbeat_interval:
-            raise ValidationError("failure_timeout", "must exceed heartbeat_interval", self.failure_timeout)
+                                  "only when insecure is true", net.insecure)
+        if net.token and net.token_file:
+            raise ValidationError("token_file", "give token or token_file, not both", net.token_file)
+        for field in dataclasses.fields(Timing):
+            if getattr(timing, field.name) <= 0:
+                raise ValidationError(field.name, "must be greater than 0", getattr(timing, field.name))
+        if timing.failure_timeout <= timing.heartbeat_interval:
+            raise ValidationError("failure_timeout", "must exceed heartbeat_interval", timing.failure_timeout)
         return self
-
-    def server_credentials(self):
-        if not self.tls_cert:
-            return None
-        import grpc
-        with open(self.tls_key, "rb") as k, open(self.tls_cert, "rb") as c:
-            pair = (k.read(), c.read())
-        root = open(self.tls_ca, "rb").read() if self.tls_ca else None
-        # Clients (modules) authenticate with the token; peers may also present certificates.
-        return grpc.ssl_server_credentials([pair], root_certificates=root, require_client_auth=False)
-
-    def peer_tls(self) -> dict:
-        if not self.tls_ca:
-            return {}
-        return {"ca": self.tls_ca, "cert": self.tls_cert, "key": self.tls_key}
-
-    def kubernetes_client(self):
-        from kubernetes import config as kube_config
-        if self.in_cluster:
-            kube_config.load_incluster_config()
-            from kubernetes import client
-            return client.ApiClient()
-        return kube_config.new_client_from_config(config_file=self.kubeconfig or None, context=self.context or None)
 
 
 def _coerce(name: str, raw):
-    kind = type(getattr(Config(), name))
+    group, field = SETTINGS[name]
+    kind = type(getattr(GROUPS[group](), field.name))
     if kind is bool and isinstance(raw, str):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind is list and isinstance(raw, str):
@@ -121,15 +144,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ansible_collections.multicluster.kube.listener",
                                 description="The multicluster.kube listener of one cluster.")
     p.add_argument("--config", help="a YAML file of settings (keys as the flags, with underscores)")
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
+    for name, (_group, field) in SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
         if field.type == "bool":
-            p.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None)
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
         elif field.type == "list":
-            p.add_argument(flag.rstrip("s"), dest=field.name, action="append", default=None,
-                           help="repeat for each one")
+            p.add_argument(flag.rstrip("s"), dest=name, action="append", default=None, help="repeat for each one")
         else:
-            p.add_argument(flag, dest=field.name, default=None)
+            p.add_argument(flag, dest=name, default=None)
     return p
 
 
@@ -140,13 +162,12 @@ def load(argv=None, environ=None) -> Config:
     if args.config:
         with open(args.config) as f:
             values.update(yaml.safe_load(f) or {})
-    names = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(values) - set(SETTINGS))
     if unknown:
         raise ValidationError(unknown[0], "is not a listener setting", values[unknown[0]])
-    for name in names:
+    for name in SETTINGS:
         if ENV_PREFIX + name.upper() in environ:
             values[name] = environ[ENV_PREFIX + name.upper()]
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
-    return Config(**{k: _coerce(k, v) for k, v in values.items()}).finish()
+    return Config.from_settings(**{k: _coerce(k, v) for k, v in values.items()})

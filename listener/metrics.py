@@ -20,6 +20,10 @@ class Metrics:
         self.reconciles = Counter("multicluster_reconciles", "Reconciles of this cluster", registry=r)
         self.peers_up = Gauge("multicluster_peers_up", "Peers that answered the last call", registry=r)
         self.records_held = Gauge("multicluster_records_held", "Records in this listener's state", registry=r)
+        self.last_record_received = Gauge(
+            "multicluster_last_record_received_timestamp_seconds",
+            "When this listener last took a newer record other than a status (a write here or from a peer)",
+            registry=r)
         self.relayed = Counter("multicluster_relayed_records", "Records forwarded to this region for another "
                                "listener's write", registry=r)
         self.anti_entropy_repairs = Counter("multicluster_anti_entropy_repairs",

@@ -3,10 +3,13 @@
 succeed and the apiserver answers, the cluster heartbeats (an apiserver that is away stops
 them, and the region fails the cluster over).
 
-A pass lists the managed Deployments. It runs when an intent for this cluster changed, when
-the watch saw a managed Deployment change, after a failed pass, and every resync interval;
-between passes, a heartbeat needs only the apiserver's /readyz. (Listing every heartbeat
-interval cost each apiserver one LIST per member per second with the default settings.)"""
+A pass lists the managed Deployments. It runs when a service placed on this cluster changed,
+when the watch saw a managed Deployment change, after a failed pass, and every resync
+interval; between passes, a heartbeat needs only the apiserver's /readyz. (Listing every
+heartbeat interval cost each apiserver one LIST per member per second with the default
+settings.) The watch resumes from the last resourceVersion it saw, as kopf's does: a fresh
+LIST only when the apiserver answers 410 Gone.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -16,34 +19,46 @@ import time
 
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, status_key
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Service, status_key
 
 log = logging.getLogger("multicluster.listener.reconciler")
-SERVICE_PREFIX = "service/"  # the keys of intents, as model.service_key writes them
+WATCH_SECONDS = 300  # one watch request's length; the next resumes where it ended
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Which cluster this is and what of its apiserver the loop manages."""
+
+    cluster: str
+    region: str
+    namespaces: tuple = ()  # manage only these (RBAC); empty: all
+    deployment_namespace: str = ""  # every Deployment here, whatever the service's namespace
 
 
 class Reconciler:
-    def __init__(self, listener, api_client, interval: float, heartbeat_interval: float):
-        self.listener = listener
-        self.api_client = api_client
+    def __init__(self, scope: Scope, kube, replica, write, beat, metrics, interval: float,
+                 heartbeat_interval: float):
+        """kube: an updater.KubernetesApi plus check_ready(); write: Writer.write; beat: called
+        for each heartbeat."""
+        self.scope = scope
+        self._kube, self._replica, self._write, self._beat_out = kube, replica, write, beat
+        self._metrics = metrics
         self.interval = interval
         self.heartbeat_interval = heartbeat_interval
         self.wake = threading.Event()  # this cluster's Deployments should change, or one drifted
         self.stopping = threading.Event()
         self._last_status = None
         self._last_heartbeat = 0.0
-        self._wanted = None  # service key -> Desired: this cluster's Deployments, kept as intents change
+        self._wanted = {}  # service key -> Desired: this cluster's Deployments, kept as services change
         self._wanted_lock = threading.Lock()
 
     def start(self) -> None:
-        replica = self.listener.replica
-        with replica.changed:  # no intent can be merged between this snapshot and taking changes
-            wanted = {}
-            for record in replica.state.values():
-                wanted.update(self._entries(record))
-            self._wanted = wanted
+        self.records_changed(self._replica.subscribe(self.records_changed))
         threading.Thread(target=self._loop, name="reconcile", daemon=True).start()
-        threading.Thread(target=self._watch, name="watch-deployments", daemon=True).start()
+        for namespace in self.scope.namespaces or [None]:
+            threading.Thread(target=follow, name=f"watch-{namespace or 'all'}", daemon=True,
+                             args=(self._kube, updater.managed_selector(self.scope.cluster), namespace,
+                                   self.wake.set, self.stopping)).start()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -63,58 +78,46 @@ class Reconciler:
                     last_pass = time.monotonic()
                 elif time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
                     doing = "apiserver check"
-                    self._check_apiserver()
+                    self._kube.check_ready(timeout=max(1.0, self.heartbeat_interval))
                     self._beat()
             except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
                 last_pass = None  # until a whole pass succeeds again
-                self.listener.metrics.reconcile_errors.inc()
+                self._metrics.reconcile_errors.inc()
                 log.warning("%s failed: %s", doing, str(err).splitlines()[0] if str(err) else type(err).__name__)
                 time.sleep(0.5)
 
     def reconcile_once(self) -> None:
-        node = self.listener
+        scope = self.scope
         desired = self._desired_now()
-        namespaces = node.config.namespaces or None
-        plan = updater.plan(self.api_client, desired, node.cluster, namespaces)
+        plan = updater.plan(self._kube, desired, scope.cluster, list(scope.namespaces) or None)
         failures = {}
         if plan.changed:
             log.info("reconcile: create %s update %s delete %s",
                      [d.service for d in plan.create], [d.service for _b, d in plan.update],
                      [d["name"] for d in plan.delete])
-            failures = updater.apply(self.api_client, plan)
+            failures = updater.apply(self._kube, plan)
             for what, why in failures.items():
                 log.warning("reconcile: %s: %s", what, why)
-        node.metrics.reconciles.inc()
-        status = updater.status(desired, plan, node.region, 0, failures)
+        self._metrics.reconciles.inc()
+        status = updater.status(desired, plan, scope.region, 0, failures)
         if status.services != self._last_status:
-            node.write([(status_key(node.cluster), _stamped(status))], author=f"listener@{node.cluster}")
+            self._write([(status_key(scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
+                        author=f"listener@{scope.cluster}")
             self._last_status = status.services
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
             self._beat()
 
     def _beat(self) -> None:
-        self.listener.heartbeat()
+        self._beat_out()
         self._last_heartbeat = time.monotonic()
 
-    def _check_apiserver(self) -> None:
-        """Raise unless the apiserver says it is ready to serve (etcd reachable)."""
-        method, url, headers, body, post = self.api_client.param_serialize("GET", "/readyz",
-                                                                           auth_settings=["BearerToken"])
-        response = self.api_client.call_api(method, url, headers, body, post,
-                                            _request_timeout=max(1.0, self.heartbeat_interval))
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"apiserver /readyz answered {response.status}")
-
     def records_changed(self, records) -> None:
-        """Records were merged: keep this cluster's Deployments up to date, one intent at a
+        """Records were merged: keep this cluster's Deployments up to date, one service at a
         time (not a pass over 10,000), and wake the loop only when they changed."""
-        if self._wanted is None:
-            return
         changed = False
         with self._wanted_lock:
             for record in records:
-                if record.key.startswith(SERVICE_PREFIX):
+                if record.key.startswith("service/"):
                     entry = self._entries(record)
                     if self._wanted.get(record.key) != entry.get(record.key):
                         changed = True
@@ -124,41 +127,52 @@ class Reconciler:
             self.wake.set()
 
     def _entries(self, record) -> dict:
-        """{key: Desired} if the record is an intent placing replicas on this cluster, else {}."""
-        node = self.listener
-        if not isinstance(record.value, ServiceIntent):
+        """{key: Desired} if the record is a service placing replicas on this cluster, else {}."""
+        if not isinstance(record.value, Service):
             return {}
-        desired = updater.desired_for([record.value], node.region, node.cluster)
-        if node.config.deployment_namespace:
-            desired = [dataclasses.replace(d, namespace=node.config.deployment_namespace) for d in desired]
+        desired = updater.desired_for([record.value], self.scope.region, self.scope.cluster)
+        if self.scope.deployment_namespace:
+            desired = [dataclasses.replace(d, namespace=self.scope.deployment_namespace) for d in desired]
         return {record.key: desired[0]} if desired else {}
 
     def _desired_now(self) -> list:
         with self._wanted_lock:
             return sorted(self._wanted.values(), key=lambda d: d.key)
 
-    def _watch(self) -> None:
-        """Wake the loop at once when a managed Deployment changes (drift, readiness)."""
-        from kubernetes import client, watch
 
-        apps = client.AppsV1Api(self.api_client)
-        selector = updater.managed_selector(self.listener.cluster)
-        while not self.stopping.is_set():
-            try:
-                namespaces = self.listener.config.namespaces
-                if namespaces:  # RBAC may cover only these: watch the first, poll the rest
-                    stream = watch.Watch().stream(apps.list_namespaced_deployment, namespaces[0],
-                                                  label_selector=selector, timeout_seconds=30)
-                else:
-                    stream = watch.Watch().stream(apps.list_deployment_for_all_namespaces,
-                                                  label_selector=selector, timeout_seconds=30)
-                for _event in stream:
-                    self.wake.set()
-                    if self.stopping.is_set():
-                        return
-            except Exception:  # apiserver away: the loop notices and reports; retry the watch
-                time.sleep(1.0)
+def follow(kube, selector: str, namespace, on_change, stopping, watch_seconds: int = WATCH_SECONDS) -> None:
+    """Call on_change() whenever a Deployment matching `selector` (in `namespace`, or in all:
+    None) changes, until `stopping` is set. A LIST gives the resourceVersion to watch from;
+    each watch resumes from the last version it saw (a bookmark's included), and only a 410
+    Gone (that version is too old) lists again. Failures are logged once until it recovers."""
+    where = namespace or "all namespaces"
+    version, failing = None, False
+    while not stopping.is_set():
+        try:
+            if version is None:
+                _items, version = kube.list_deployments(selector, namespace)
+                on_change()  # anything may have changed while we were not watching
+            for kind, version in kube.watch_deployments(selector, namespace, version, watch_seconds):
+                if kind != "BOOKMARK":
+                    on_change()
+                if stopping.is_set():
+                    return
+            if failing:
+                log.info("watch of Deployments in %s resumed", where)
+            failing = False
+        except updater.ApiError as err:
+            if err.status == 410:
+                log.info("watch of Deployments in %s: version %s expired, listing again", where, version)
+                version = None
+                continue
+            failing = _watch_failed(where, err, failing, stopping)
+        except Exception as err:  # the apiserver away, a connection cut: try again
+            failing = _watch_failed(where, err, failing, stopping)
 
 
-def _stamped(status):
-    return dataclasses.replace(status, reported_ms=wall_clock_ms())
+def _watch_failed(where, err, failing, stopping) -> bool:
+    if not failing:
+        log.warning("watch of Deployments in %s failed (retrying every second): %s", where,
+                    str(err).splitlines()[0] if str(err) else type(err).__name__)
+    stopping.wait(1.0)
+    return True

@@ -1,11 +1,15 @@
-"""Replication among listeners: state-based and convergent.
+"""Replication among listeners: state-based and convergent, over a Transport.
 
-Every record carries a hybrid logical clock stamp; merge keeps the higher stamp per key,
-so merge is commutative, associative and idempotent and every listener that has seen the
-same records holds the same state, whatever the order, loss or duplication of messages.
-A local write is persisted, then pushed to every peer at once; anti-entropy by digest
-repairs whatever a push missed (partitions, restarts, new members). Digests compare bucket
-hashes first (listener/digest.py), so replicas in sync exchange 2 KiB, not every key.
+Every record carries a hybrid logical clock stamp; merge keeps the higher stamp per key
+(listener/replica.py), so every listener that has seen the same records holds the same state,
+whatever the order, loss or duplication of messages. This module is the protocol on top of
+that: a local write is pushed to every peer at once (one call per member of our region, one
+relayed call per other region); anti-entropy by digest repairs whatever a push missed
+(partitions, restarts, new members), comparing bucket hashes first (listener/digest.py), so
+replicas in sync exchange 2 KiB, not every key; tombstones are forgotten once every member
+holds them. Both sides of each exchange are here: the calls it makes (through the transport,
+listener/transport.py) and the answers it gives (handle, which the Peer service and the
+in-memory transport call), so tests run the real protocol over an in-memory network.
 """
 from __future__ import annotations
 
@@ -16,318 +20,88 @@ import random
 import threading
 import time
 
-import grpc
-
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
-from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
-from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, ServiceIntent, cluster_key, merge, newer, status_key)
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ClusterStatus, ValidationError, newer
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
-from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
-from ansible_collections.multicluster.kube.listener.digest import DigestIndex, bucket_of
+from ansible_collections.multicluster.kube.listener.digest import BUCKETS
+from ansible_collections.multicluster.kube.listener.transport import PeerError
 
 log = logging.getLogger("multicluster.listener.replication")
-CLUSTER_PREFIX, STATUS_PREFIX = cluster_key(""), status_key("")
+ANTI_ENTROPY_BACKOFF = 8
+PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
+PUSH_THREADS = 256  # started as needed: about one per peer at most
 
 
-class Replica:
-    """This listener's copy of the fleet's records, kept in memory and in the store."""
-
-    def __init__(self, cluster: str, store, clock, metrics, tombstone_ttl: float = 3600.0):
-        self.cluster = cluster
-        self.tombstone_ttl_ms = int(tombstone_ttl * 1000)
-        self.store = store
-        self.clock = clock
-        self.metrics = metrics
-        self.state = {}
-        self.index = DigestIndex()
-        self.version = 0  # bumps on every change; waiters watch it
-        self.changed = threading.Condition()
-        self.on_change = None  # called (outside the lock) after records were accepted
-        self.confirmed = {}  # tombstone key -> clusters known to hold it (for garbage collection)
-        # Kept in step with state, so that no write or tick scans every record:
-        self.clusters = {}  # name -> Cluster: the members
-        self.statuses = {}  # cluster -> its latest ClusterStatus
-        self.placed = {}  # cluster -> replicas all services' placements put on it (for capacity)
-        self.received_ms = {}  # key -> wall-clock ms this listener took its current record
-        self._promised = {}  # key -> (stamp, monotonic deadline): a live record a peer is sending us
-
-    def load(self) -> int:
-        records = self.store.load()
-        with self.changed:
-            self._merge(records)
-            for record in records:
-                self.clock.observe(record.stamp)
-            self.version += 1
-        return len(records)
-
-    def commit(self, records) -> list:
-        """A local write: persist, then merge. Returns the records that won."""
-        return self._accept(records)
-
-    def receive(self, records) -> list:
-        """Records from a peer: keep those newer than ours, persisted before they are merged."""
-        for record in records:
-            self.clock.observe(record.stamp)
-        return self._accept(records)
-
-    def _accept(self, records) -> list:
-        # A tombstone past its TTL for a key we do not hold was collected here already (or
-        # never mattered): taking it back from a slower peer would only start it over.
-        expired = wall_clock_ms() - self.tombstone_ttl_ms
-        with self.changed:
-            fresh = [r for r in records if newer(r, self.state.get(r.key))
-                     and not (r.deleted and r.key not in self.state and r.stamp.physical_ms < expired)]
-        if not fresh:
-            return []
-        # Persisted before anyone can see them, but without the lock: readers and other
-        # receivers need not wait for the disk. The store keeps the newest stamp per key and
-        # merge does too, so two receivers racing on a key both end with the newer record.
-        self.store.save(fresh)
-        with self.changed:
-            won = self._merge(fresh)
-            if not won:
-                return []
-            now_ms = wall_clock_ms()
-            for record in won:
-                self.received_ms[record.key] = now_ms
-                promised = self._promised.get(record.key)
-                if promised is not None and promised[0] <= record.stamp:
-                    del self._promised[record.key]
-            self.version += 1
-            self.changed.notify_all()
-        self.metrics.records_held.set(len(self.state))
-        if self.on_change is not None:
-            self.on_change(won)
-        return won
-
-    def _merge(self, records) -> list:
-        """Merge into state, keeping the digest index in step. Call with the lock held."""
-        before = {r.key: self.state.get(r.key) for r in records}
-        won = merge(self.state, records)
-        for key, old in before.items():
-            if self.state.get(key) is not old:
-                self.index.update(key, old, self.state[key])
-                self._track(old, self.state[key])
-        return won
-
-    def _track(self, old, new) -> None:
-        """Keep members, statuses and placed totals in step with one key's change."""
-        if isinstance(new.value, Cluster):
-            self.clusters[new.value.name] = new.value
-        elif new.key.startswith(CLUSTER_PREFIX):
-            self.clusters.pop(new.key[len(CLUSTER_PREFIX):], None)
-        elif isinstance(new.value, ClusterStatus):
-            self.statuses[new.value.cluster] = new.value
-        elif new.key.startswith(STATUS_PREFIX):
-            self.statuses.pop(new.key[len(STATUS_PREFIX):], None)
-        for record, sign in ((old, -1), (new, 1)):
-            if record is not None and isinstance(record.value, ServiceIntent):
-                for cluster, count in record.value.placement.items():
-                    self.placed[cluster] = self.placed.get(cluster, 0) + sign * count
-
-    def used_by_others(self, key: str) -> dict:
-        """Replicas that services other than `key` hold on each cluster (for capacity)."""
-        with self.changed:
-            current = self.state.get(key)
-            own = current.value.placement if current is not None and isinstance(current.value, ServiceIntent) else {}
-            return {c: n - own.get(c, 0) for c, n in self.placed.items() if n - own.get(c, 0)}
-
-    def status_of(self, cluster: str):
-        with self.changed:
-            return self.statuses.get(cluster)
-
-    def members(self) -> list:
-        with self.changed:
-            return list(self.clusters.values())
-
-    def snapshot(self) -> list:
-        with self.changed:
-            return list(self.state.values())
-
-    def get(self, key: str):
-        with self.changed:
-            return self.state.get(key)
-
-    def bucket_hashes(self) -> list:
-        with self.changed:
-            return list(self.index.hashes)
-
-    def answer_summary(self, hashes, from_cluster: str = "") -> list:
-        """Given a peer's bucket hashes: the buckets that differ. In the equal ones the peer
-        holds every tombstone we hold, at our stamp."""
-        with self.changed:
-            differing = self.index.differing(hashes)
-            if from_cluster:
-                self.confirm_equal_buckets(from_cluster, differing)
-        return differing
-
-    def confirm_equal_buckets(self, cluster: str, differing) -> None:
-        skip = set(differing)
-        with self.changed:
-            self._confirm(cluster, [k for k in self.index.tombstones if bucket_of(k) not in skip])
-
-    def digest(self, buckets=None) -> list:
-        with self.changed:
-            keys = self.state if buckets is None else self.index.keys_in(buckets)
-            state = self.state
-            return [pb.KeyStamp(key=k, stamp=messages.stamp_to_message(state[k].stamp), deleted=state[k].deleted)
-                    for k in keys]
-
-    def answer_digest(self, entries, from_cluster: str = "", buckets=None, promise_for: float = 0.0) -> tuple:
-        """Given a peer's (key, stamp) list (of `buckets` only, when given): the records newer
-        here, and the keys newer there that we want.
-
-        With promise_for, a live record asked of one peer is not asked of another for that
-        many seconds (the first is sending it): after a heal, every peer across would otherwise
-        push us the same records. Tombstones are always asked for: a peer takes a tombstone we
-        did not ask for as one we hold (see confirm_held), which garbage collection relies on."""
-        theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
-        tombstones_there = {e.key for e in entries if e.deleted}
-        now = time.monotonic()
-        with self.changed:
-            mine = self.state.keys() if not buckets else self.index.keys_in(buckets)
-            newer_here = [self.state[k] for k in mine if k not in theirs or self.state[k].stamp > theirs[k]]
-            wanted = []
-            for k, stamp in theirs.items():
-                if k in self.state and not stamp > self.state[k].stamp:
-                    continue
-                live = k not in tombstones_there
-                promised = self._promised.get(k)
-                if live and promised is not None and promised[0] >= stamp and promised[1] > now:
-                    continue
-                wanted.append(k)
-                if live and promise_for:
-                    self._promised[k] = (stamp, now + promise_for)
-            if len(self._promised) > PROMISES_KEPT:  # promises not kept (a peer failed): forget the expired
-                self._promised = {k: p for k, p in self._promised.items() if p[1] > now}
-            if from_cluster:
-                self._confirm(from_cluster, [k for k in mine
-                                             if self.state[k].deleted and k in theirs and theirs[k] >= self.state[k].stamp])
-        return newer_here, wanted
-
-    def _confirm(self, cluster: str, keys) -> None:
-        for key in keys:
-            self.confirmed.setdefault(key, set()).add(cluster)
-
-    def confirm_held(self, cluster: str, sent_keys, not_held) -> None:
-        """After a digest exchange with `cluster`: the tombstones we sent that it did not ask
-        for, it holds (at our stamp or later)."""
-        missing = set(not_held)
-        with self.changed:
-            self._confirm(cluster, [k for k in sent_keys if k not in missing
-                                    and k in self.state and self.state[k].deleted])
-
-    def collect_tombstones(self, members, older_than_ms: int) -> list:
-        """The safe rule: forget a tombstone once it is older than the TTL *and* every other
-        member has confirmed holding it, so no member can bring the deleted record back."""
-        others = set(members) - {self.cluster}
-        with self.changed:  # one critical section: a newer record for the key cannot slip in between
-            done = [k for k, r in self.state.items()
-                    if r.deleted and r.stamp.physical_ms < older_than_ms and others <= self.confirmed.get(k, set())]
-            if done:
-                self.store.forget(done)
-                for key in done:
-                    self.index.update(key, self.state.pop(key), None)
-                    self.confirmed.pop(key, None)
-                    self.received_ms.pop(key, None)
-        return done
-
-    def wait_until(self, predicate, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.changed.wait(min(left, 0.5))
-        return True
+def quiet_rounds(quiet: int, repaired: int, heartbeat_news: int, failure_timeout: float, interval: float) -> int:
+    """Rounds in a row that repaired nothing, after one more round; the next round comes
+    rounds_until_next(it) intervals later. Rounds carry other regions' heartbeats, which must
+    arrive within failure_timeout after a round or two: a round that brings heartbeat news
+    counts only as far as keeps rounds a quarter of failure_timeout apart (with the defaults,
+    1 s and 5 s, not at all; with failover off they may rest as quiet rounds do)."""
+    if repaired:
+        return 0
+    quiet += 1
+    # no further than where even one more quiet round would still rest within the quarter
+    while heartbeat_news and quiet and rounds_until_next(quiet + 1) * interval > failure_timeout / 4:
+        quiet -= 1
+    return quiet
 
 
-class Peers:
-    """Channels to the other listeners: the clusters' registered endpoints plus seed endpoints."""
+def rounds_until_next(quiet: int) -> int:
+    """Anti-entropy intervals until the next round: doubling every two quiet rounds, up to
+    ANTI_ENTROPY_BACKOFF."""
+    return min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
 
-    def __init__(self, replica: Replica, heartbeats, seeds, tls: dict, token, timeout: float, metrics, discover=True):
+
+class Replication:
+    """The peers of one listener (the registered clusters' endpoints plus seed endpoints) and
+    the protocol it speaks with them."""
+
+    def __init__(self, replica, heartbeats, transport, seeds=(), discover=True, metrics=None):
         self.replica = replica
         self.heartbeats = heartbeats
+        self.transport = transport
+        transport.on_answer_again = self._answered_again
         self.seeds = list(seeds)
         self.discover = discover
-        self.tls = tls
-        self.token = token
-        self.timeout = timeout
         self.metrics = metrics
-        self._channels = {}  # endpoint -> (open gRPC channel, Peer stub)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the outboxes
         # Up to one call in flight per peer (see push), and a peer cut off by a partition holds
         # its thread until the deadline: enough threads that those never starve the others.
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=PUSH_THREADS, thread_name_prefix="push")
         self._outboxes = {}  # endpoint -> _Outbox
         self._relay_turn = itertools.count()  # spreads relaying over each region's members
-        self.up = {}  # endpoint -> bool, from the last call
-        self.retry_at = {}  # endpoint found down -> when a push may try it again (monotonic)
-        self.trouble = threading.Event()  # a call failed, or a peer answered again: repair soon
         # Record transfers of digest exchanges take turns: after a partition heals, every peer
         # across it would otherwise send us the same records at once (a few hundred each, each
         # checked and stored): taking turns, the first brings them and the rest find nothing.
         self._repairing = threading.Lock()
 
+    # -- who the peers are -----------------------------------------------------------------
     def endpoints(self, region=None) -> list:
         """Peer endpoints: registered clusters (of `region` only, when given) and seeds not
         registered yet, whose region is unknown."""
         if not self.discover:
             return list(self.seeds)
         clusters = self.replica.members()
-        own = {c.endpoint for c in clusters if c.name == self.replica.cluster}
+        me = self.replica.cluster
+        own = {c.endpoint for c in clusters if c.name == me}
         registered = {c.endpoint for c in clusters if c.endpoint}
         wanted = {c.endpoint for c in clusters
-                  if c.endpoint and c.name != self.replica.cluster and (region is None or c.region == region)}
+                  if c.endpoint and c.name != me and (region is None or c.region == region)}
         return sorted((wanted | (set(self.seeds) - registered)) - own)
 
-    def _channel(self, endpoint) -> tuple:
-        """(channel, Peer stub) to `endpoint`, opened on first use."""
-        with self._lock:
-            if endpoint not in self._channels:
-                channel = open_channel(endpoint, self.tls.get("ca"), self.tls.get("cert"), self.tls.get("key"),
-                                       self.tls.get("server_name"))
-                self._channels[endpoint] = (channel, Stub(channel, "Peer"))
-            return self._channels[endpoint]
+    def peer_counts(self) -> tuple:
+        """(peers that answered their last call, peers known)."""
+        return self.transport.peers_up(), len(self.endpoints())
 
-    def _drop_channel(self, endpoint, channel) -> None:
-        """Close the channel to a peer that failed. gRPC would otherwise keep dialling it in the
-        background (every second, to notice it is back at once): across a 50/50 partition of a
-        hundred listeners, 5,000 attempts a second. The next call, at most once a second
-        (RETRY_DOWN_PEER, or one anti-entropy round), dials afresh instead."""
-        with self._lock:
-            if self._channels.get(endpoint, (None,))[0] is not channel:  # another call dropped it already
-                return
-            del self._channels[endpoint]
-        channel.close()
-
-    def _call(self, endpoint, method, request):
-        channel, stub = self._channel(endpoint)
-        try:
-            response = getattr(stub, method)(
-                request, timeout=self.timeout, metadata=call_metadata(self.token))
-        except grpc.RpcError as err:
-            if self.up.get(endpoint, True):
-                log.warning("peer %s unreachable: %s", endpoint, err.code().name)
-            self.up[endpoint] = False
-            self.retry_at[endpoint] = time.monotonic() + RETRY_DOWN_PEER
-            self.trouble.set()
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                self._drop_channel(endpoint, channel)
-            raise
-        came_back = self.up.get(endpoint) is False
-        self.up[endpoint] = True
-        if came_back:
-            self.trouble.set()
-        if came_back and method == "Push":  # it missed what we pushed meanwhile: repair at once
+    def _answered_again(self, endpoint, method) -> None:
+        if method == "Push":  # it missed what we pushed meanwhile: repair at once
             log.info("peer %s reachable again", endpoint)
-            self._pool.submit(self._sync_with, endpoint)
-        return response
+            self._pool.submit(self.sync_with, endpoint)
 
+    # -- pushes ----------------------------------------------------------------------------
     def push(self, records, endpoints=None) -> dict:
         """Send records to every peer at once (or to `endpoints` only); returns {endpoint:
         future of bool (it acknowledged them)}.
@@ -353,8 +127,9 @@ class Peers:
 
     def _fan_out(self) -> list:
         """[(endpoint to call, [endpoints it relays to])] covering every peer."""
-        region_of = {c.endpoint: c.region for c in self.replica.members() if c.endpoint}
-        own_region = next((c.region for c in self.replica.members() if c.name == self.replica.cluster), None)
+        members = self.replica.members()
+        region_of = {c.endpoint: c.region for c in members if c.endpoint}
+        own_region = next((c.region for c in members if c.name == self.replica.cluster), None)
         plan, regions = [], {}
         for endpoint in self.endpoints():
             region = region_of.get(endpoint)
@@ -362,10 +137,10 @@ class Peers:
                 plan.append((endpoint, []))
             else:
                 regions.setdefault(region, []).append(endpoint)
-        for members in regions.values():
-            reachable = [e for e in members if self.up.get(e, True)] or members
+        for in_region in regions.values():
+            reachable = [e for e in in_region if self.transport.is_up(e) is not False] or in_region
             relay = reachable[next(self._relay_turn) % len(reachable)]
-            plan.append((relay, [e for e in members if e != relay]))
+            plan.append((relay, [e for e in in_region if e != relay]))
         return plan
 
     def push_heartbeats(self, endpoints) -> None:
@@ -402,11 +177,11 @@ class Peers:
             request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
                                      relay_to=relay_to, heartbeats=self._heartbeat_table() if beating else ())
             accepted = False
-            if self.up.get(endpoint, True) or time.monotonic() >= self.retry_at.get(endpoint, 0):
+            if self.transport.may_try(endpoint):
                 try:
-                    not_reached = set(self._call(endpoint, "Push", request).not_reached)
+                    not_reached = set(self.transport.call(endpoint, "Push", request).not_reached)
                     accepted = True
-                except grpc.RpcError:
+                except PeerError:
                     pass
             for batch, future, relayed in taken:
                 future.set_result(accepted)
@@ -425,23 +200,109 @@ class Peers:
         futures = self.push(records, [e for e in endpoints if e in known])
 
         def not_reached() -> list:
-            concurrent.futures.wait(futures.values(), timeout=self.timeout)
+            concurrent.futures.wait(futures.values(), timeout=self.transport.timeout)
             return sorted(e for e in endpoints if e not in futures or not futures[e].done() or not futures[e].result())
         return not_reached
 
+    # -- anti-entropy ----------------------------------------------------------------------
     def anti_entropy_round(self, fanout: int) -> tuple:
         """Exchange digests with up to `fanout` random peers, one of them a peer found down
         when there is one (so that the end of a partition is found within a round); returns
         (records repaired, heartbeats that were news)."""
         endpoints = self.endpoints()
         chosen = random.sample(endpoints, min(fanout, len(endpoints)))
-        down = [e for e in endpoints if self.up.get(e) is False and e not in chosen]
+        down = [e for e in endpoints if self.transport.is_up(e) is False and e not in chosen]
         if down and chosen:
             chosen[-1] = random.choice(down)
-        futures = [self._pool.submit(self._sync_with, e) for e in chosen]
+        futures = [self._pool.submit(self.sync_with, e) for e in chosen]
         results = [f.result() for f in futures]
         return sum(repaired for repaired, _news in results), sum(news for _repaired, news in results)
 
+    def sync_with(self, endpoint) -> tuple:
+        """One anti-entropy exchange with a peer: heartbeat tables both ways, bucket hashes,
+        then the records of the buckets that differ. Returns (records repaired, heartbeats
+        that were news)."""
+        try:
+            summary = self.transport.call(endpoint, "Digest", pb.DigestRequest(
+                from_cluster=self.replica.cluster, bucket_hashes=self.replica.bucket_hashes(),
+                heartbeats=self._heartbeat_table()))
+            news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
+                                                       endpoint))
+            if summary.answered_by:
+                self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
+            if not summary.differing_buckets:
+                return 0, news
+            with self._repairing:
+                return self._transfer(endpoint, list(summary.differing_buckets)), news
+        except PeerError:
+            return 0, 0
+
+    def _transfer(self, endpoint, buckets) -> int:
+        """Step two of a digest exchange: keys and stamps of the differing buckets, as they are
+        now; take what the peer holds newer, push it what it wants."""
+        digest = self.replica.digest(buckets)
+        answer = self.transport.call(endpoint, "Digest", pb.DigestRequest(
+            from_cluster=self.replica.cluster, entries=digest, buckets=buckets))
+        if answer.answered_by:
+            self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
+        repaired = self.replica.receive(self._valid(messages.peer_records(answer.newer, "newer"), endpoint))
+        if answer.wanted:
+            wanted = [self.replica.record(k) for k in answer.wanted]
+            self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
+        if self.metrics is not None:
+            self.metrics.anti_entropy_repairs.inc(len(repaired))
+        return len(repaired) + len(answer.wanted)
+
+    def collect_tombstones(self, ttl: float) -> list:
+        """Forget the tombstones older than `ttl` seconds that every member holds."""
+        members = [c.name for c in self.replica.members()]
+        return self.replica.collect_tombstones(members, wall_clock_ms() - int(ttl * 1000))
+
+    # -- answers to peers ------------------------------------------------------------------
+    def handle(self, method: str, request):
+        """A peer's call: its answer, or ValidationError when the request is refused whole."""
+        if method == "Push":
+            return self.answer_push(request)
+        if method == "Digest":
+            return self.answer_digest(request)
+        raise ValidationError("method", "must be Push or Digest", method)
+
+    def answer_push(self, request):
+        records = _all_or_none(messages.peer_records(request.records, "records"))
+        beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
+        self.heartbeats.observe(beats)
+        # Relayed even when nothing was new here (the rest of the region may still lack them),
+        # and before our own copy is stored: the region's copies are stored meanwhile.
+        relayed = self.relay(records, list(request.relay_to)) if request.relay_to else None
+        accepted = self.replica.receive(records)
+        if self.metrics is not None:
+            now_ms = time.time() * 1000
+            for record in accepted:
+                if not isinstance(record.value, ClusterStatus):
+                    self.metrics.propagation_delay.observe(max(0.0, (now_ms - record.stamp.physical_ms) / 1000))
+        not_reached = []
+        if relayed is not None:
+            not_reached = relayed()
+            if self.metrics is not None:
+                self.metrics.relayed.inc(len(records))
+        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached)
+
+    def answer_digest(self, request):
+        if request.bucket_hashes and not request.entries:  # step one
+            beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
+            self.heartbeats.observe(beats)
+            return pb.DigestResponse(
+                differing_buckets=self.replica.answer_summary(request.bucket_hashes, request.from_cluster),
+                answered_by=self.replica.cluster,
+                heartbeats=messages.heartbeats_to_messages(self.heartbeats.table(newer_than=beats)))
+        if any(b >= BUCKETS for b in request.buckets):
+            raise ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets))
+        newer_here, wanted = self.replica.answer_digest(request.entries, request.from_cluster, request.buckets,
+                                                        promise_for=self.transport.timeout)
+        return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer_here], wanted=wanted,
+                                 answered_by=self.replica.cluster)
+
+    # -- helpers ---------------------------------------------------------------------------
     def _heartbeat_table(self, newer_than=()) -> list:
         return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
 
@@ -454,54 +315,18 @@ class Peers:
             log.warning("peer %s sent something we refuse: %s", endpoint, error)
         return passed
 
-    def _sync_with(self, endpoint) -> tuple:
-        """One anti-entropy exchange with a peer: heartbeat tables both ways, bucket hashes,
-        then the records of the buckets that differ. Returns (records repaired, heartbeats
-        that were news)."""
-        me = self.replica.cluster
-        try:
-            hashes = self.replica.bucket_hashes()
-            summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes,
-                                                                      heartbeats=self._heartbeat_table()))
-            news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
-                                                       endpoint))
-            if summary.answered_by:
-                self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
-            if not summary.differing_buckets:
-                return 0, news
-            with self._repairing:
-                return self._transfer(endpoint, list(summary.differing_buckets)), news
-        except grpc.RpcError:
-            return 0, 0
-
-    def _transfer(self, endpoint, buckets) -> int:
-        """Step two of a digest exchange: keys and stamps of the differing buckets, as they are
-        now; take what the peer holds newer, push it what it wants."""
-        digest = self.replica.digest(buckets)
-        answer = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=self.replica.cluster, entries=digest,
-                                                                 buckets=buckets))
-        if answer.answered_by:
-            self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
-        repaired = self.replica.receive(self._valid(messages.peer_records(answer.newer, "newer"), endpoint))
-        if answer.wanted:
-            wanted = [self.replica.get(k) for k in answer.wanted]
-            self.push([r for r in wanted if r is not None], endpoints=[endpoint])[endpoint].result()
-        self.metrics.anti_entropy_repairs.inc(len(repaired))
-        return len(repaired) + len(answer.wanted)
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            for channel, _stub in self._channels.values():
-                channel.close()
+        self.transport.close()
 
 
-PROMISES_KEPT = 10_000  # promised keys remembered before the expired ones are swept
-PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
-PUSH_THREADS = 256  # started as needed: about one per peer at most
-# A peer that failed is pushed to again at most this often (seconds); what it misses
-# meanwhile, the digest exchange it gets when it answers again brings it.
-RETRY_DOWN_PEER = 1.0
+def _all_or_none(checked) -> list:
+    """What a peer sent, each item checked as a client's input is: (passed, refused) from
+    messages.peer_records or peer_heartbeats. One bad item refuses the whole request."""
+    passed, refused = checked
+    if refused:
+        raise refused[0]
+    return passed
 
 
 class _Outbox:

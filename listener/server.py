@@ -1,4 +1,17 @@
-"""One listener: wires the replica, peers, API, reconciler and failover together."""
+"""One listener: builds its parts and wires them together; the only module that knows them all.
+
+The layers, each using only those below it (`make test` checks this, see .importlinter):
+
+    api (Fleet, Peer services)          failover (Coordinator)      reconciler
+        │ queries, writes, health            │                          │
+    writer ─────────────────────────────────┴──────────────────────────┘
+        │ pushes                      health (Health, Beacon)
+    replication (the protocol) ──── transport (grpc_transport: gRPC channels)
+        │
+    replica (records, queries, digest index) ── heartbeats
+        │
+    store (SQLite)
+"""
 from __future__ import annotations
 
 import concurrent.futures
@@ -12,234 +25,179 @@ import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
     KEEPALIVE_SERVER_OPTIONS, MAX_MESSAGE_BYTES)
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, wall_clock_ms
-from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, Record, cluster_key)
-from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
+from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_client import api_client
+from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import KubernetesApi
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, cluster_key
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import add_servicer
 
-from ansible_collections.multicluster.kube.listener import api, metrics as metrics_mod
-from ansible_collections.multicluster.kube.listener.failover import Coordinator, Health
+from ansible_collections.multicluster.kube.listener import metrics as metrics_mod
+from ansible_collections.multicluster.kube.listener.api.auth import TokenCheck
+from ansible_collections.multicluster.kube.listener.api.fleet import FleetService
+from ansible_collections.multicluster.kube.listener.api.peer import PeerService
+from ansible_collections.multicluster.kube.listener.failover import Coordinator
+from ansible_collections.multicluster.kube.listener.grpc_transport import GrpcTransport
+from ansible_collections.multicluster.kube.listener.health import Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
-from ansible_collections.multicluster.kube.listener.reconciler import Reconciler
-from ansible_collections.multicluster.kube.listener.replication import Peers, Replica
+from ansible_collections.multicluster.kube.listener.reconciler import Reconciler, Scope
+from ansible_collections.multicluster.kube.listener.replica import Replica
+from ansible_collections.multicluster.kube.listener.replication import Replication, quiet_rounds, rounds_until_next
 from ansible_collections.multicluster.kube.listener.store import Store
+from ansible_collections.multicluster.kube.listener.writer import Writer
 
 log = logging.getLogger("multicluster.listener")
-ANTI_ENTROPY_BACKOFF = 8
 
 
-def quiet_rounds(quiet: int, repaired: int, heartbeat_news: int, failure_timeout: float, interval: float) -> int:
-    """Rounds in a row that repaired nothing, after one more round; the next round comes
-    rounds_until_next(it) intervals later. Rounds carry other regions' heartbeats, which must
-    arrive within failure_timeout after a round or two: a round that brings heartbeat news
-    counts only as far as keeps rounds a quarter of failure_timeout apart (with the defaults,
-    1 s and 5 s, not at all; with failover off they may rest as quiet rounds do)."""
-    if repaired:
-        return 0
-    quiet += 1
-    # no further than where even one more quiet round would still rest within the quarter
-    while heartbeat_news and quiet and rounds_until_next(quiet + 1) * interval > failure_timeout / 4:
-        quiet -= 1
-    return quiet
+def _read(path: str, mode: str = "r"):
+    with open(path, mode) as f:
+        return f.read()
 
 
-def rounds_until_next(quiet: int) -> int:
-    """Anti-entropy intervals until the next round: doubling every two quiet rounds, up to
-    ANTI_ENTROPY_BACKOFF."""
-    return min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
+def tokens(network) -> tuple:
+    """(client token, peer token): the client token from its file when one is given; the
+    peer token defaults to it."""
+    client = _read(network.token_file).strip() if network.token_file else network.token
+    return client, network.peer_token or client
 
 
-def heartbeat_push_gap(heartbeat_interval: float, failure_timeout: float) -> float:
-    """Seconds a beat waits after the last push of the heartbeat table to the region: none with
-    the defaults (1 s, 5 s: every beat is pushed); with a failure timeout many beats long, as
-    many beats as still reach the region four times within it. Each push is a call to every
-    region peer, so a region of N members pushing every beat makes N×(N−1) calls an interval:
-    with failover off, 100 listeners spent 40 % of their resting CPU on it."""
-    beats = max(1, int(failure_timeout / (4 * heartbeat_interval)))
-    return (beats - 0.5) * heartbeat_interval  # half a beat early: beats are not evenly spaced
+def server_credentials(network):
+    """TLS credentials of the gRPC server, or None for plain text."""
+    if not network.tls_cert:
+        return None
+    pair = (_read(network.tls_key, "rb"), _read(network.tls_cert, "rb"))
+    root = _read(network.tls_ca, "rb") if network.tls_ca else None
+    # Clients (modules) authenticate with the token; peers may also present certificates.
+    return grpc.ssl_server_credentials([pair], root_certificates=root, require_client_auth=False)
 
 
 class Listener:
     def __init__(self, config):
         self.config = config
-        self.cluster, self.region = config.cluster, config.region
+        cfg_id, net, timing = config.identity, config.network, config.timing
+        self.cluster, self.region = cfg_id.cluster, cfg_id.region
+        self.client_token, self.peer_token = tokens(net)
         self.metrics = metrics_mod.Metrics()
-        os.makedirs(config.data_dir, exist_ok=True)
-        self.store = Store(os.path.join(config.data_dir, f"{config.cluster}.sqlite3"))
-        self.clock = HybridClock(config.cluster)
-        self.replica = Replica(config.cluster, self.store, self.clock, self.metrics, config.tombstone_ttl)
-        self.replica.on_change = self._changed
-        self.heartbeats = Heartbeats(config.cluster)
-        self.peers = Peers(self.replica, self.heartbeats, config.peers, config.peer_tls(), config.peer_token,
-                           config.peer_timeout, self.metrics, discover=config.discover_peers)
-        self.health = Health(self.replica, self.heartbeats, config.failure_timeout, config.hold_down)
-        self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.write, self.metrics)
-        self.write_lock = threading.Lock()
+        os.makedirs(config.operation.data_dir, exist_ok=True)
+        self.store = Store(os.path.join(config.operation.data_dir, f"{self.cluster}.sqlite3"))
+        self.clock = HybridClock(self.cluster)
+        self.replica = Replica(self.cluster, self.store, self.clock, self.metrics, timing.tombstone_ttl)
+        self.heartbeats = Heartbeats(self.cluster)
+        tls = {"ca": net.tls_ca, "cert": net.tls_cert, "key": net.tls_key} if net.tls_ca else {}
+        self.transport = GrpcTransport(timing.peer_timeout, self.peer_token, tls)
+        self.replication = Replication(self.replica, self.heartbeats, self.transport, net.peers,
+                                       discover=net.discover_peers, metrics=self.metrics)
+        self.writer = Writer(self.region, self.clock, self.replica, self.replication)
+        self.health = Health(self.replica, self.heartbeats, timing.failure_timeout, timing.hold_down)
+        self.beacon = Beacon(self.region, self.heartbeats, self.replication, timing.heartbeat_interval,
+                             timing.failure_timeout)
+        self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.writer.write,
+                                       self.metrics)
         self.stopping = threading.Event()
-        self._pushed_heartbeats_at = None  # monotonic time of the last push to the region
         self.reconciler = None
         self.server = None
         self.metrics_server = None
 
-    # -- writes ----------------------------------------------------------------------------
-    def write(self, changes, author: str):
-        """Stamp, persist and merge local changes [(key, value or None for a delete)], then push
-        them to every peer at once. Returns (records, {peer: future of acknowledgement})."""
-        records = [Record(key, self.clock.now(), author, value) for key, value in changes]
-        self.replica.commit(records)
-        # Statuses matter at once only within the region (its coordinator waits for ready
-        # replicas when failing back); other regions get them by anti-entropy.
-        statuses_only = all(isinstance(r.value, ClusterStatus) for r in records)
-        return records, self.peers.push(records, self.peers.endpoints(self.region) if statuses_only else None)
-
-    def heartbeat(self) -> None:
-        """This cluster is alive: tell its region (every beat with the defaults, see
-        heartbeat_push_gap); the rest hear it by gossip (listener/heartbeats.py). The first beat
-        after a while without any (a start, an apiserver back) is pushed at once."""
-        self.heartbeats.beat()
-        now, last = time.monotonic(), self._pushed_heartbeats_at
-        gap = heartbeat_push_gap(self.config.heartbeat_interval, self.config.failure_timeout)
-        if last is None or now - last >= gap:
-            self._pushed_heartbeats_at = now
-            self.peers.push_heartbeats(self.peers.endpoints(self.region))
-
-    def _changed(self, records) -> None:
-        if self.reconciler is not None:
-            self.reconciler.records_changed(records)
-
-    # -- queries used by the API -----------------------------------------------------------
-    def region_clusters(self, region: str) -> list:
-        return sorted(c.name for c in self.replica.members() if c.region == region)
-
-    def regions(self) -> list:
-        return sorted({c.region for c in self.replica.members()})
-
-    def wait_for(self, wait, timeout: float, futures: dict, new, previous, dry_run: bool):
-        """Block until the write's wait condition holds: (met, what is missing)."""
-        if dry_run or wait in (pb.WAIT_FOR_UNSPECIFIED, pb.COMMITTED):
-            return True, ""
-        deadline = time.monotonic() + (timeout or 30.0)
-        if wait == pb.PROPAGATED:
-            done, pending = concurrent.futures.wait(futures.values(), timeout=max(0, deadline - time.monotonic()))
-            missing = sorted(e for e, f in futures.items() if f not in done or not f.result())
-            return (not pending, f"not acknowledged by: {', '.join(missing)}" if missing else "")
-        targets = {}
-        for intent in (previous, new):
-            for cluster in (intent.placement if intent else {}):
-                targets[cluster] = 0
-        targets.update(new.placement if new else {})
-        service = (new or previous)
-
-        def missing():
-            behind = []
-            for cluster, want in sorted(targets.items()):
-                status = self.replica.status_of(cluster)
-                entry = next((s for s in (status.services if status else ())
-                              if (s.region, s.service) == (service.region, service.service)), None)
-                have_desired = entry.desired if entry else 0
-                have_ready = entry.ready if entry else 0
-                if have_desired != want or (wait == pb.READY and have_ready < want):
-                    behind.append(f"{cluster} ({'ready' if wait == pb.READY else 'applied'} "
-                                  f"{have_ready if wait == pb.READY else have_desired}/{want})")
-            return behind
-
-        met = self.replica.wait_until(lambda: not missing(), max(0.0, deadline - time.monotonic()))
-        return met, "" if met else "still waiting for: " + ", ".join(missing())
-
-    # -- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
-        cfg = self.config
+        cfg, net = self.config, self.config.network
         loaded = self.replica.load()
-        log.info("loaded %d records from %s", loaded, cfg.data_dir)
+        log.info("loaded %d records from %s", loaded, cfg.operation.data_dir)
         self._register()
         self.server = grpc.server(
             # A relayed push holds its thread until the rest of the region answered: room for
             # every peer to have a call in flight at once.
             concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="grpc"),
-            interceptors=[api.TokenCheck(cfg.token, cfg.peer_token)],
+            interceptors=[TokenCheck(self.client_token, self.peer_token)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
-        add_servicer(self.server, "Fleet", api.FleetService(self))
-        add_servicer(self.server, "Peer", api.PeerService(self))
-        credentials = cfg.server_credentials()
+        add_servicer(self.server, "Fleet", FleetService(self.cluster, self.region, self.replica, self.writer,
+                                                        self.health, self.replication.peer_counts, self.metrics))
+        add_servicer(self.server, "Peer", PeerService(self.replication))
+        credentials = server_credentials(net)
         if credentials is None:
-            self.bound_port = self.server.add_insecure_port(cfg.listen)
-            log.warning("serving gRPC in PLAIN TEXT on %s (asked for with --insecure)", cfg.listen)
+            self.server.add_insecure_port(net.listen)
+            log.warning("serving gRPC in PLAIN TEXT on %s (asked for with --insecure)", net.listen)
         else:
-            self.bound_port = self.server.add_secure_port(cfg.listen, credentials)
-        if not cfg.token:
+            self.server.add_secure_port(net.listen, credentials)
+        if not self.client_token:
             log.warning("no client token configured: any client may change the fleet")
         self.server.start()
-        if cfg.metrics_listen:
-            host, port = cfg.metrics_listen.rsplit(":", 1)
+        if net.metrics_listen:
+            host, port = net.metrics_listen.rsplit(":", 1)
             self.metrics_server = metrics_mod.serve(self.metrics, host, int(port), lambda: not self.stopping.is_set())
-        if cfg.manage_kubernetes:
-            self.reconciler = Reconciler(self, cfg.kubernetes_client(), cfg.resync_interval, cfg.heartbeat_interval)
+        if cfg.kubernetes.manage_kubernetes:
+            self.reconciler = self._reconciler()
             self.reconciler.start()
         threading.Thread(target=self._background, name="anti-entropy", daemon=True).start()
-        log.info("listener %s (region %s) serving on %s; peers: %s", self.cluster, self.region, cfg.listen,
-                 ", ".join(self.peers.endpoints()) or "none yet")
+        log.info("listener %s (region %s) serving on %s; peers: %s", self.cluster, self.region, net.listen,
+                 ", ".join(self.replication.endpoints()) or "none yet")
+
+    def _reconciler(self) -> Reconciler:
+        kube, timing = self.config.kubernetes, self.config.timing
+        scope = Scope(self.cluster, self.region, tuple(kube.namespaces), kube.deployment_namespace)
+        client = api_client({"in_cluster": kube.in_cluster, "kubeconfig": kube.kubeconfig, "context": kube.context})
+        return Reconciler(scope, KubernetesApi(client), self.replica, self.writer.write, self.beacon.beat,
+                          self.metrics, timing.resync_interval, timing.heartbeat_interval)
 
     def _register(self) -> None:
         """Make sure this cluster is a member of its region, with its current endpoint."""
-        current = self.replica.get(cluster_key(self.cluster))
-        existing = current.value if current is not None and not current.deleted else None
+        advertise = self.config.network.advertise
+        existing = self.replica.live(cluster_key(self.cluster))
         if existing is None:
-            wanted = Cluster(name=self.cluster, region=self.region, endpoint=self.config.advertise)
-        elif existing.endpoint != self.config.advertise and existing.region == self.region:
-            wanted = dataclasses.replace(existing, endpoint=self.config.advertise)
+            wanted = Cluster(name=self.cluster, region=self.region, endpoint=advertise)
+        elif existing.endpoint != advertise and existing.region == self.region:
+            wanted = dataclasses.replace(existing, endpoint=advertise)
         else:
             return
-        self.write([(wanted.key, wanted)], author=f"listener@{self.cluster}")
+        self.writer.write([(wanted.key, wanted)], author=f"listener@{self.cluster}")
 
     def _background(self) -> None:
-        """Anti-entropy and the failover coordinator, each on its own period. Anti-entropy slows
-        down while rounds find nothing to repair (see quiet_rounds) and is back at its
-        pace as soon as a peer call fails or a peer answers again."""
+        """Anti-entropy, tombstone collection and the failover coordinator, each on its own
+        period. Anti-entropy slows down while rounds find nothing to repair (see quiet_rounds)
+        and is back at its pace as soon as a peer call fails or a peer answers again."""
+        timing = self.config.timing
+        trouble = self.transport.trouble
         next_sync = next_tick = next_gc = 0.0
-        base, quiet = self.config.anti_entropy_interval, 0
+        base, quiet = timing.anti_entropy_interval, 0
         while not self.stopping.is_set():
             now = time.monotonic()
-            if self.peers.trouble.is_set():
-                self.peers.trouble.clear()
+            if trouble.is_set():
+                trouble.clear()
                 quiet, next_sync = 0, min(next_sync, now + base)
             if now >= next_gc:
-                next_gc = now + min(60.0, self.config.tombstone_ttl)
-                members = [c.name for c in self.replica.members()]
-                gone = self.replica.collect_tombstones(members, wall_clock_ms() - int(self.config.tombstone_ttl * 1000))
+                next_gc = now + min(60.0, timing.tombstone_ttl)
+                gone = self.replication.collect_tombstones(timing.tombstone_ttl)
                 if gone:
                     log.info("forgot %d tombstones that every member holds", len(gone))
             if now >= next_sync:
                 repaired = news = 0
                 try:
-                    repaired, news = self.peers.anti_entropy_round(self.config.anti_entropy_fanout)
+                    repaired, news = self.replication.anti_entropy_round(timing.anti_entropy_fanout)
                 except Exception:  # never let the repair loop die
                     log.exception("anti-entropy round failed")
-                quiet = quiet_rounds(quiet, repaired, news, self.config.failure_timeout, base)
+                quiet = quiet_rounds(quiet, repaired, news, timing.failure_timeout, base)
                 next_sync = now + base * rounds_until_next(quiet)
-                self.metrics.peers_up.set(sum(self.peers.up.values()))
+                self.metrics.peers_up.set(self.transport.peers_up())
             if now >= next_tick:
-                next_tick = now + self.config.heartbeat_interval
+                next_tick = now + timing.heartbeat_interval
                 if self.reconciler is None:  # else the reconciler beats while its passes succeed
-                    self.heartbeat()
+                    self.beacon.beat()
                 try:
                     self.coordinator.tick()
                 except Exception:
                     log.exception("failover tick failed")
             # Asleep until the next of them is due, or trouble (stop() sets it too): a hundred
             # listeners polling ten times a second were a thousand wake-ups a second on 2 cores.
-            self.peers.trouble.wait(max(0.0, min(next_sync, next_tick, next_gc) - time.monotonic()))
+            trouble.wait(max(0.0, min(next_sync, next_tick, next_gc) - time.monotonic()))
 
     def stop(self, grace: float = 2.0) -> None:
         self.stopping.set()
-        self.peers.trouble.set()  # wakes the background loop
+        self.transport.trouble.set()  # wakes the background loop
         if self.reconciler is not None:
             self.reconciler.stop()
         if self.server is not None:
             self.server.stop(grace).wait()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
-        self.peers.close()
+        self.replication.close()
         self.store.close()
         log.info("listener %s stopped", self.cluster)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pathlib
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
 TOKEN = "sesame"
+COLLECTIONS = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "collections"  # holds this checkout
 
 
 @contextlib.contextmanager
@@ -20,12 +22,12 @@ def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
     from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster
     from lab.processes import free_port
 
-    cfg = Config(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}", data_dir=str(data_dir),
-                 insecure=True, manage_kubernetes=False, token=TOKEN, discover_peers=False,
-                 failure_timeout=3600.0).finish()
+    cfg = Config.from_settings(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}",
+                               data_dir=str(data_dir), insecure=True, manage_kubernetes=False, token=TOKEN,
+                               discover_peers=False, failure_timeout=3600.0)
     node = Listener(cfg)
     node.start()
-    node.write([(c.key, c) for c in (Cluster(name=n, region=r) for n, r in clusters)], author="test")
+    node.writer.write([(c.key, c) for c in (Cluster(name=n, region=r) for n, r in clusters)], author="test")
     try:
         yield node
     finally:
@@ -38,7 +40,7 @@ def send_bytes(listener, method: str, raw: bytes):
     import grpc
     from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 
-    channel = open_channel(listener.config.listen)
+    channel = open_channel(listener.config.network.listen)
     try:
         channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)(
             raw, metadata=call_metadata(TOKEN), timeout=10)

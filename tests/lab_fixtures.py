@@ -56,11 +56,11 @@ def namespace(lab, kube, request):
     yield name
     if "listeners" in request.fixturenames:
         fleet = request.getfixturevalue("listeners")
-        from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+        from ansible_collections.multicluster.kube.plugins.module_utils.model import Service
         alive = [n for n in fleet.names if fleet.alive(n)]
         with fleet.client(alive[0]) as c:
             for record in c.records()[0]:
-                if isinstance(record.value, ServiceIntent) and record.value.namespace == name:
+                if isinstance(record.value, Service) and record.value.spec.namespace == name:
                     c.delete_service(record.value.region, record.value.service, wait="applied", wait_timeout=20)
     for cluster in lab.clusters:
         if lab.clusters[cluster].ready():

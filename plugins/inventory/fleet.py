@@ -104,22 +104,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleError(f"multicluster.kube.fleet: listener {endpoint}: {error.code}: {error.detail}") from None
         finally:
             client.close()
-        hosts = {}
-        for region_name, region in global_config(records)["regions"].items():
-            for name, cluster in region["clusters"].items():
-                services = cluster["services"].values()
-                hosts[name] = {
-                    "multicluster_region": region_name,
-                    "multicluster_endpoint": cluster["endpoint"],
-                    "multicluster_weight": cluster["weight"],
-                    "multicluster_capacity": cluster["capacity"],
-                    "multicluster_cordoned": cluster["cordoned"],
-                    "multicluster_labels": cluster["labels"],
-                    "multicluster_healthy": health.get(name, (False, -1.0))[0],
-                    "multicluster_desired": sum(s["desired"] for s in services),
-                    "multicluster_ready": sum(s["ready"] for s in services),
-                }
-        return hosts
+        return hosts_from(global_config(records), health)
 
     def _populate(self, hosts: dict) -> None:
         for name, variables in sorted(hosts.items()):
@@ -131,3 +116,24 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)
+
+
+def hosts_from(tree: dict, health: dict) -> dict:
+    """{cluster: its host variables} from the seed's tree (model.global_config) and the
+    answering listener's {cluster: (healthy, seconds since heard)}."""
+    hosts = {}
+    for region_name, region in tree["regions"].items():
+        for name, cluster in region["clusters"].items():
+            services = cluster["services"].values()
+            hosts[name] = {
+                "multicluster_region": region_name,
+                "multicluster_endpoint": cluster["endpoint"],
+                "multicluster_weight": cluster["weight"],
+                "multicluster_capacity": cluster["capacity"],
+                "multicluster_cordoned": cluster["cordoned"],
+                "multicluster_labels": cluster["labels"],
+                "multicluster_healthy": health.get(name, (False, -1.0))[0],
+                "multicluster_desired": sum(s["desired"] for s in services),
+                "multicluster_ready": sum(s["ready"] for s in services),
+            }
+    return hosts

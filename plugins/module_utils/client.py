@@ -38,31 +38,37 @@ class FleetClient:
         except grpc.RpcError as err:
             raise FleetError(err.code().name, err.details() or "", self.endpoint) from None
 
-    def set_region_replicas(self, intent, dry_run=False, wait="committed", wait_timeout=60.0):
-        response = self.call("SetRegionReplicas", pb.SetRegionReplicasRequest(
-            intent=messages.intent_to_message(intent), dry_run=dry_run, wait=WAIT_FOR[wait],
+    def set_region_replicas(self, spec, dry_run=False, wait="committed", wait_timeout=60.0):
+        """Ask for a service's spec; the response's `intent` is the service as placed."""
+        return self.call("SetRegionReplicas", pb.SetRegionReplicasRequest(
+            spec=messages.spec_to_message(spec), dry_run=dry_run, wait=WAIT_FOR[wait],
             timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout)
-        return response
 
     def delete_service(self, region, service, dry_run=False, wait="committed", wait_timeout=60.0):
         return self.call("DeleteService", pb.DeleteServiceRequest(
             region=region, service=service, dry_run=dry_run, wait=WAIT_FOR[wait], timeout_seconds=wait_timeout),
             timeout=self.timeout + wait_timeout)
 
-    def records(self):
-        """(live records, {cluster: (healthy, seconds since heard)}, answering cluster)."""
-        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest())
+    def records(self, keys=()):
+        """(live records, {cluster: (healthy, seconds since heard)}, answering cluster): all
+        of them, or only those of `keys`."""
+        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=list(keys)))
         health = {h.cluster: (h.healthy, h.last_heard_seconds) for h in response.health}
         return [messages.record_from_message(r) for r in response.records], health, response.answered_by
 
-    def arrivals(self, keys):
-        """{key: (stamp, ms since the epoch the listener took it)} for the keys it holds."""
-        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=keys))
-        return {r.key: (messages.stamp_from_message(r.stamp), response.received_ms[r.key]) for r in response.records}
-
     def put_cluster(self, cluster, dry_run=False):
+        """Register `cluster` as given, replacing what was registered."""
         return self.call("PutCluster", pb.PutClusterRequest(cluster=messages.cluster_to_message(cluster),
                                                             dry_run=dry_run))
+
+    def update_cluster(self, name, region, dry_run=False, labels=None, **fields):
+        """Change only the given fields (endpoint, weight, capacity, cordoned, labels) of a
+        cluster's registration; the listener applies them to what it holds."""
+        change = pb.ClusterChange(name=name, region=region, **{k: v for k, v in fields.items() if v is not None})
+        if labels is not None:
+            change.labels.entries.update(labels)
+            change.labels.SetInParent()
+        return self.call("UpdateCluster", pb.UpdateClusterRequest(change=change, dry_run=dry_run))
 
     def remove_cluster(self, name, dry_run=False):
         return self.call("RemoveCluster", pb.RemoveClusterRequest(name=name, dry_run=dry_run))

@@ -1,6 +1,7 @@
 # Copyright: multicluster.kube contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Kubernetes API clients from kubernetes.core-style options (mirrored by doc_fragments/k8s_auth.py)."""
+"""The modules' Kubernetes connection options, kubernetes.core's names and K8S_AUTH_* variables
+(mirrored by doc_fragments/k8s_auth.py); kubernetes_client.api_client builds the client from them."""
 from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
@@ -16,24 +17,3 @@ K8S_AUTH_ARGS = dict(
     client_key=dict(type="path", aliases=["key_file"], no_log=False,
                     fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
 )
-
-
-def api_client(params):
-    """A kubernetes ApiClient: from host (+ token/certificates) when given, else from a kubeconfig."""
-    from kubernetes import client, config
-
-    if params.get("host"):
-        configuration = client.Configuration()
-        configuration.host = params["host"]
-        if params.get("api_key"):
-            configuration.api_key = {"authorization": f"Bearer {params['api_key']}"}
-        if params.get("validate_certs") is not None:
-            configuration.verify_ssl = params["validate_certs"]
-        configuration.ssl_ca_cert = params.get("ca_cert")
-        configuration.cert_file = params.get("client_cert")
-        configuration.key_file = params.get("client_key")
-        return client.ApiClient(configuration)
-    api = config.new_client_from_config(config_file=params.get("kubeconfig"), context=params.get("context"))
-    if params.get("validate_certs") is False:
-        api.configuration.verify_ssl = False
-    return api

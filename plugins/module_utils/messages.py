@@ -7,6 +7,8 @@ naming the field, exactly as building the model value directly would.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
@@ -31,8 +33,9 @@ def checked_stamp(message, field_name: str = "stamp") -> Stamp:
     return stamp_from_message(message)
 
 
-def placement_to_message(placement):
-    return [pb.ClusterReplicas(cluster=c, replicas=n) for c, n in sorted(placement.items())]
+def placement_to_message(clusters):
+    """{cluster: replicas} as ClusterReplicas entries."""
+    return [pb.ClusterReplicas(cluster=c, replicas=n) for c, n in sorted(clusters.items())]
 
 
 def placement_from_message(entries) -> dict:
@@ -58,29 +61,69 @@ def rules_from_message(message) -> model.PlacementRules:
     )
 
 
-def intent_to_message(intent: model.ServiceIntent):
-    return pb.ServiceIntent(
-        region=intent.region, service=intent.service, replicas=intent.replicas, image=intent.image,
-        port=intent.port, namespace=intent.namespace, rules=rules_to_message(intent.rules),
-        rebalance=intent.rebalance, placement=placement_to_message(intent.placement),
-        unplaced=intent.unplaced, reasons=list(intent.reasons),
-    )
+def _spec_fields(spec: model.ServiceSpec) -> dict:
+    """The fields of ServiceSpec, which ServiceIntent shares by name and number."""
+    return dict(region=spec.region, service=spec.service, replicas=spec.replicas, image=spec.image, port=spec.port,
+                namespace=spec.namespace, rules=rules_to_message(spec.rules), rebalance=spec.rebalance)
 
 
-def intent_from_message(message) -> model.ServiceIntent:
-    return model.ServiceIntent(
+def spec_to_message(spec: model.ServiceSpec):
+    return pb.ServiceSpec(**_spec_fields(spec))
+
+
+def spec_from_message(message) -> model.ServiceSpec:
+    """A spec from a ServiceSpec, or from the spec fields of a ServiceIntent."""
+    return model.ServiceSpec(
         region=message.region, service=message.service, replicas=message.replicas, image=message.image,
         port=message.port or model.DEFAULT_PORT, namespace=message.namespace or model.DEFAULT_NAMESPACE,
-        rules=rules_from_message(message.rules), rebalance=message.rebalance,
-        placement=placement_from_message(message.placement), unplaced=message.unplaced,
-        reasons=tuple(message.reasons),
-    )
+        rules=rules_from_message(message.rules), rebalance=message.rebalance)
+
+
+_REASON_CODES = {code: pb.ReasonCode.Value(code.upper()) for code in model.ReasonCode.ALL
+                 if code != model.ReasonCode.UNSPECIFIED}
+_REASON_NAMES = {number: code for code, number in _REASON_CODES.items()}
+
+
+def reason_to_message(reason: model.Reason):
+    return pb.Reason(cluster=reason.cluster, code=_REASON_CODES.get(reason.code, 0), text=reason.text)
+
+
+def reason_from_message(message) -> model.Reason:
+    # a code this version does not know (a newer listener's) reads as unspecified
+    return model.Reason(message.cluster, _REASON_NAMES.get(message.code, model.ReasonCode.UNSPECIFIED), message.text)
+
+
+def service_to_message(service: model.Service):
+    placement = service.placement
+    return pb.ServiceIntent(
+        **_spec_fields(service.spec), placement=placement_to_message(placement.clusters),
+        unplaced=placement.unplaced, reasons=[r.text for r in placement.reasons],
+        reason_details=[reason_to_message(r) for r in placement.reasons])
+
+
+def service_from_message(message) -> model.Service:
+    if message.reason_details:
+        reasons = tuple(reason_from_message(r) for r in message.reason_details)
+    else:  # stored before reasons had codes: their texts only
+        reasons = tuple(model.Reason("", model.ReasonCode.UNSPECIFIED, text) for text in message.reasons)
+    placement = model.Placement(placement_from_message(message.placement), message.unplaced, reasons)
+    return model.Service(spec_from_message(message), placement)
 
 
 def cluster_to_message(cluster: model.Cluster):
     return pb.ClusterSpec(name=cluster.name, region=cluster.region, endpoint=cluster.endpoint,
                           labels=dict(cluster.labels), weight=cluster.weight, capacity=cluster.capacity,
                           cordoned=cluster.cordoned)
+
+
+def cluster_changed(current: model.Cluster, change) -> model.Cluster:
+    """`current` (None: a new cluster) with the fields a ClusterChange gives; validated."""
+    base = current if current is not None else model.Cluster(name=change.name, region=change.region)
+    given = {name: getattr(change, name) for name in ("endpoint", "weight", "capacity", "cordoned")
+             if change.HasField(name)}
+    if change.HasField("labels"):
+        given["labels"] = dict(change.labels.entries)
+    return dataclasses.replace(base, **given)
 
 
 def cluster_from_message(message) -> model.Cluster:
@@ -109,7 +152,7 @@ def status_from_message(message) -> model.ClusterStatus:
 
 
 _VALUE_FIELDS = (
-    ("service", model.ServiceIntent, intent_to_message, intent_from_message),
+    ("service", model.Service, service_to_message, service_from_message),
     ("cluster", model.Cluster, cluster_to_message, cluster_from_message),
     ("status", model.ClusterStatus, status_to_message, status_from_message),
 )

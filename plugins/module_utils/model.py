@@ -3,9 +3,11 @@
 """The fleet's state: versioned records, and the seed's tree derived from them.
 
 Replicated state is a map key -> Record. A record holds one of
-- ServiceIntent: what a user asked for a (region, service), and its placement;
+- Service: a (region, service)'s spec (what a user asked: ServiceSpec) and, apart from it,
+  its placement (what the scheduler decided: Placement, with structured Reasons). Clients
+  send specs; only the scheduler and a region's coordinator write placements;
 - Cluster: a member cluster (region, endpoint, weight, capacity, cordoned);
-- ClusterStatus: what a cluster's listener reports (heartbeat, ready replicas).
+- ClusterStatus: what a cluster's listener reports (ready replicas per service).
 Every value validates itself when built, so an invalid value never exists;
 ValidationError names the field and the rule it broke.
 """
@@ -123,8 +125,8 @@ class PlacementRules:
 
 
 @dataclass(frozen=True)
-class ServiceIntent:
-    """A user's intent for a service in a region, and the placement computed for it."""
+class ServiceSpec:
+    """What a user asks for a service in a region: the spec of its record."""
 
     region: str
     service: str
@@ -134,9 +136,6 @@ class ServiceIntent:
     namespace: str = DEFAULT_NAMESPACE
     rules: PlacementRules = field(default_factory=PlacementRules)
     rebalance: bool = False
-    placement: Mapping[str, int] = field(default_factory=dict)
-    unplaced: int = 0
-    reasons: tuple = ()
 
     def __post_init__(self):
         check_name("region", self.region)
@@ -149,24 +148,92 @@ class ServiceIntent:
         check_name("namespace", self.namespace)
         if not isinstance(self.rebalance, bool):
             raise ValidationError("rebalance", "must be true or false", self.rebalance)
-        placement = {}
-        for cluster, count in sorted(dict(self.placement).items()):
-            check_name("placement[]", cluster)
-            if check_int(f"placement[{cluster}]", count, 0, MAX_REPLICAS):
-                placement[cluster] = count
-        object.__setattr__(self, "placement", placement)
-        object.__setattr__(self, "reasons", tuple(self.reasons))
 
     @property
     def key(self) -> str:
         return service_key(self.region, self.service)
 
     def check_rules_against(self, region_clusters) -> None:
-        """Rules may only name clusters of the intent's region."""
+        """Rules may only name clusters of the spec's region."""
         known = set(region_clusters)
         for name in sorted(self.rules.named_clusters() - known):
             field_name = "rules.excluded" if name in self.rules.excluded else f"rules.clusters[{name}].cluster"
             raise ValidationError(field_name, f"must name a cluster of region {self.region}", name)
+
+
+class ReasonCode:
+    """Why the scheduler or a coordinator decided as it did, as code reads it (never the text)."""
+
+    UNSPECIFIED = "unspecified"          # a reason stored before reasons had codes
+    EXCLUDED = "excluded"                # the service's rules exclude the cluster
+    CORDONED = "cordoned"
+    UNHEALTHY = "unhealthy"              # no heartbeat within the failure timeout: failed over
+    MINIMUM_LOWERED = "minimum_lowered"  # a rule's minimum above what max or capacity allow
+    MINIMUMS_EXCEED = "minimums_exceed"  # the minimums alone exceed the replicas
+    NO_ELIGIBLE_CLUSTER = "no_eligible_cluster"
+    NO_ROOM = "no_room"                  # replicas unplaced: every eligible cluster is full
+    RETURNING = "returning"              # replicas moving back to a recovered cluster
+
+    ALL = (UNSPECIFIED, EXCLUDED, CORDONED, UNHEALTHY, MINIMUM_LOWERED, MINIMUMS_EXCEED, NO_ELIGIBLE_CLUSTER,
+           NO_ROOM, RETURNING)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason of a placement: the cluster it is about ("" for the region), a code from
+    ReasonCode, and the text people read."""
+
+    cluster: str
+    code: str
+    text: str
+
+    def __post_init__(self):
+        if self.cluster:
+            check_name("reasons[].cluster", self.cluster)
+        if self.code not in ReasonCode.ALL:
+            raise ValidationError("reasons[].code", "must be one of " + ", ".join(ReasonCode.ALL), self.code)
+
+    def as_dict(self) -> dict:
+        return {"cluster": self.cluster, "code": self.code, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the scheduler decided for a spec: replicas per cluster (only clusters with at
+    least one, sorted by name), how many it could not place, and why."""
+
+    clusters: Mapping[str, int] = field(default_factory=dict)
+    unplaced: int = 0
+    reasons: tuple = ()  # Reason
+
+    def __post_init__(self):
+        clusters = {}
+        for cluster, count in sorted(dict(self.clusters).items()):
+            check_name("placement[]", cluster)
+            if check_int(f"placement[{cluster}]", count, 0, MAX_REPLICAS):
+                clusters[cluster] = count
+        object.__setattr__(self, "clusters", clusters)
+        check_int("unplaced", self.unplaced, 0, MAX_REPLICAS)
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+
+    def has_reason(self, cluster: str, code: str) -> bool:
+        return any(r.cluster == cluster and r.code == code for r in self.reasons)
+
+
+@dataclass(frozen=True)
+class Service:
+    """The replicated value of a service: its spec and, apart from it, its placement."""
+
+    spec: ServiceSpec
+    placement: Placement = field(default_factory=Placement)
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def region(self) -> str:
+        return self.spec.region
 
 
 @dataclass(frozen=True)
@@ -221,7 +288,7 @@ class ClusterStatus:
         return status_key(self.cluster)
 
 
-Value = Union[ServiceIntent, Cluster, ClusterStatus]
+Value = Union[Service, Cluster, ClusterStatus]
 
 
 @dataclass(frozen=True)
@@ -284,7 +351,7 @@ def global_config(records) -> dict:
     live = [r for r in records if not r.deleted]
     clusters = {r.value.name: r for r in live if isinstance(r.value, Cluster)}
     statuses = {r.value.cluster: r.value for r in live if isinstance(r.value, ClusterStatus)}
-    intents = sorted((r for r in live if isinstance(r.value, ServiceIntent)), key=lambda r: r.key)
+    services = sorted((r for r in live if isinstance(r.value, Service)), key=lambda r: r.key)
     regions: dict = {}
 
     def cluster_node(name, region):
@@ -308,23 +375,23 @@ def global_config(records) -> dict:
 
     for name, record in sorted(clusters.items()):
         cluster_node(name, record.value.region)
-    for record in intents:
-        intent = record.value
-        regions.setdefault(intent.region, {"name": intent.region, "clusters": {}, "services": {}})
-        regions[intent.region]["services"][intent.service] = {
-            "name": intent.service,
-            "replicas": intent.replicas,
-            "image": intent.image,
-            "port": intent.port,
-            "namespace": intent.namespace,
-            "placement": dict(intent.placement),
-            "unplaced": intent.unplaced,
-            "reasons": list(intent.reasons),
+    for record in services:
+        spec, placement = record.value.spec, record.value.placement
+        regions.setdefault(spec.region, {"name": spec.region, "clusters": {}, "services": {}})
+        regions[spec.region]["services"][spec.service] = {
+            "name": spec.service,
+            "replicas": spec.replicas,
+            "image": spec.image,
+            "port": spec.port,
+            "namespace": spec.namespace,
+            "placement": dict(placement.clusters),
+            "unplaced": placement.unplaced,
+            "reasons": [r.as_dict() for r in placement.reasons],
             "changed": change_info(record),
         }
-        for cluster, count in intent.placement.items():
-            cluster_node(cluster, intent.region)["services"][intent.service] = {
-                "name": intent.service, "desired": count, "ready": 0, "conflict": ""}
+        for cluster, count in placement.clusters.items():
+            cluster_node(cluster, spec.region)["services"][spec.service] = {
+                "name": spec.service, "desired": count, "ready": 0, "conflict": ""}
     for name, status in statuses.items():
         node = cluster_node(name, status.region)
         for svc in status.services:

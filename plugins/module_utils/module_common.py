@@ -1,9 +1,11 @@
 # Copyright: multicluster.kube contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every module of the collection shares: the listener connection options (mirrored by
-doc_fragments/listener.py), the client built from them, and one way to fail."""
+doc_fragments/listener.py), the client built from them, and the one place where a listener's
+error becomes a module failure (listener_client)."""
 from __future__ import annotations
 
+import contextlib
 import getpass
 import socket
 
@@ -60,6 +62,21 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return "unknown"
+
+
+@contextlib.contextmanager
+def listener_client(module, action: str):
+    """A FleetClient for the block; a listener's error in it fails the module saying what to
+    check, naming `action` ("reading the global configuration"); the channel is always closed."""
+    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+
+    client = fleet_client(module)
+    try:
+        yield client
+    except FleetError as error:
+        fail_from_fleet_error(module, error, action)
+    finally:
+        client.close()
 
 
 def fail_from_fleet_error(module, error, action: str) -> None:

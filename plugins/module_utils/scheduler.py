@@ -1,7 +1,7 @@
 # Copyright: multicluster.kube contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The placement scheduler: a pure function from an intent and its region's clusters
-to {cluster: replicas}.
+"""The placement scheduler: a pure function from a service's spec and its region's clusters
+to a Placement ({cluster: replicas}, what is unplaced, and why, as coded Reasons).
 
 Rules, in order:
 - eligible clusters are those of the region that are healthy, not cordoned and not excluded;
@@ -20,44 +20,45 @@ count: no loop per replica. Integer arithmetic throughout, so every machine agre
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Mapping, NamedTuple, Optional
+from typing import Mapping, Optional
+
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Reason, ReasonCode
 
 
 _by_name = attrgetter("name")
 
 
-class Decision(NamedTuple):
-    placement: Mapping[str, int]  # clusters with at least one replica, sorted by name
-    unplaced: int
-    reasons: tuple
+def reason(cluster: str, code: str, text: str) -> Reason:
+    """A reason about `cluster` ("" for the region), its text prefixed with the cluster's name."""
+    return Reason(cluster, code, f"{cluster}: {text}" if cluster else text)
 
 
-def schedule(intent, clusters, previous: Optional[Mapping[str, int]] = None,
-             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None) -> Decision:
-    """Place `intent.replicas` over the eligible clusters of `intent.region`.
+def schedule(spec, clusters, previous: Optional[Mapping[str, int]] = None,
+             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None) -> Placement:
+    """Place `spec.replicas` over the eligible clusters of `spec.region`.
 
     clusters: model.Cluster values (any order, any region); unhealthy: names of clusters
     whose heartbeats stopped; used: replicas of *other* services already on each cluster,
-    taken from its capacity; previous: the placement this one replaces.
+    taken from its capacity; previous: the placement ({cluster: replicas}) this one replaces.
     """
-    total = intent.replicas
-    rules = {r.cluster: r for r in intent.rules.clusters}
+    total = spec.replicas
+    rules = {r.cluster: r for r in spec.rules.clusters}
     used = used or {}
     reasons = []
     names, weights, lower, upper = [], [], [], []
-    excluded = intent.rules.excluded
+    excluded = spec.rules.excluded
     for cluster in sorted(clusters, key=_by_name):
-        if cluster.region != intent.region:
+        if cluster.region != spec.region:
             continue
         name = cluster.name
         if name in excluded:
-            reasons.append(f"{name}: excluded by the service's rules")
+            reasons.append(reason(name, ReasonCode.EXCLUDED, "excluded by the service's rules"))
             continue
         if cluster.cordoned:
-            reasons.append(f"{name}: cordoned")
+            reasons.append(reason(name, ReasonCode.CORDONED, "cordoned"))
             continue
         if name in unhealthy:
-            reasons.append(f"{name}: unhealthy (no heartbeat)")
+            reasons.append(reason(name, ReasonCode.UNHEALTHY, "unhealthy (no heartbeat)"))
             continue
         weight, low, cap = cluster.weight, 0, total
         rule = rules.get(name)
@@ -68,7 +69,8 @@ def schedule(intent, clusters, previous: Optional[Mapping[str, int]] = None,
         if cluster.capacity is not None:
             cap = min(cap, max(0, cluster.capacity - used.get(name, 0)))
         if low > cap:
-            reasons.append(f"{name}: minimum {low} lowered to the {cap} replicas its maximum or capacity allows")
+            reasons.append(reason(name, ReasonCode.MINIMUM_LOWERED,
+                                  f"minimum {low} lowered to the {cap} replicas its maximum or capacity allows"))
             low = cap
         names.append(name)
         weights.append(weight)
@@ -77,26 +79,27 @@ def schedule(intent, clusters, previous: Optional[Mapping[str, int]] = None,
 
     if not names:
         if total:
-            reasons.append(f"no eligible cluster in region {intent.region}")
-        return Decision({}, total, tuple(reasons))
+            reasons.append(reason("", ReasonCode.NO_ELIGIBLE_CLUSTER, f"no eligible cluster in region {spec.region}"))
+        return Placement({}, total, tuple(reasons))
 
-    if previous and not intent.rebalance:
+    if previous and not spec.rebalance:
         lower, upper = _sticky_bounds(total, names, lower, upper, previous)
 
     if sum(lower) >= total:
         counts = _serve_minimums(total, names, weights, lower)
         if sum(lower) > total:
-            reasons.append(f"minimums exceed {total} replicas: served by weight, then name")
-        return Decision(_positive(names, counts), 0, tuple(reasons))
+            reasons.append(reason("", ReasonCode.MINIMUMS_EXCEED,
+                                  f"minimums exceed {total} replicas: served by weight, then name"))
+        return Placement(_positive(names, counts), 0, tuple(reasons))
 
     room = sum(upper)
     if room <= total:
         if room < total:
-            reasons.append(f"{total - room} replicas unplaced: the eligible clusters are at their "
-                           "maximum, capacity or minimum (weight 0)")
-        return Decision(_positive(names, upper), total - room, tuple(reasons))
+            reasons.append(reason("", ReasonCode.NO_ROOM, f"{total - room} replicas unplaced: the eligible clusters "
+                                  "are at their maximum, capacity or minimum (weight 0)"))
+        return Placement(_positive(names, upper), total - room, tuple(reasons))
 
-    return Decision(_positive(names, apportion(total, weights, lower, upper, names)), 0, tuple(reasons))
+    return Placement(_positive(names, apportion(total, weights, lower, upper, names)), 0, tuple(reasons))
 
 
 def _sticky_bounds(total, names, lower, upper, previous):

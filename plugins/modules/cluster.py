@@ -17,16 +17,14 @@ author:
 extends_documentation_fragment:
   - multicluster.kube.listener
   - multicluster.kube.controller_action
+  - multicluster.kube.attributes
 attributes:
   check_mode:
     support: full
-    description: Can run in check mode and return changed status prediction without modifying target.
   diff_mode:
     support: full
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   idempotent:
     support: full
-    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   name:
     description: The cluster, a DNS-1123 label.
@@ -90,7 +88,7 @@ import dataclasses
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
-    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
+    LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
 
 
 # The module's interface, for AnsibleModule here and for its action plugin on the controller.
@@ -111,34 +109,28 @@ MODULE_SPEC = dict(
 
 
 def run(module):
-    """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
+    """The module's work, given an AnsibleModule or the action plugin's stand-in for one.
+    Only the fields given are sent; the listener applies them to the registration it holds, so
+    two tasks changing different fields of one cluster never undo each other."""
     require_libraries(module)
     from ansible_collections.multicluster.kube.plugins.module_utils import messages
-    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
-    from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-        Cluster, ValidationError, cluster_key)
+    from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, ValidationError
 
     p = module.params
-    client = fleet_client(module)
-    try:
-        records, _health, _by = client.records()
-        current = next((r.value for r in records if r.key == cluster_key(p["name"])), None)
+    try:  # the model's own checks of what is given, before anything is sent
+        if p["state"] != "absent":
+            Cluster(name=p["name"], region=p["region"], endpoint=p["listener_endpoint"] or "", labels=p["labels"] or {},
+                    weight=1 if p["weight"] is None else p["weight"], capacity=p["capacity"])
+    except ValidationError as error:
+        module.fail_json(msg=f"invalid input: {error}", field=error.field)
+    with listener_client(module, f"changing cluster {p['name']}") as client:
         if p["state"] == "absent":
             response = client.remove_cluster(p["name"], dry_run=module.check_mode)
         else:
-            base = current if current is not None and current.region == p["region"] else None
-            changes = {k: v for k, v in (("endpoint", p["listener_endpoint"]), ("weight", p["weight"]),
-                                         ("capacity", p["capacity"]), ("labels", p["labels"])) if v is not None}
-            try:
-                wanted = (dataclasses.replace(base, cordoned=p["state"] == "cordoned", **changes) if base else
-                          Cluster(name=p["name"], region=p["region"], cordoned=p["state"] == "cordoned", **changes))
-            except ValidationError as error:
-                module.fail_json(msg=f"invalid input: {error}", field=error.field)
-            response = client.put_cluster(wanted, dry_run=module.check_mode)
-    except FleetError as error:
-        fail_from_fleet_error(module, error, f"changing cluster {p['name']}")
-    finally:
-        client.close()
+            response = client.update_cluster(p["name"], p["region"], dry_run=module.check_mode,
+                                             endpoint=p["listener_endpoint"], weight=p["weight"],
+                                             capacity=p["capacity"], labels=p["labels"],
+                                             cordoned=p["state"] == "cordoned")
 
     def as_dict(message_field):
         if not response.HasField(message_field):

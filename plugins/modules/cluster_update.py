@@ -20,16 +20,15 @@ author:
 extends_documentation_fragment:
   - multicluster.kube.listener
   - multicluster.kube.k8s_auth
+  - multicluster.kube.attributes
 attributes:
   check_mode:
     support: full
-    description: Reports what would be created, changed and deleted.
+    details: Reports what would be created, changed and deleted.
   diff_mode:
     support: full
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   idempotent:
     support: full
-    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   region:
     description: The region of the cluster.
@@ -93,21 +92,21 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_auth import K8S_AUTH_ARGS
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
-    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec)
+    LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    ServiceIntent, ValidationError, check_name)
+    Placement, Service, ServiceSpec, ValidationError, check_name)
 
 
-def intents_from_tree(regions: dict) -> list:
-    """ServiceIntents from the tree that global_config_info returns."""
-    intents = []
+def services_from_tree(regions: dict) -> list:
+    """Services (spec and placement) from the tree that global_config_info returns."""
+    services = []
     for region_name, region in regions.items():
         for name, svc in (region.get("services") or {}).items():
-            intents.append(ServiceIntent(region=region_name, service=name, replicas=svc["replicas"],
-                                         image=svc.get("image") or "", port=svc.get("port", 8080),
-                                         namespace=svc.get("namespace", "default"),
-                                         placement=svc.get("placement") or {}))
-    return intents
+            spec = ServiceSpec(region=region_name, service=name, replicas=svc["replicas"],
+                               image=svc.get("image") or "", port=svc.get("port", 8080),
+                               namespace=svc.get("namespace", "default"))
+            services.append(Service(spec, Placement(svc.get("placement") or {})))
+    return services
 
 
 def main():
@@ -125,34 +124,27 @@ def main():
     if not updater.HAS_KUBERNETES:
         from ansible.module_utils.basic import missing_required_lib
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=updater.KUBERNETES_IMPORT_ERROR)
-    from kubernetes.client.rest import ApiException
-    from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_auth import api_client
+    from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_client import api_client
 
     p = module.params
     try:
         check_name("region", p["region"])
         check_name("cluster", p["cluster"])
         if p["global_config"] is not None:
-            intents = intents_from_tree(p["global_config"])
+            services = services_from_tree(p["global_config"])
         else:
-            from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
-            client = fleet_client(module)
-            try:
-                intents = [r.value for r in client.records()[0] if isinstance(r.value, ServiceIntent)]
-            except FleetError as error:
-                fail_from_fleet_error(module, error, "reading the global configuration")
-            finally:
-                client.close()
+            with listener_client(module, "reading the global configuration") as client:
+                services = [r.value for r in client.records()[0] if isinstance(r.value, Service)]
     except (ValidationError, KeyError, TypeError) as error:
         module.fail_json(msg=f"invalid input: {error}")
 
-    desired = updater.desired_for(intents, p["region"], p["cluster"])
+    desired = updater.desired_for(services, p["region"], p["cluster"])
     try:
-        api = api_client(p)
+        api = updater.KubernetesApi(api_client(p))
         plan = updater.plan(api, desired, p["cluster"])
         failures = {} if module.check_mode else updater.apply(api, plan)
-    except ApiException as error:
-        module.fail_json(msg=f"Kubernetes API of {p['cluster']}: {error.status} {error.reason}")
+    except updater.ApiError as error:
+        module.fail_json(msg=f"Kubernetes API of {p['cluster']}: {error}")
     except Exception as error:  # unreachable API server, bad kubeconfig: say which
         module.fail_json(msg=f"Kubernetes API of {p['cluster']}: {error}")
     summary = plan.as_dict()

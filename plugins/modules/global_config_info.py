@@ -16,16 +16,15 @@ author:
 extends_documentation_fragment:
   - multicluster.kube.listener
   - multicluster.kube.controller_action
+  - multicluster.kube.attributes
 attributes:
   check_mode:
     support: full
-    description: Reads only.
+    details: Reads only.
   diff_mode:
     support: none
-    description: Returns no diff.
   idempotent:
     support: full
-    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   region:
     description: Return only this region.
@@ -48,7 +47,7 @@ regions:
   description:
     - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
       C(changed) and C(services) with C(desired), C(ready) and C(conflict) per service) and C(services)
-      (each with C(replicas), C(image), C(port), C(namespace), C(placement), C(unplaced), C(reasons) and C(changed)).
+      (each with C(replicas), C(image), C(port), C(namespace), C(placement), C(unplaced), C(reasons) - each with the cluster it is about, a code and a text - and C(changed)).
     - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
   returned: always
   type: dict
@@ -77,7 +76,7 @@ totals:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
-    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
+    LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
 
 
 # The module's interface, for AnsibleModule here and for its action plugin on the controller.
@@ -91,16 +90,10 @@ MODULE_SPEC = dict(
 def run(module):
     """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
     require_libraries(module)
-    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
     from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
 
-    client = fleet_client(module)
-    try:
+    with listener_client(module, "reading the global configuration") as client:
         records, health, answered_by = client.records()
-    except FleetError as error:
-        fail_from_fleet_error(module, error, "reading the global configuration")
-    finally:
-        client.close()
     regions = global_config(records)["regions"]
     for region in regions.values():
         for name, cluster in region["clusters"].items():

@@ -14,16 +14,20 @@ description:
     with systemd the role installs a unit instead.
 author:
   - multicluster.kube contributors (@multicluster-kube)
+extends_documentation_fragment:
+  - multicluster.kube.attributes
+  - multicluster.kube.attributes.platform
 attributes:
   check_mode:
     support: full
-    description: Can run in check mode and return changed status prediction without modifying target.
   diff_mode:
     support: none
-    description: Returns no diff.
   idempotent:
-    support: full
-    description: When run twice in a row with the same arguments, the second run reports no change.
+    support: partial
+    details: V(started) and V(stopped) are idempotent; V(restarted) restarts the listener on every run.
+  platform:
+    platforms: linux
+    details: It finds the supervisor and the listener through C(/proc).
 options:
   config:
     description: The listener's configuration file (YAML).

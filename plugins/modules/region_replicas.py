@@ -19,16 +19,16 @@ author:
 extends_documentation_fragment:
   - multicluster.kube.listener
   - multicluster.kube.controller_action
+  - multicluster.kube.attributes
 attributes:
   check_mode:
     support: full
-    description: The listener computes the placement without applying it.
+    details: The listener computes the placement without applying it.
   diff_mode:
     support: full
-    description: Shows the placement (and settings) before and after.
+    details: Shows the spec and placement before and after.
   idempotent:
     support: full
-    description: When run twice in a row with the same arguments, the second run reports no change.
 options:
   region:
     description: The region, a DNS-1123 label such as C(us).
@@ -149,11 +149,11 @@ unplaced:
   type: int
   sample: 0
 reasons:
-  description: Why clusters were left out or replicas unplaced.
+  description: Why clusters were left out or replicas unplaced, each with the cluster it is about (empty for the region), a code and the text.
   returned: when O(state=present)
   type: list
-  elements: str
-  sample: ["us-west: cordoned"]
+  elements: dict
+  sample: [{"cluster": "us-west", "code": "cordoned", "text": "us-west: cordoned"}]
 stamp:
   description: Version of the change (hybrid logical clock, C(ms.counter@cluster)); empty in check mode.
   returned: when changed
@@ -171,18 +171,18 @@ import dataclasses
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
-    LISTENER_REQUIRED_TOGETHER, fail_from_fleet_error, fleet_client, listener_argument_spec, require_libraries)
+    LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    ClusterRule, PlacementRules, ServiceIntent, ValidationError, check_name)
+    ClusterRule, PlacementRules, ServiceSpec, ValidationError, check_name)
 
 
-def intent_from_params(p) -> ServiceIntent:
+def spec_from_params(p) -> ServiceSpec:
     rules = PlacementRules(
         excluded=frozenset(p["excluded"]),
         clusters=tuple(ClusterRule(cluster=r["name"], weight=r["weight"], min=r["min"], max=r["max"])
                        for r in p["clusters"]))
-    return ServiceIntent(region=p["region"], service=p["service"], replicas=p["replicas"], image=p["image"] or "",
-                         port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"])
+    return ServiceSpec(region=p["region"], service=p["service"], replicas=p["replicas"], image=p["image"] or "",
+                       port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"])
 
 
 def placement_of(entries) -> dict:
@@ -220,47 +220,41 @@ def run(module):
     """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
     require_libraries(module)
     from ansible_collections.multicluster.kube.plugins.module_utils import messages
-    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
 
     p = module.params
     try:
         if p["state"] == "present":
-            intent = intent_from_params(p)
+            spec = spec_from_params(p)
         else:
             check_name("region", p["region"])
             check_name("service", p["service"])
     except ValidationError as error:
         module.fail_json(msg=f"invalid input: {error}", field=error.field)
 
-    client = fleet_client(module)
-    try:
+    with listener_client(module, f"setting {p['service']} in region {p['region']}") as client:
         if p["state"] == "present":
-            response = client.set_region_replicas(intent, dry_run=module.check_mode, wait=p["wait"],
+            response = client.set_region_replicas(spec, dry_run=module.check_mode, wait=p["wait"],
                                                   wait_timeout=p["wait_timeout"])
-            after = placement_of(response.intent.placement)
-            result = dict(changed=response.changed, placement=after, unplaced=response.intent.unplaced,
-                          reasons=list(response.intent.reasons),
+            placed = messages.service_from_message(response.intent).placement
+            result = dict(changed=response.changed, placement=dict(placed.clusters), unplaced=placed.unplaced,
+                          reasons=[r.as_dict() for r in placed.reasons],
                           previous_placement=placement_of(response.previous_placement))
-            desired_state = _settings(intent) | {"placement": after}
+            desired_state = _settings(spec) | {"placement": dict(placed.clusters)}
         else:
             response = client.delete_service(p["region"], p["service"], dry_run=module.check_mode,
                                              wait=p["wait"], wait_timeout=p["wait_timeout"])
             result = dict(changed=response.changed, placement={},
                           previous_placement=placement_of(response.previous_placement))
             desired_state = {}
-    except FleetError as error:
-        fail_from_fleet_error(module, error, f"setting {p['service']} in region {p['region']}")
-    finally:
-        client.close()
+        result["answered_by"] = client.endpoint
 
-    result["answered_by"] = client.endpoint
     if response.changed and response.HasField("stamp"):
         result["stamp"] = f"{response.stamp.physical_ms}.{response.stamp.logical}@{response.stamp.origin}"
     if module._diff:
         before = {}
         if response.HasField("previous"):
-            previous = messages.intent_from_message(response.previous)
-            before = _settings(previous) | {"placement": dict(previous.placement)}
+            previous = messages.service_from_message(response.previous)
+            before = _settings(previous.spec) | {"placement": dict(previous.placement.clusters)}
         result["diff"] = dict(before=before, after=desired_state)
     if not response.waited and not module.check_mode:
         module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached within "
@@ -268,12 +262,10 @@ def run(module):
     module.exit_json(**result)
 
 
-def _settings(intent: ServiceIntent) -> dict:
-    data = dataclasses.asdict(intent)
-    data["rules"] = {"excluded": sorted(intent.rules.excluded),
-                     "clusters": [dataclasses.asdict(r) for r in intent.rules.clusters]}
-    for derived in ("placement", "unplaced", "reasons"):
-        data.pop(derived)
+def _settings(spec: ServiceSpec) -> dict:
+    data = dataclasses.asdict(spec)
+    data["rules"] = {"excluded": sorted(spec.rules.excluded),
+                     "clusters": [dataclasses.asdict(r) for r in spec.rules.clusters]}
     return data
 
 

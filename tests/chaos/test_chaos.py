@@ -11,7 +11,7 @@ import os
 import random
 
 from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Service, ServiceSpec
 from lab import processes
 from lab.listeners import PYTHON, ListenerFleet
 
@@ -67,7 +67,7 @@ def test_chaos(lab, kube, namespace, tmp_path):
                     lab.stop_cluster(victim)
                     apiserver_down.add(victim)
             region = rnd.choice(list(REGIONS))
-            intent = ServiceIntent(region, rnd.choice(SERVICES), rnd.randint(0, 4), namespace=namespace)
+            intent = ServiceSpec(region, rnd.choice(SERVICES), rnd.randint(0, 4), namespace=namespace)
             at = rnd.choice([n for n in fleet.names if n not in down])
             try:
                 with fleet.client(at, timeout=5) as c:
@@ -95,11 +95,11 @@ def test_chaos(lab, kube, namespace, tmp_path):
 
         def deployments_match():
             with fleet.client(fleet.names[0]) as c:
-                intents = [r.value for r in c.records()[0] if isinstance(r.value, ServiceIntent)]
+                intents = [r.value for r in c.records()[0] if isinstance(r.value, Service)]
             for region, clusters in REGIONS.items():
                 for cluster in clusters:
-                    want = {i.service: i.placement[cluster] for i in intents
-                            if i.region == region and i.placement.get(cluster)}
+                    want = {i.spec.service: i.placement.clusters[cluster] for i in intents
+                            if i.region == region and i.placement.clusters.get(cluster)}
                     have = {name: spec for name, (spec, _ready) in managed_deployments(kube, cluster, namespace).items()}
                     if want != have:
                         return False

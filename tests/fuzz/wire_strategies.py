@@ -10,8 +10,13 @@ numbers = st.integers(0, 2**32 - 1)
 rules = st.builds(pb.PlacementRules, excluded=st.lists(names, max_size=4), clusters=st.lists(st.builds(
     pb.ClusterRule, cluster=names, weight=st.one_of(st.none(), numbers), min=numbers,
     max=st.one_of(st.none(), numbers)), max_size=4))
-intents = st.builds(pb.ServiceIntent, region=names, service=names, replicas=numbers, image=st.text(max_size=600),
-                    port=numbers, namespace=names, rules=rules, rebalance=st.booleans())
+# Each field legal about half the time, so that some whole requests are legal too.
+intents = st.builds(pb.ServiceIntent, region=st.one_of(st.just("us"), names),
+                    service=st.one_of(st.sampled_from(["web", "api"]), names),
+                    replicas=st.one_of(st.integers(0, 100), numbers),
+                    image=st.one_of(st.sampled_from(["", "nginx:1.27"]), st.text(max_size=600)),
+                    port=st.one_of(st.integers(0, 65535), numbers), namespace=st.one_of(st.just(""), names),
+                    rules=st.one_of(st.builds(pb.PlacementRules), rules), rebalance=st.booleans())
 # Stamps from anywhere in int64 and uint32, plus the edges the listener draws lines at.
 stamps = st.builds(pb.Stamp, physical_ms=st.one_of(st.integers(-2**63, 2**63 - 1), st.integers(0, 4_000_000_000_000)),
                    logical=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 2**31 - 1, 2**31])), origin=names)

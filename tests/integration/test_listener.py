@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent, global_config
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec, global_config
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from lab.listeners import ListenerFleet, Member
 
@@ -23,14 +23,14 @@ ALL = ("us-east", "us-west", "eu-central", "eu-west")
 
 def test_a_write_for_eu_at_us_east_reaches_every_listener_and_only_eu_clusters_run_it(listeners, kube, namespace):
     with listeners.client("us-east") as c:
-        response = c.set_region_replicas(ServiceIntent("eu", "shop", 5, namespace=namespace), wait="ready",
+        response = c.set_region_replicas(ServiceSpec("eu", "shop", 5, namespace=namespace), wait="ready",
                                          wait_timeout=60)
     assert response.waited, response.wait_detail
     placement = {p.cluster: p.replicas for p in response.intent.placement}
     assert placement == {"eu-central": 3, "eu-west": 2}
     for name in ALL:
         wait_for(lambda: intent_of(listeners, name, "eu", "shop") is not None, 5, what=f"{name} to hold the write")
-        assert intent_of(listeners, name, "eu", "shop").placement == placement
+        assert intent_of(listeners, name, "eu", "shop").placement.clusters == placement
     for cluster, count in placement.items():
         assert managed_deployments(kube, cluster, namespace) == {"shop": (count, count)}
     for cluster in ("us-east", "us-west"):
@@ -40,7 +40,7 @@ def test_a_write_for_eu_at_us_east_reaches_every_listener_and_only_eu_clusters_r
 def test_concurrent_writes_to_different_services_are_all_kept(listeners, namespace):
     def write(i):
         with listeners.client(ALL[i % 4]) as c:
-            return c.set_region_replicas(ServiceIntent("us", f"svc-{i}", 1 + i % 3, namespace=namespace)).changed
+            return c.set_region_replicas(ServiceSpec("us", f"svc-{i}", 1 + i % 3, namespace=namespace)).changed
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert all(pool.map(write, range(16)))
@@ -54,7 +54,7 @@ def test_concurrent_writes_to_one_service_converge_on_one_winner(listeners, name
     def write(i):
         with listeners.client(ALL[i]) as c:
             barrier.wait()
-            return c.set_region_replicas(ServiceIntent("us", "contested", i + 1, namespace=namespace))
+            return c.set_region_replicas(ServiceSpec("us", "contested", i + 1, namespace=namespace))
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         responses = list(pool.map(write, range(4)))
@@ -62,13 +62,13 @@ def test_concurrent_writes_to_one_service_converge_on_one_winner(listeners, name
     winner = responses[stamps.index(max(stamps))]
     wait_for(lambda: converged(listeners), 10, what="convergence")
     for name in ALL:
-        assert intent_of(listeners, name, "us", "contested").replicas == winner.intent.replicas
+        assert intent_of(listeners, name, "us", "contested").spec.replicas == winner.intent.replicas
 
 
 def test_an_acknowledged_write_survives_sigkill(lab, tmp_path):
     with ListenerFleet(lab, tmp_path / "solo", manage_kubernetes=False, clusters=["us-east"]) as fleet:
         with fleet.client("us-east") as c:
-            ack = c.set_region_replicas(ServiceIntent("us", "durable", 7))
+            ack = c.set_region_replicas(ServiceSpec("us", "durable", 7))
         fleet.kill("us-east")  # at once after the acknowledgement
         fleet.start("us-east")
         fleet.wait_serving("us-east")
@@ -82,9 +82,9 @@ def test_a_stopped_listener_catches_up_by_anti_entropy_alone(listeners, namespac
     try:
         with listeners.client("us-east") as c:
             for i in range(10):
-                c.set_region_replicas(ServiceIntent("us", f"missed-{i}", 1, namespace=namespace))
+                c.set_region_replicas(ServiceSpec("us", f"missed-{i}", 1, namespace=namespace))
         with listeners.client("eu-central") as c:
-            c.set_region_replicas(ServiceIntent("eu", "missed-eu", 2, namespace=namespace))
+            c.set_region_replicas(ServiceSpec("eu", "missed-eu", 2, namespace=namespace))
     finally:
         listeners.start("eu-west")
         listeners.wait_serving("eu-west")
@@ -102,7 +102,7 @@ def test_a_user_deployment_with_a_managed_name_is_left_alone_and_reported(listen
                                   "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
     apps.create_namespaced_deployment(namespace, mine)
     with listeners.client("eu-central") as c:
-        c.set_region_replicas(ServiceIntent("us", "handmade", 4, namespace=namespace))
+        c.set_region_replicas(ServiceSpec("us", "handmade", 4, namespace=namespace))
 
     def conflict():
         with listeners.client("eu-west") as c:
@@ -119,7 +119,7 @@ def test_a_user_deployment_with_a_managed_name_is_left_alone_and_reported(listen
 
 def test_kubectl_scale_is_undone(listeners, lab, kube, namespace):
     with listeners.client("us-west") as c:
-        c.set_region_replicas(ServiceIntent("eu", "steady", 4, namespace=namespace), wait="applied", wait_timeout=30)
+        c.set_region_replicas(ServiceSpec("eu", "steady", 4, namespace=namespace), wait="applied", wait_timeout=30)
     subprocess.run([str(lab.bin_dir / "kubectl"), "--kubeconfig", str(lab.kubeconfig), "--context", "eu-west",
                     "-n", namespace, "scale", "deployment/steady", "--replicas=9"], check=True, capture_output=True)
     started = time.monotonic()
@@ -132,7 +132,7 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
     before = {n: durable_state(listeners, n) for n in ALL}
     with listeners.client("us-east", token="wrong") as c:
         with pytest.raises(FleetError) as refused:
-            c.set_region_replicas(ServiceIntent("us", "intruder", 1, namespace=namespace))
+            c.set_region_replicas(ServiceSpec("us", "intruder", 1, namespace=namespace))
     assert refused.value.code == "UNAUTHENTICATED"
     with listeners.client("us-east", token="") as c:
         with pytest.raises(FleetError) as refused:
@@ -140,20 +140,20 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
     assert refused.value.code == "UNAUTHENTICATED"
 
     bad = [
-        (pb.ServiceIntent(region="us", service="Bad_Name", replicas=1), "service"),
-        (pb.ServiceIntent(region="us", service="web", replicas=2_000_000), "replicas"),
-        (pb.ServiceIntent(region="mars", service="web", replicas=1), "region"),
-        (pb.ServiceIntent(region="us", service="web", replicas=1,
+        (pb.ServiceSpec(region="us", service="Bad_Name", replicas=1), "service"),
+        (pb.ServiceSpec(region="us", service="web", replicas=2_000_000), "replicas"),
+        (pb.ServiceSpec(region="mars", service="web", replicas=1), "region"),
+        (pb.ServiceSpec(region="us", service="web", replicas=1,
                           rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="eu-west", min=1)])),
          "rules.clusters[eu-west].cluster"),
-        (pb.ServiceIntent(region="us", service="web", replicas=1,
+        (pb.ServiceSpec(region="us", service="web", replicas=1,
                           rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="us-east", min=3, max=1)])),
          "rules.clusters[us-east].min"),
     ]
     with listeners.client("us-west") as c:
-        for intent, field in bad:
+        for spec, field in bad:
             with pytest.raises(FleetError) as refused:
-                c.call("SetRegionReplicas", pb.SetRegionReplicasRequest(intent=intent))
+                c.call("SetRegionReplicas", pb.SetRegionReplicasRequest(spec=spec))
             assert refused.value.code == "INVALID_ARGUMENT"
             assert refused.value.detail.startswith(field + ":"), refused.value.detail
     time.sleep(1.5)  # anything that slipped through would have propagated by now
@@ -165,7 +165,7 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
 def test_tls_for_clients_and_mutual_tls_between_listeners(lab, tmp_path):
     with ListenerFleet(lab, tmp_path / "tls", manage_kubernetes=False, tls=True, clusters=["us-east", "eu-west"]) as fleet:
         with fleet.client("us-east") as c:
-            c.set_region_replicas(ServiceIntent("eu", "private", 2))
+            c.set_region_replicas(ServiceSpec("eu", "private", 2))
         wait_for(lambda: intent_of(fleet, "eu-west", "eu", "private") is not None, 5,
                  what="the write to cross over TLS")
         plain = FleetClient(fleet.endpoint("us-east"), token=fleet.token)  # no CA: plain text
@@ -189,7 +189,7 @@ def test_tombstones_are_forgotten_only_once_every_member_holds_them(lab, tmp_pat
     with ListenerFleet(lab, tmp_path / "gc", manage_kubernetes=False, clusters=names,
                        settings={"tombstone_ttl": 2.0}) as fleet:
         with fleet.client("us-east") as c:
-            c.set_region_replicas(ServiceIntent("us", "brief", 1))
+            c.set_region_replicas(ServiceSpec("us", "brief", 1))
         wait_for(lambda: all("service/us/brief" in stored_keys(fleet, n) for n in names), 10, what="replication")
         fleet.stop("eu-west")  # a member that has not seen the delete blocks the collection
         with fleet.client("us-east") as c:
@@ -261,7 +261,7 @@ def test_simulated_clusters_share_one_apiserver_each_in_its_own_namespace(listen
     sims = [Member(f"sim-{i}", "sim", "us-east", deployment_namespace=f"sim-{i}-{run}") for i in (1, 2, 3)]
     with ListenerFleet(lab, tmp_path / "sims", members=sims) as fleet:
         with fleet.client("sim-1") as c:
-            response = c.set_region_replicas(ServiceIntent("sim", "web", 5), wait="ready", wait_timeout=60)
+            response = c.set_region_replicas(ServiceSpec("sim", "web", 5), wait="ready", wait_timeout=60)
         assert response.waited, response.wait_detail
         placement = {p.cluster: p.replicas for p in response.intent.placement}
         assert placement == {"sim-1": 2, "sim-2": 2, "sim-3": 1}
@@ -275,11 +275,7 @@ def test_simulated_clusters_share_one_apiserver_each_in_its_own_namespace(listen
 
 
 def metric(fleet, name, metric_name) -> float:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{fleet.metrics_ports[name]}/metrics", timeout=5) as response:
-        lines = response.read().decode().splitlines()
-    return sum(float(line.split()[1]) for line in lines if line.startswith(metric_name + " "))
+    return fleet.metrics(name).get(metric_name, 0.0)
 
 
 def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_is_away(lab, tmp_path):
@@ -289,7 +285,7 @@ def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_i
                  what="us-east to reach its 3 peers")
         with fleet.client("us-east") as c:
             for i in range(4):
-                response = c.set_region_replicas(ServiceIntent("us", f"relayed-{i}", 1), wait="propagated",
+                response = c.set_region_replicas(ServiceSpec("us", f"relayed-{i}", 1), wait="propagated",
                                                  wait_timeout=10)
                 assert response.waited, response.wait_detail
         # One call per write went to eu, and the eu member that took it passed it on.
@@ -298,7 +294,7 @@ def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_i
         fleet.stop("eu-west")
         with fleet.client("us-east") as c:
             for i in range(4):  # whichever of eu-central and eu-west is asked to relay
-                response = c.set_region_replicas(ServiceIntent("us", f"alone-{i}", 1), wait="propagated",
+                response = c.set_region_replicas(ServiceSpec("us", f"alone-{i}", 1), wait="propagated",
                                                  wait_timeout=5)
                 assert response.waited  # every *reachable* peer acknowledged; the others are named
                 assert response.wait_detail == f"not acknowledged by: {fleet.advertised('eu-west')}"

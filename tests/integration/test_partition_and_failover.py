@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceIntent
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
 from lab.listeners import ListenerFleet
 
 from fleet_state import converged, durable_state, intent_of, managed_deployments
@@ -18,11 +18,11 @@ def test_both_sides_of_a_partition_accept_writes_and_converge_within_5s_of_heali
         fleet.partition(US, EU)
         acks = []
         with fleet.client("us-east") as c:
-            acks.append(c.set_region_replicas(ServiceIntent("us", "west-side", 3)))
-            acks.append(c.set_region_replicas(ServiceIntent("eu", "contested", 2)))
+            acks.append(c.set_region_replicas(ServiceSpec("us", "west-side", 3)))
+            acks.append(c.set_region_replicas(ServiceSpec("eu", "contested", 2)))
         with fleet.client("eu-west") as c:
-            acks.append(c.set_region_replicas(ServiceIntent("eu", "east-side", 4)))
-            acks.append(c.set_region_replicas(ServiceIntent("eu", "contested", 6)))
+            acks.append(c.set_region_replicas(ServiceSpec("eu", "east-side", 4)))
+            acks.append(c.set_region_replicas(ServiceSpec("eu", "contested", 6)))
         assert all(a.changed for a in acks)
         time.sleep(2)
         assert "service/eu/east-side" not in durable_state(fleet, "us-west"), "the partition leaked"
@@ -51,7 +51,7 @@ def region_ready(kube, namespace, service, clusters):
 def test_a_lost_cluster_fails_over_within_30s_and_fails_back_without_dropping_ready(
         lab, listeners, kube, namespace):
     with listeners.client("eu-central") as c:
-        first = c.set_region_replicas(ServiceIntent("us", "resilient", 4, namespace=namespace), wait="ready",
+        first = c.set_region_replicas(ServiceSpec("us", "resilient", 4, namespace=namespace), wait="ready",
                                       wait_timeout=60)
     assert {p.cluster: p.replicas for p in first.intent.placement} == {"us-east": 2, "us-west": 2}
 
@@ -62,7 +62,7 @@ def test_a_lost_cluster_fails_over_within_30s_and_fails_back_without_dropping_re
         wait_for(lambda: managed_deployments(kube, "us-east", namespace).get("resilient", (0, 0))[1] == 4, 30,
                  interval=0.2, what="us-west's replicas to be ready on us-east")
         failover = time.monotonic() - killed
-        assert intent_of(listeners, "us-east", "us", "resilient").placement == {"us-east": 4}
+        assert intent_of(listeners, "us-east", "us", "resilient").placement.clusters == {"us-east": 4}
     finally:
         lab.start_cluster("us-west")
         listeners.start("us-west")
@@ -79,7 +79,7 @@ def test_a_lost_cluster_fails_over_within_30s_and_fails_back_without_dropping_re
     watcher.start()
     back = time.monotonic()
     try:
-        wait_for(lambda: intent_of(listeners, "us-east", "us", "resilient").placement == {"us-east": 2, "us-west": 2},
+        wait_for(lambda: intent_of(listeners, "us-east", "us", "resilient").placement.clusters == {"us-east": 2, "us-west": 2},
                  60, interval=0.2, what="the replicas to move back")
         wait_for(lambda: managed_deployments(kube, "us-west", namespace).get("resilient", (0, 0))[1] == 2, 30,
                  what="2 ready on us-west")

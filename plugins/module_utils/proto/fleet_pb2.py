@@ -34,98 +34,119 @@ try:
         b'\x18\x04 \x01(\rH\x01\x88\x01\x01B\t\n\x07_weightB\x06\n\x04_max"W\n\x0ePlacementRules'
         b'\x12\x10\n\x08excluded\x18\x01 \x03(\t\x123\n\x08clusters\x18\x02 \x03(\x0b2!.multiclus'
         b'ter.kube.v1.ClusterRule"4\n\x0fClusterReplicas\x12\x0f\n\x07cl'
-        b'uster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"\x97\x02\n\rServiceIntent\x12'
-        b'\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01'
-        b'(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01'
-        b'(\t\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster.kube.v1.Placeme'
-        b'ntRules\x12\x11\n\trebalance\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.'
-        b'multicluster.kube.v1.ClusterReplicas\x12\x10\n\x08unplaced'
-        b'\x18\n \x01(\r\x12\x0f\n\x07reasons\x18\x0b \x03(\t"\x81\x02\n\x0bClusterSpec\x12\x0c\n\x04name\x18'
-        b'\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t\x12=\n\x06label'
-        b's\x18\x04 \x03(\x0b2-.multicluster.kube.v1.ClusterSpec.Label'
-        b'sEntry\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88'
-        b'\x01\x01\x12\x10\n\x08cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t'
-        b'\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"u\n\rS'
-        b'erviceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n'
-        b'\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r'
-        b'\x12\x10\n\x08conflict\x18\x06 \x01(\t"|\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01'
-        b' \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08ser'
-        b'vices\x18\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceStatus'
-        b'"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multic'
-        b'luster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18'
-        b'\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.Se'
-        b'rviceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.ku'
-        b'be.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multiclust'
-        b'er.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xa6\x01\n\x18SetRegio'
-        b'nReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.'
-        b'kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03'
-        b' \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_s'
-        b'econds\x18\x04 \x01(\x01"\xac\x02\n\x19SetRegionReplicasResponse\x123\n\x06in'
-        b'tent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12'
-        b'A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kube.'
-        b'v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster'
-        b'.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12'
-        b'\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicl'
-        b'uster.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServiceReq'
-        b'uest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run'
-        b'\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.Wait'
-        b'For\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceRe'
-        b'sponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluste'
-        b'r.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
-        b'cluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited'
-        b'\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.'
-        b'multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobalC'
-        b'onfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07c'
-        b'luster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seco'
-        b'nds\x18\x03 \x01(\x01"\x99\x02\n\x17GetGlobalConfigResponse\x12-\n\x07records'
-        b'\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18\x02'
-        b' \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0bans'
-        b'wered_by\x18\x03 \x01(\t\x12R\n\x0breceived_ms\x18\x04 \x03(\x0b2=.multiclust'
-        b'er.kube.v1.GetGlobalConfigResponse.ReceivedMsEnt'
-        b'ry\x1a1\n\x0fReceivedMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01('
-        b'\x03:\x028\x01"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.mu'
-        b'lticluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"'
-        b'5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run'
-        b'\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.mul'
-        b'ticluster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.m'
-        b'ulticluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b'
-        b'.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\r'
-        b'HealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t'
-        b'\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_tota'
-        b'l\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom'
-        b'_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.k'
-        b'ube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 '
-        b'\x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n\x0cPushResp'
-        b'onse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08K'
-        b'eyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclust'
-        b'er.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"-\n\tHeartbeat\x12\x0f'
-        b'\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03"\xb3\x01\n\rDigestReque'
-        b'st\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.mult'
-        b'icluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06'
-        b'\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclu'
-        b'ster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05new'
-        b'er\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wanted'
-        b'\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets'
-        b'\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v'
-        b'1.Heartbeat*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00'
-        b'\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05'
-        b'READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicl'
-        b'uster.kube.v1.SetRegionReplicasRequest\x1a/.multicl'
-        b'uster.kube.v1.SetRegionReplicasResponse\x12h\n\rDelet'
-        b'eService\x12*.multicluster.kube.v1.DeleteServiceReq'
-        b'uest\x1a+.multicluster.kube.v1.DeleteServiceRespons'
-        b'e\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.GetG'
-        b'lobalConfigRequest\x1a-.multicluster.kube.v1.GetGlo'
-        b"balConfigResponse\x12\\\n\nPutCluster\x12'.multicluster.k"
-        b'ube.v1.PutClusterRequest\x1a%.multicluster.kube.v1.'
-        b'ClusterResponse\x12b\n\rRemoveCluster\x12*.multicluster.'
-        b'kube.v1.RemoveClusterRequest\x1a%.multicluster.kube'
-        b'.v1.ClusterResponse\x12S\n\x06Health\x12#.multicluster.kub'
-        b'e.v1.HealthRequest\x1a$.multicluster.kube.v1.Health'
-        b'Response2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1'
-        b'.PushRequest\x1a".multicluster.kube.v1.PushResponse'
-        b'\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestRequest\x1a'
-        b'$.multicluster.kube.v1.DigestResponseb\x06proto3'
+        b'uster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"\xb8\x01\n\x0bServiceSpec\x12\x0e\n'
+        b'\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r'
+        b'\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t'
+        b'\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster.kube.v1.Placement'
+        b'Rules\x12\x11\n\trebalance\x18\x08 \x01(\x08"W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 '
+        b'\x01(\t\x12.\n\x04code\x18\x02 \x01(\x0e2 .multicluster.kube.v1.ReasonC'
+        b'ode\x12\x0c\n\x04text\x18\x03 \x01(\t"\xcd\x02\n\rServiceIntent\x12\x0e\n\x06region\x18\x01 '
+        b'\x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18'
+        b'\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18'
+        b'\x07 \x01(\x0b2$.multicluster.kube.v1.PlacementRules\x12\x11\n\tr'
+        b'ebalance\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.multicluster'
+        b'.kube.v1.ClusterReplicas\x12\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07re'
+        b'asons\x18\x0b \x03(\t\x124\n\x0ereason_details\x18\x0c \x03(\x0b2\x1c.multiclust'
+        b'er.kube.v1.Reason"\x81\x02\n\x0bClusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12'
+        b'\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t\x12=\n\x06labels\x18\x04 \x03('
+        b'\x0b2-.multicluster.kube.v1.ClusterSpec.LabelsEntry'
+        b'\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08'
+        b'cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05va'
+        b'lue\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"u\n\rService'
+        b'Status\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnames'
+        b'pace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08co'
+        b'nflict\x18\x06 \x01(\t"|\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e'
+        b'\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18'
+        b'\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceStatus"\x90\x02\n\x06R'
+        b'ecord\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster'
+        b'.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x12'
+        b'6\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.ServiceI'
+        b'ntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.kube.v1.'
+        b'ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multicluster.kub'
+        b'e.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionRepli'
+        b'casRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v'
+        b'1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d'
+        b'.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds'
+        b'\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kube.v1.Serv'
+        b'iceSpec"\xac\x02\n\x19SetRegionReplicasResponse\x123\n\x06intent\x18'
+        b'\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12A\n\x12pr'
+        b'evious_placement\x18\x02 \x03(\x0b2%.multicluster.kube.v1.Cl'
+        b'usterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube'
+        b'.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwa'
+        b'it_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicluster'
+        b'.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServiceRequest\x12'
+        b'\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01('
+        b'\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17'
+        b'\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceRespons'
+        b'e\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluster.kub'
+        b'e.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclust'
+        b'er.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01('
+        b'\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multi'
+        b'cluster.kube.v1.ServiceIntent"&\n\x16GetGlobalConfig'
+        b'Request\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07cluste'
+        b'r\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03'
+        b' \x01(\x01"\x98\x01\n\x17GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03('
+        b'\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2'
+        b'#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0banswered'
+        b'_by\x18\x03 \x01(\tJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18'
+        b'\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_'
+        b'run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reg'
+        b'ion\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\r'
+        b'H\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.m'
+        b'ulticluster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01'
+        b'\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordo'
+        b'ned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.ku'
+        b'be.v1.Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key'
+        b'\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterReques'
+        b't\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster.kube.v1.Cluster'
+        b'Change\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12'
+        b'\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterRespon'
+        b'se\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Cluste'
+        b'rSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.Clus'
+        b'terSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.St'
+        b'amp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthR'
+        b'esponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peer'
+        b's_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04'
+        b'"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07record'
+        b's\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_t'
+        b'o\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.'
+        b'v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13'
+        b'\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05'
+        b'stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07dele'
+        b'ted\x18\x03 \x01(\x08"-\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_'
+        b'ms\x18\x02 \x01(\x03"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t'
+        b'\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStam'
+        b'p\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nhea'
+        b'rtbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\xb2'
+        b'\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.'
+        b'kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 '
+        b'\x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03'
+        b'(\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xb3\x01\n\nReasonCo'
+        b'de\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n'
+        b'\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12'
+        b'\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n'
+        b'\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR'
+        b'_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n'
+        b'\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionRepl'
+        b'icas\x12..multicluster.kube.v1.SetRegionReplicasReq'
+        b'uest\x1a/.multicluster.kube.v1.SetRegionReplicasRes'
+        b'ponse\x12h\n\rDeleteService\x12*.multicluster.kube.v1.De'
+        b'leteServiceRequest\x1a+.multicluster.kube.v1.Delete'
+        b'ServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multicluste'
+        b'r.kube.v1.GetGlobalConfigRequest\x1a-.multicluster.'
+        b"kube.v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'."
+        b'multicluster.kube.v1.PutClusterRequest\x1a%.multicl'
+        b'uster.kube.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*'
+        b'.multicluster.kube.v1.UpdateClusterRequest\x1a%.mul'
+        b'ticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClust'
+        b'er\x12*.multicluster.kube.v1.RemoveClusterRequest\x1a%'
+        b'.multicluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12'
+        b'#.multicluster.kube.v1.HealthRequest\x1a$.multiclus'
+        b'ter.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.mu'
+        b'lticluster.kube.v1.PushRequest\x1a".multicluster.ku'
+        b'be.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.kube'
+        b'.v1.DigestRequest\x1a$.multicluster.kube.v1.DigestR'
+        b'esponseb\x06proto3'
     )
 
     _globals = globals()
@@ -135,10 +156,12 @@ try:
         DESCRIPTOR._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
-        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._loaded_options = None
-        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3853
-        _globals['_WAITFOR']._serialized_end = 3943
+        _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
+        _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
+        _globals['_REASONCODE']._serialized_start = 4550
+        _globals['_REASONCODE']._serialized_end = 4729
+        _globals['_WAITFOR']._serialized_start = 4731
+        _globals['_WAITFOR']._serialized_end = 4821
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -147,60 +170,70 @@ try:
         _globals['_PLACEMENTRULES']._serialized_end = 311
         _globals['_CLUSTERREPLICAS']._serialized_start = 313
         _globals['_CLUSTERREPLICAS']._serialized_end = 365
-        _globals['_SERVICEINTENT']._serialized_start = 368
-        _globals['_SERVICEINTENT']._serialized_end = 647
-        _globals['_CLUSTERSPEC']._serialized_start = 650
-        _globals['_CLUSTERSPEC']._serialized_end = 907
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 838
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 883
-        _globals['_SERVICESTATUS']._serialized_start = 909
-        _globals['_SERVICESTATUS']._serialized_end = 1026
-        _globals['_CLUSTERSTATUS']._serialized_start = 1028
-        _globals['_CLUSTERSTATUS']._serialized_end = 1152
-        _globals['_RECORD']._serialized_start = 1155
-        _globals['_RECORD']._serialized_end = 1427
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 1430
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 1596
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 1599
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 1899
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 1902
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 2044
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 2047
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 2290
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2292
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2330
-        _globals['_CLUSTERHEALTH']._serialized_start = 2332
-        _globals['_CLUSTERHEALTH']._serialized_end = 2409
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2412
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2693
-        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_start = 2644
-        _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_end = 2693
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2695
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 2783
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 2785
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 2838
-        _globals['_CLUSTERRESPONSE']._serialized_start = 2841
-        _globals['_CLUSTERRESPONSE']._serialized_end = 3020
-        _globals['_HEALTHREQUEST']._serialized_start = 3022
-        _globals['_HEALTHREQUEST']._serialized_end = 3037
-        _globals['_HEALTHRESPONSE']._serialized_start = 3039
-        _globals['_HEALTHRESPONSE']._serialized_end = 3144
-        _globals['_PUSHREQUEST']._serialized_start = 3147
-        _globals['_PUSHREQUEST']._serialized_end = 3300
-        _globals['_PUSHRESPONSE']._serialized_start = 3302
-        _globals['_PUSHRESPONSE']._serialized_end = 3355
-        _globals['_KEYSTAMP']._serialized_start = 3357
-        _globals['_KEYSTAMP']._serialized_end = 3441
-        _globals['_HEARTBEAT']._serialized_start = 3443
-        _globals['_HEARTBEAT']._serialized_end = 3488
-        _globals['_DIGESTREQUEST']._serialized_start = 3491
-        _globals['_DIGESTREQUEST']._serialized_end = 3670
-        _globals['_DIGESTRESPONSE']._serialized_start = 3673
-        _globals['_DIGESTRESPONSE']._serialized_end = 3851
-        _globals['_FLEET']._serialized_start = 3946
-        _globals['_FLEET']._serialized_end = 4568
-        _globals['_PEER']._serialized_start = 4571
-        _globals['_PEER']._serialized_end = 4741
+        _globals['_SERVICESPEC']._serialized_start = 368
+        _globals['_SERVICESPEC']._serialized_end = 552
+        _globals['_REASON']._serialized_start = 554
+        _globals['_REASON']._serialized_end = 641
+        _globals['_SERVICEINTENT']._serialized_start = 644
+        _globals['_SERVICEINTENT']._serialized_end = 977
+        _globals['_CLUSTERSPEC']._serialized_start = 980
+        _globals['_CLUSTERSPEC']._serialized_end = 1237
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1168
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1213
+        _globals['_SERVICESTATUS']._serialized_start = 1239
+        _globals['_SERVICESTATUS']._serialized_end = 1356
+        _globals['_CLUSTERSTATUS']._serialized_start = 1358
+        _globals['_CLUSTERSTATUS']._serialized_end = 1482
+        _globals['_RECORD']._serialized_start = 1485
+        _globals['_RECORD']._serialized_end = 1757
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 1760
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 1975
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 1978
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 2278
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 2281
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 2423
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 2426
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 2669
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2671
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2709
+        _globals['_CLUSTERHEALTH']._serialized_start = 2711
+        _globals['_CLUSTERHEALTH']._serialized_end = 2788
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2791
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2943
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2945
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3033
+        _globals['_CLUSTERCHANGE']._serialized_start = 3036
+        _globals['_CLUSTERCHANGE']._serialized_end = 3267
+        _globals['_LABELS']._serialized_start = 3269
+        _globals['_LABELS']._serialized_end = 3385
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 3339
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 3385
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 3387
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 3479
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 3481
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 3534
+        _globals['_CLUSTERRESPONSE']._serialized_start = 3537
+        _globals['_CLUSTERRESPONSE']._serialized_end = 3716
+        _globals['_HEALTHREQUEST']._serialized_start = 3718
+        _globals['_HEALTHREQUEST']._serialized_end = 3733
+        _globals['_HEALTHRESPONSE']._serialized_start = 3735
+        _globals['_HEALTHRESPONSE']._serialized_end = 3840
+        _globals['_PUSHREQUEST']._serialized_start = 3843
+        _globals['_PUSHREQUEST']._serialized_end = 3996
+        _globals['_PUSHRESPONSE']._serialized_start = 3998
+        _globals['_PUSHRESPONSE']._serialized_end = 4051
+        _globals['_KEYSTAMP']._serialized_start = 4053
+        _globals['_KEYSTAMP']._serialized_end = 4137
+        _globals['_HEARTBEAT']._serialized_start = 4139
+        _globals['_HEARTBEAT']._serialized_end = 4184
+        _globals['_DIGESTREQUEST']._serialized_start = 4187
+        _globals['_DIGESTREQUEST']._serialized_end = 4366
+        _globals['_DIGESTRESPONSE']._serialized_start = 4369
+        _globals['_DIGESTRESPONSE']._serialized_end = 4547
+        _globals['_FLEET']._serialized_start = 4824
+        _globals['_FLEET']._serialized_end = 5546
+        _globals['_PEER']._serialized_start = 5549
+        _globals['_PEER']._serialized_end = 5719
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

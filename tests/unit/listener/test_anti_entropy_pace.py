@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from ansible_collections.multicluster.kube.listener.server import ANTI_ENTROPY_BACKOFF, quiet_rounds, rounds_until_next
+from ansible_collections.multicluster.kube.listener.replication import ANTI_ENTROPY_BACKOFF, quiet_rounds, rounds_until_next
 
 
 def paces(rounds, failure_timeout, interval):

@@ -15,13 +15,13 @@ def test_flags_win_over_variables_which_win_over_the_file(tmp_path):
     settings.write_text("heartbeat_interval: 2.0\nfailure_timeout: 9\nhold_down: 30\n")
     env = {"MULTICLUSTER_LISTENER_FAILURE_TIMEOUT": "8", "MULTICLUSTER_LISTENER_HOLD_DOWN": "20"}
     cfg = config.load(BASE + ["--config", str(settings), "--hold-down", "12"], env)
-    assert (cfg.heartbeat_interval, cfg.failure_timeout, cfg.hold_down) == (2.0, 8.0, 12.0)
-    assert cfg.advertise == cfg.listen == "127.0.0.1:7443"
+    assert (cfg.timing.heartbeat_interval, cfg.timing.failure_timeout, cfg.timing.hold_down) == (2.0, 8.0, 12.0)
+    assert cfg.network.advertise == cfg.network.listen == "127.0.0.1:7443"
 
 
 def test_a_deployment_namespace_is_the_only_namespace_managed():
     cfg = config.load(BASE + ["--deployment-namespace", "sim-7"], {})
-    assert cfg.namespaces == ["sim-7"]
+    assert cfg.kubernetes.namespaces == ["sim-7"]
 
 
 @pytest.mark.parametrize("argv, field", [

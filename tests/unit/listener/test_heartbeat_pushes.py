@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from ansible_collections.multicluster.kube.listener.server import heartbeat_push_gap
+from ansible_collections.multicluster.kube.listener.health import heartbeat_push_gap
 
 
 def pushed_beats(beat_times, interval, failure_timeout):

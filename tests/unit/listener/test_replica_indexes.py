@@ -8,9 +8,9 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, Record, ServiceIntent)
+    Cluster, ClusterStatus, Placement, Record, Service, ServiceSpec)
 from ansible_collections.multicluster.kube.listener.metrics import Metrics
-from ansible_collections.multicluster.kube.listener.replication import Replica
+from ansible_collections.multicluster.kube.listener.replica import Replica
 from ansible_collections.multicluster.kube.listener.store import Store
 
 NOW = wall_clock_ms()
@@ -23,7 +23,7 @@ def value(kind: int, n: int, placement: dict):
         return Cluster(name=name, region="us")
     if kind == 1:
         return ClusterStatus(cluster=name, region="us", reported_ms=n)
-    return ServiceIntent("us", f"s{n % 4}", sum(placement.values()), placement=placement)
+    return Service(ServiceSpec("us", f"s{n % 4}", sum(placement.values())), Placement(placement))
 
 
 records = st.builds(
@@ -38,8 +38,8 @@ records = st.builds(
 def scanned(state: dict):
     live = [r.value for r in state.values() if not r.deleted]
     placed = {}
-    for intent in (v for v in live if isinstance(v, ServiceIntent)):
-        for cluster, count in intent.placement.items():
+    for service in (v for v in live if isinstance(v, Service)):
+        for cluster, count in service.placement.clusters.items():
             placed[cluster] = placed.get(cluster, 0) + count
     return ({v.name: v for v in live if isinstance(v, Cluster)},
             {v.cluster: v for v in live if isinstance(v, ClusterStatus)}, placed)
@@ -50,13 +50,14 @@ def test_maintained_maps_equal_a_scan_of_the_state(batches):
     replica = Replica("a", Store(":memory:"), HybridClock("a"), Metrics())
     for batch in batches:
         replica.receive(batch)
-        members, statuses, placed = scanned(replica.state)
+        state = {r.key: r for r in replica.snapshot()}
+        members, statuses, placed = scanned(state)
         assert {m.name: m for m in replica.members()} == members
         assert {c: replica.status_of(c) for c in statuses} == statuses
         assert all(replica.status_of(c) is None for c in CLUSTERS if c not in statuses)
-        assert {c: n for c, n in replica.placed.items() if n} == {c: n for c, n in placed.items() if n}
-        for key, record in replica.state.items():
-            if isinstance(record.value, ServiceIntent):
-                own = record.value.placement
+        assert replica.used_by_others("service/none/none") == {c: n for c, n in placed.items() if n}
+        for key, record in state.items():
+            if isinstance(record.value, Service):
+                own = record.value.placement.clusters
                 others = {c: n - own.get(c, 0) for c, n in placed.items() if n - own.get(c, 0)}
                 assert replica.used_by_others(key) == others

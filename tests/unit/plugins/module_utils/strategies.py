@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterRule, PlacementRules, ServiceIntent)
+    Cluster, ClusterRule, PlacementRules, ServiceSpec)
 
 CLUSTER_NAMES = ["a", "b", "c", "d", "e", "f", "g", "h"]
 REGIONS = ["us", "eu"]
@@ -41,7 +41,7 @@ def rules(draw, names):
 def intents(draw, fleet, max_replicas=200):
     region = draw(st.sampled_from(REGIONS))
     names = [c.name for c in fleet if c.region == region]
-    return ServiceIntent(region=region, service="web", replicas=draw(st.integers(0, max_replicas)),
+    return ServiceSpec(region=region, service="web", replicas=draw(st.integers(0, max_replicas)),
                          rules=draw(rules(names)), rebalance=False)
 
 

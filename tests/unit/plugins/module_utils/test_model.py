@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterRule, PlacementRules, ServiceIntent, ValidationError, global_config, Record)
+    Cluster, ClusterRule, PlacementRules, Placement, Service, ServiceSpec, ValidationError, global_config, Record)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 
 
@@ -16,16 +16,16 @@ def error_of(build):
 
 @pytest.mark.parametrize("replicas", [-1, 1_000_001, True, 2.5, "3"])
 def test_replicas_out_of_range(replicas):
-    error = error_of(lambda: ServiceIntent("us", "web", replicas))
+    error = error_of(lambda: ServiceSpec("us", "web", replicas))
     assert error.field == "replicas"
     assert "0 to 1000000" in error.rule
 
 
 @pytest.mark.parametrize("field_name,build", [
-    ("service", lambda: ServiceIntent("us", "Nginx", 1)),
-    ("service", lambda: ServiceIntent("us", "web_1", 1)),
-    ("region", lambda: ServiceIntent("-us", "web", 1)),
-    ("namespace", lambda: ServiceIntent("us", "web", 1, namespace="a" * 64)),
+    ("service", lambda: ServiceSpec("us", "Nginx", 1)),
+    ("service", lambda: ServiceSpec("us", "web_1", 1)),
+    ("region", lambda: ServiceSpec("-us", "web", 1)),
+    ("namespace", lambda: ServiceSpec("us", "web", 1, namespace="a" * 64)),
     ("name", lambda: Cluster(name="US-East", region="us")),
     ("rules.excluded[]", lambda: PlacementRules(excluded={"Bad"})),
 ])
@@ -47,11 +47,11 @@ def test_min_above_max():
 
 
 def test_rules_naming_a_cluster_outside_the_region():
-    intent = ServiceIntent("us", "web", 2, rules=PlacementRules(clusters=(ClusterRule("eu-west", min=1),)))
+    intent = ServiceSpec("us", "web", 2, rules=PlacementRules(clusters=(ClusterRule("eu-west", min=1),)))
     error = error_of(lambda: intent.check_rules_against(["us-east", "us-west"]))
     assert error.field == "rules.clusters[eu-west].cluster"
     assert "region us" in error.rule
-    excluded = ServiceIntent("us", "web", 2, rules=PlacementRules(excluded={"nowhere"}))
+    excluded = ServiceSpec("us", "web", 2, rules=PlacementRules(excluded={"nowhere"}))
     assert error_of(lambda: excluded.check_rules_against(["us-east"])).field == "rules.excluded"
 
 
@@ -61,12 +61,12 @@ def test_a_cluster_named_twice_in_rules():
 
 
 def test_port_and_image():
-    assert error_of(lambda: ServiceIntent("us", "web", 1, port=0)).field == "port"
-    assert error_of(lambda: ServiceIntent("us", "web", 1, image="nginx latest")).field == "image"
+    assert error_of(lambda: ServiceSpec("us", "web", 1, port=0)).field == "port"
+    assert error_of(lambda: ServiceSpec("us", "web", 1, image="nginx latest")).field == "image"
 
 
 def test_defaults_follow_the_seed():
-    intent = ServiceIntent("us", "nginx", 5)
+    intent = ServiceSpec("us", "nginx", 5)
     assert (intent.image, intent.port, intent.namespace) == ("nginx", 8080, "default")
 
 
@@ -80,7 +80,7 @@ def test_global_config_tree_is_derived_from_records():
         Record("cluster/us-east", stamp, "alice", Cluster(name="us-east", region="us")),
         Record("cluster/us-west", stamp, "alice", Cluster(name="us-west", region="us")),
         Record("service/us/web", Stamp(2000, 1, "us-west"), "bob",
-               ServiceIntent("us", "web", 3, placement={"us-east": 2, "us-west": 1})),
+               Service(ServiceSpec("us", "web", 3), Placement({"us-east": 2, "us-west": 1}))),
         Record("service/us/gone", stamp, "bob", None),
     ]
     tree = global_config(records)

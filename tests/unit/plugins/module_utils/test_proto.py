@@ -10,7 +10,8 @@ from hypothesis import given, strategies as st
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, Record, ServiceIntent, ServiceStatus, ValidationError)
+    Cluster, ClusterStatus, Placement, Reason, ReasonCode, Record, Service, ServiceSpec, ServiceStatus,
+    ValidationError)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2
 
 from strategies import CLUSTER_NAMES, clusters, rules
@@ -27,17 +28,20 @@ def test_generated_code_is_current():
 stamps = st.builds(Stamp, st.integers(0, 2**62), st.integers(0, MAX_LOGICAL), st.sampled_from(CLUSTER_NAMES))
 
 
+reasons = st.builds(Reason, st.sampled_from(["", *CLUSTER_NAMES]), st.sampled_from(ReasonCode.ALL), st.text(max_size=20))
+
+
 @st.composite
-def service_intents(draw):
+def services(draw):
     names = draw(st.lists(st.sampled_from(CLUSTER_NAMES), unique=True))
-    return ServiceIntent(
+    spec = ServiceSpec(
         region="us", service=draw(st.sampled_from(["web", "api", "nginx"])), replicas=draw(st.integers(0, 10**6)),
         image=draw(st.sampled_from(["", "nginx:1.27", "registry.local/app@sha256:abc"])),
         port=draw(st.integers(1, 65535)), namespace=draw(st.sampled_from(["default", "apps"])),
-        rules=draw(rules(names)), rebalance=draw(st.booleans()),
-        placement=draw(st.dictionaries(st.sampled_from(CLUSTER_NAMES), st.integers(0, 1000))),
-        unplaced=draw(st.integers(0, 1000)), reasons=tuple(draw(st.lists(st.text(max_size=20), max_size=3))),
-    )
+        rules=draw(rules(names)), rebalance=draw(st.booleans()))
+    placement = Placement(draw(st.dictionaries(st.sampled_from(CLUSTER_NAMES), st.integers(0, 1000))),
+                          draw(st.integers(0, 1000)), tuple(draw(st.lists(reasons, max_size=3))))
+    return Service(spec, placement)
 
 
 statuses = st.builds(
@@ -46,7 +50,7 @@ statuses = st.builds(
                                 desired=st.integers(0, 100), ready=st.integers(0, 100),
                                 conflict=st.text(max_size=30)), max_size=3).map(tuple))
 
-values = st.one_of(st.none(), service_intents(), clusters(min_size=1, max_size=1).map(lambda c: c[0]), statuses)
+values = st.one_of(st.none(), services(), clusters(min_size=1, max_size=1).map(lambda c: c[0]), statuses)
 
 
 @given(values, stamps, st.text(max_size=30))

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterRule, PlacementRules, ServiceIntent)
+    Cluster, ClusterRule, PlacementRules, Reason, ReasonCode, ServiceSpec)
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
 from strategies import scenarios
@@ -49,7 +49,7 @@ def room(intent, clusters):
 def test_sum(scenario):
     fleet, intent, unhealthy = scenario
     decision = schedule(intent, fleet, unhealthy=unhealthy)
-    assert sum(decision.placement.values()) + decision.unplaced == intent.replicas
+    assert sum(decision.clusters.values()) + decision.unplaced == intent.replicas
     ok = eligible(fleet, intent, unhealthy)
     if ok and room(intent, ok.values()) >= intent.replicas:
         assert decision.unplaced == 0
@@ -60,7 +60,7 @@ def test_caps(scenario):
     fleet, intent, unhealthy = scenario
     decision = schedule(intent, fleet, unhealthy=unhealthy)
     by_name = {c.name: c for c in fleet}
-    for name, count in decision.placement.items():
+    for name, count in decision.clusters.items():
         assert count <= cap(intent, by_name[name])
         if weight(intent, by_name[name]) == 0:
             assert count <= floor(intent, by_name[name])
@@ -73,21 +73,21 @@ def test_minimums(scenario):
     decision = schedule(intent, fleet, unhealthy=unhealthy)
     if sum(floor(intent, c) for c in ok.values()) <= intent.replicas:
         for name, cluster in ok.items():
-            assert decision.placement.get(name, 0) >= floor(intent, cluster)
+            assert decision.clusters.get(name, 0) >= floor(intent, cluster)
 
 
 @given(scenarios())
 def test_exclusion(scenario):
     fleet, intent, unhealthy = scenario
     decision = schedule(intent, fleet, unhealthy=unhealthy)
-    assert not set(decision.placement) & intent.rules.excluded
+    assert not set(decision.clusters) & intent.rules.excluded
 
 
 @given(scenarios())
 def test_eligibility(scenario):
     fleet, intent, unhealthy = scenario
     decision = schedule(intent, fleet, unhealthy=unhealthy)
-    assert set(decision.placement) <= set(eligible(fleet, intent, unhealthy))
+    assert set(decision.clusters) <= set(eligible(fleet, intent, unhealthy))
 
 
 @given(scenarios(), st.randoms(use_true_random=False))
@@ -103,7 +103,7 @@ def test_determinism_under_permutation(scenario, rnd):
     first = schedule(intent, fleet, unhealthy=unhealthy)
     second = schedule(permuted, shuffled_fleet, unhealthy=frozenset(sorted(unhealthy, reverse=True)))
     assert first == second
-    assert list(first.placement) == sorted(first.placement)
+    assert list(first.clusters) == sorted(first.clusters)
 
 
 def draw_previous(data, fleet, intent, unhealthy):
@@ -121,7 +121,7 @@ def test_scale_up_only_adds(scenario, data):
     fleet, intent, unhealthy = scenario
     before = draw_previous(data, fleet, intent, unhealthy)
     bigger = dataclasses.replace(intent, replicas=sum(before.values()) + data.draw(st.integers(0, 200)))
-    after = schedule(bigger, fleet, previous=before, unhealthy=unhealthy).placement
+    after = schedule(bigger, fleet, previous=before, unhealthy=unhealthy).clusters
     ok = eligible(fleet, bigger, unhealthy)
     if sum(max(floor(bigger, c), before[n]) for n, c in ok.items()) > bigger.replicas:
         return  # a minimum that the larger count un-clamps takes precedence over keeping replicas
@@ -134,7 +134,7 @@ def test_scale_down_only_removes(scenario, data):
     fleet, intent, unhealthy = scenario
     before = draw_previous(data, fleet, intent, unhealthy)
     smaller = dataclasses.replace(intent, replicas=data.draw(st.integers(0, sum(before.values()))))
-    after = schedule(smaller, fleet, previous=before, unhealthy=unhealthy).placement
+    after = schedule(smaller, fleet, previous=before, unhealthy=unhealthy).clusters
     ok = eligible(fleet, smaller, unhealthy)
     if any(floor(smaller, c) > before[n] for n, c in ok.items()):
         return  # a minimum that the new count un-clamps takes precedence over keeping replicas
@@ -148,7 +148,7 @@ def test_only_lost_clusters_replicas_move(scenario, data):
     before = draw_previous(data, fleet, intent, unhealthy)
     intent = dataclasses.replace(intent, replicas=sum(before.values()))
     lost = frozenset(data.draw(st.lists(st.sampled_from(sorted(before)), unique=True))) if before else frozenset()
-    after = schedule(intent, fleet, previous=before, unhealthy=unhealthy | lost).placement
+    after = schedule(intent, fleet, previous=before, unhealthy=unhealthy | lost).clusters
     survivors = eligible(fleet, intent, unhealthy | lost)
     if sum(max(floor(intent, c), before[n]) for n, c in survivors.items()) > intent.replicas:
         return  # a minimum that the new count un-clamps takes precedence over keeping replicas
@@ -162,11 +162,11 @@ def test_only_lost_clusters_replicas_move(scenario, data):
 @given(st.lists(st.integers(1, 20), min_size=1, max_size=8), st.integers(0, 10_000))
 def test_within_one_replica_of_proportional_share(weights, replicas):
     fleet = [Cluster(name=f"c{i}", region="us", weight=w) for i, w in enumerate(weights)]
-    decision = schedule(ServiceIntent(region="us", service="web", replicas=replicas), fleet)
+    decision = schedule(ServiceSpec(region="us", service="web", replicas=replicas), fleet)
     total_weight = sum(weights)
     for cluster in fleet:
         share = replicas * cluster.weight / total_weight
-        assert abs(decision.placement.get(cluster.name, 0) - share) < 1
+        assert abs(decision.clusters.get(cluster.name, 0) - share) < 1
 
 
 def us(*clusters):
@@ -176,86 +176,87 @@ def us(*clusters):
 def test_minimums_above_total_served_by_weight_then_name():
     fleet = us(("a", {"weight": 1}), ("b", {"weight": 3}), ("c", {"weight": 1}))
     rules = PlacementRules(clusters=(ClusterRule("a", min=3), ClusterRule("b", min=3), ClusterRule("c", min=3)))
-    decision = schedule(ServiceIntent("us", "web", 5, rules=rules), fleet)
-    assert decision.placement == {"a": 2, "b": 3}
+    decision = schedule(ServiceSpec("us", "web", 5, rules=rules), fleet)
+    assert decision.clusters == {"a": 2, "b": 3}
     assert decision.unplaced == 0
-    assert any("minimums exceed" in r for r in decision.reasons)
+    assert [r.code for r in decision.reasons] == [ReasonCode.MINIMUMS_EXCEED]
 
 
 def test_every_cluster_excluded():
     rules = PlacementRules(excluded=frozenset({"a", "b"}))
-    decision = schedule(ServiceIntent("us", "web", 4, rules=rules), us(("a", {}), ("b", {})))
-    assert decision.placement == {}
+    decision = schedule(ServiceSpec("us", "web", 4, rules=rules), us(("a", {}), ("b", {})))
+    assert decision.clusters == {}
     assert decision.unplaced == 4
-    assert "no eligible cluster in region us" in decision.reasons
+    assert ReasonCode.NO_ELIGIBLE_CLUSTER in [r.code for r in decision.reasons]
 
 
 def test_weight_zero_gets_only_its_minimum():
     fleet = us(("a", {"weight": 0}), ("b", {}))
-    assert schedule(ServiceIntent("us", "web", 7), fleet).placement == {"b": 7}
+    assert schedule(ServiceSpec("us", "web", 7), fleet).clusters == {"b": 7}
     rules = PlacementRules(clusters=(ClusterRule("a", min=2),))
-    assert schedule(ServiceIntent("us", "web", 7, rules=rules), fleet).placement == {"a": 2, "b": 5}
+    assert schedule(ServiceSpec("us", "web", 7, rules=rules), fleet).clusters == {"a": 2, "b": 5}
 
 
 def test_all_weights_zero_leaves_replicas_unplaced():
-    decision = schedule(ServiceIntent("us", "web", 3), us(("a", {"weight": 0})))
-    assert decision.placement == {} and decision.unplaced == 3
+    decision = schedule(ServiceSpec("us", "web", 3), us(("a", {"weight": 0})))
+    assert decision.clusters == {} and decision.unplaced == 3
 
 
 def test_capacity_below_minimum():
     fleet = us(("a", {"capacity": 2}), ("b", {}))
     rules = PlacementRules(clusters=(ClusterRule("a", min=5),))
-    decision = schedule(ServiceIntent("us", "web", 10, rules=rules), fleet)
-    assert decision.placement == {"a": 2, "b": 8}
-    assert any("a: minimum 5 lowered" in r for r in decision.reasons)
+    decision = schedule(ServiceSpec("us", "web", 10, rules=rules), fleet)
+    assert decision.clusters == {"a": 2, "b": 8}
+    assert any((r.cluster, r.code) == ("a", ReasonCode.MINIMUM_LOWERED) and "minimum 5 lowered" in r.text
+               for r in decision.reasons)
 
 
 def test_capacity_counts_other_services():
     fleet = us(("a", {"capacity": 5}), ("b", {}))
-    decision = schedule(ServiceIntent("us", "web", 10), fleet, used={"a": 4})
-    assert decision.placement == {"a": 1, "b": 9}
+    decision = schedule(ServiceSpec("us", "web", 10), fleet, used={"a": 4})
+    assert decision.clusters == {"a": 1, "b": 9}
 
 
 def test_one_replica_over_four_clusters_goes_to_the_first_name():
     fleet = us(("d", {}), ("b", {}), ("c", {}), ("a", {}))
-    assert schedule(ServiceIntent("us", "web", 1), fleet).placement == {"a": 1}
+    assert schedule(ServiceSpec("us", "web", 1), fleet).clusters == {"a": 1}
 
 
 def test_a_million_replicas():
     fleet = us(("a", {"weight": 1}), ("b", {"weight": 2}), ("c", {"weight": 3}), ("d", {"weight": 4}))
-    decision = schedule(ServiceIntent("us", "web", 1_000_000), fleet)
-    assert decision.placement == {"a": 100_000, "b": 200_000, "c": 300_000, "d": 400_000}
+    decision = schedule(ServiceSpec("us", "web", 1_000_000), fleet)
+    assert decision.clusters == {"a": 100_000, "b": 200_000, "c": 300_000, "d": 400_000}
 
 
 def test_region_with_no_clusters():
-    decision = schedule(ServiceIntent("ap", "web", 3), us(("a", {})))
-    assert decision.placement == {} and decision.unplaced == 3
-    assert decision.reasons == ("no eligible cluster in region ap",)
+    decision = schedule(ServiceSpec("ap", "web", 3), us(("a", {})))
+    assert decision.clusters == {} and decision.unplaced == 3
+    assert decision.reasons == (Reason("", ReasonCode.NO_ELIGIBLE_CLUSTER, "no eligible cluster in region ap"),)
 
 
 def test_caps_leave_replicas_unplaced_with_a_reason():
     fleet = us(("a", {"capacity": 2}), ("b", {}))
     rules = PlacementRules(clusters=(ClusterRule("b", max=3),))
-    decision = schedule(ServiceIntent("us", "web", 10, rules=rules), fleet)
-    assert decision.placement == {"a": 2, "b": 3}
+    decision = schedule(ServiceSpec("us", "web", 10, rules=rules), fleet)
+    assert decision.clusters == {"a": 2, "b": 3}
     assert decision.unplaced == 5
-    assert any("5 replicas unplaced" in r for r in decision.reasons)
+    assert any(r.code == ReasonCode.NO_ROOM and "5 replicas unplaced" in r.text for r in decision.reasons)
 
 
 def test_weight_change_waits_for_rebalance():
     fleet = us(("a", {"weight": 1}), ("b", {"weight": 3}))
     previous = {"a": 2, "b": 2}
-    intent = ServiceIntent("us", "web", 4)
-    assert schedule(intent, fleet, previous=previous).placement == previous
+    intent = ServiceSpec("us", "web", 4)
+    assert schedule(intent, fleet, previous=previous).clusters == previous
     rebalanced = dataclasses.replace(intent, rebalance=True)
-    assert schedule(rebalanced, fleet, previous=previous).placement == {"a": 1, "b": 3}
+    assert schedule(rebalanced, fleet, previous=previous).clusters == {"a": 1, "b": 3}
 
 
 def test_cordoned_cluster_loses_only_its_replicas():
     fleet = us(("a", {}), ("b", {}), ("c", {}))
-    before = schedule(ServiceIntent("us", "web", 9), fleet).placement
+    before = schedule(ServiceSpec("us", "web", 9), fleet).clusters
     fleet[1] = dataclasses.replace(fleet[1], cordoned=True)
-    after = schedule(ServiceIntent("us", "web", 9), fleet, previous=before).placement
+    after = schedule(ServiceSpec("us", "web", 9), fleet, previous=before).clusters
     assert before == {"a": 3, "b": 3, "c": 3}
     assert after == {"a": 5, "c": 4}
 
@@ -265,5 +266,5 @@ def test_cost_does_not_loop_per_replica():
     # replica this would run for seconds; random inputs check it still sums exactly.
     rnd = random.Random(7)
     fleet = [Cluster(name=f"c{i:03d}", region="us", weight=rnd.randint(1, 9)) for i in range(100)]
-    decision = schedule(ServiceIntent("us", "web", 1_000_000), fleet)
-    assert sum(decision.placement.values()) == 1_000_000
+    decision = schedule(ServiceSpec("us", "web", 1_000_000), fleet)
+    assert sum(decision.clusters.values()) == 1_000_000

@@ -23,7 +23,7 @@ def run_module(listener, capsys):
     """run_module(module, args, check=False, diff=False) -> the module's JSON result."""
 
     def run(module, args, check=False, diff=False):
-        return inprocess.run_module(module, {"endpoint": listener.config.listen, "token": inprocess.TOKEN, **args},
+        return inprocess.run_module(module, {"endpoint": listener.config.network.listen, "token": inprocess.TOKEN, **args},
                                     capsys, check=check, diff=diff)
 
     return run

@@ -6,11 +6,10 @@ import sys
 import pytest
 import yaml
 
-from inprocess import run_module
+from inprocess import COLLECTIONS, run_module
 
 from ansible_collections.multicluster.kube.plugins.modules import cluster_update, listener_process
 
-from lab.listeners import COLLECTIONS
 
 
 def run(module, args, capsys, check=False):
@@ -21,10 +20,11 @@ def test_cluster_update_reads_the_tree_that_global_config_info_returns():
     tree = {"us": {"services": {"web": {"replicas": 3, "image": "nginx", "port": 80, "namespace": "apps",
                                         "placement": {"us-east": 2, "us-west": 1}}}},
             "eu": {"services": {}}}
-    [intent] = cluster_update.intents_from_tree(tree)
-    assert (intent.region, intent.service, intent.replicas, intent.image, intent.port, intent.namespace) == \
+    [service] = cluster_update.services_from_tree(tree)
+    spec = service.spec
+    assert (spec.region, spec.service, spec.replicas, spec.image, spec.port, spec.namespace) == \
         ("us", "web", 3, "nginx", 80, "apps")
-    assert intent.placement == {"us-east": 2, "us-west": 1}
+    assert service.placement.clusters == {"us-east": 2, "us-west": 1}
 
 
 def test_cluster_update_refuses_bad_names_before_touching_anything(capsys):

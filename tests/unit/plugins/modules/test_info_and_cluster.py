@@ -19,7 +19,7 @@ def test_global_config_info_shows_the_tree_and_who_changed_it(run_module):
 def test_cluster_weight_cordon_and_remove(run_module, listener):
     args = {"name": "us-west", "region": "us", "weight": 3}
     assert run_module(cluster, args, check=True)["changed"]
-    assert listener.replica.get("cluster/us-west").value.weight == 1
+    assert listener.replica.record("cluster/us-west").value.weight == 1
     changed = run_module(cluster, args, diff=True)
     assert changed["changed"] and changed["diff"]["before"]["weight"] == 1 and changed["diff"]["after"]["weight"] == 3
     assert run_module(cluster, args)["changed"] is False
@@ -28,7 +28,7 @@ def test_cluster_weight_cordon_and_remove(run_module, listener):
     placed = run_module(region_replicas, {"region": "us", "service": "web", "replicas": 4})
     assert placed["placement"] == {"us-east": 4}
     assert run_module(cluster, {"name": "us-west", "state": "absent"})["changed"]
-    assert listener.replica.get("cluster/us-west").deleted
+    assert listener.replica.record("cluster/us-west").deleted
 
 
 def test_cluster_bad_input(run_module, listener):
@@ -36,4 +36,4 @@ def test_cluster_bad_input(run_module, listener):
     assert result["failed"] and "weight" in result["msg"]
     result = run_module(cluster, {"name": "us-west", "region": "eu"})
     assert result["failed"] and "region" in result["msg"]
-    assert listener.replica.get("cluster/us-west").value.weight == 1
+    assert listener.replica.record("cluster/us-west").value.weight == 1

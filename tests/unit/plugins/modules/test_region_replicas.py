@@ -7,7 +7,7 @@ def test_places_idempotently_with_check_and_diff(run_module, listener):
     args = {"region": "us", "service": "nginx", "replicas": 5}
     planned = run_module(region_replicas, args, check=True, diff=True)
     assert planned["changed"] and planned["placement"] == {"us-east": 3, "us-west": 2}
-    assert listener.replica.get("service/us/nginx") is None, "check mode wrote"
+    assert listener.replica.record("service/us/nginx") is None, "check mode wrote"
     assert planned["diff"]["before"] == {} and planned["diff"]["after"]["placement"] == planned["placement"]
 
     first = run_module(region_replicas, args)
@@ -29,21 +29,21 @@ def test_rules_and_absent(run_module, listener):
     args = {"region": "us", "service": "api", "replicas": 4, "clusters": [{"name": "us-west", "min": 3}]}
     assert run_module(region_replicas, args)["placement"]["us-west"] >= 3
     gone = run_module(region_replicas, {"region": "us", "service": "api", "state": "absent"}, check=True)
-    assert gone["changed"] and listener.replica.get("service/us/api").value is not None
+    assert gone["changed"] and listener.replica.record("service/us/api").value is not None
     gone = run_module(region_replicas, {"region": "us", "service": "api", "state": "absent"})
-    assert gone["changed"] and listener.replica.get("service/us/api").deleted
+    assert gone["changed"] and listener.replica.record("service/us/api").deleted
     assert run_module(region_replicas, {"region": "us", "service": "api", "state": "absent"})["changed"] is False
 
 
 def test_bad_input_names_the_field_and_changes_nothing(run_module, listener):
-    before = dict(listener.replica.state)
+    before = {r.key: r for r in listener.replica.snapshot()}
     cases = [({"replicas": -1}, "replicas"), ({"service": "Nginx"}, "service"),
              ({"region": "mars"}, "region"), ({"clusters": [{"name": "eu-west", "min": 1}]}, "rules.clusters[eu-west]"),
              ({"clusters": [{"name": "us-east", "min": 3, "max": 1}]}, "rules.clusters[us-east].min")]
     for change, field in cases:
         result = run_module(region_replicas, {"region": "us", "service": "web", "replicas": 2, **change})
         assert result["failed"] and field in result["msg"], result["msg"]
-    assert listener.replica.state == before
+    assert {r.key: r for r in listener.replica.snapshot()} == before
 
 
 def test_wrong_token_fails_with_a_hint(run_module):

@@ -1,0 +1,168 @@
+"""The Fleet service: what clients (the modules, the inventory plugin) ask of any listener."""
+from __future__ import annotations
+
+import grpc
+
+from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    MAX_AUTHOR, Placement, Service, ValidationError, check_name, cluster_key, service_key)
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
+
+from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
+
+
+class FleetService:
+    """replica: its queries; writer: the one way to change state; health: who is unhealthy;
+    peer_counts: () -> (peers up, peers known)."""
+
+    def __init__(self, cluster: str, region: str, replica, writer, health, peer_counts, metrics):
+        self.cluster, self.region = cluster, region
+        self._replica, self._writer, self._health = replica, writer, health
+        self._peer_counts, self._metrics = peer_counts, metrics
+
+    def SetRegionReplicas(self, request, context):  # noqa: N802 (gRPC method names)
+        replica = self._replica
+        try:
+            spec = messages.spec_from_message(request.spec if request.HasField("spec") else request.intent)
+            region = replica.region_clusters(spec.region)
+            if not region:
+                raise ValidationError("region", f"must name a region with registered clusters "
+                                      f"(known: {', '.join(replica.regions()) or 'none'})", spec.region)
+            spec.check_rules_against(region)
+            check_wait(request.wait, request.timeout_seconds)
+        except ValidationError as error:
+            _invalid(context, error)
+        with self._writer.lock:
+            current = replica.record(spec.key)
+            previous = current.value if current is not None else None
+            placement = schedule(spec, replica.members(), previous=previous.placement.clusters if previous else None,
+                                 unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key))
+            new = Service(spec, placement)
+            changed = new != previous
+            stamp = current.stamp if current is not None and not changed else None
+            acks = {}
+            if changed and not request.dry_run:
+                [record], acks = self._writer.write([(new.key, new)], author=_author(context))
+                stamp = record.stamp
+                self._metrics.writes.labels("set_region_replicas").inc()
+        response = pb.SetRegionReplicasResponse(
+            intent=messages.service_to_message(new), changed=changed,
+            previous_placement=messages.placement_to_message(previous.placement.clusters if previous else {}))
+        if stamp is not None:
+            response.stamp.CopyFrom(messages.stamp_to_message(stamp))
+        if previous is not None:
+            response.previous.CopyFrom(messages.service_to_message(previous))
+        response.waited, response.wait_detail = self._wait(
+            request, acks, new.key, new.placement, previous.placement if previous else Placement())
+        return response
+
+    def DeleteService(self, request, context):  # noqa: N802
+        try:
+            key = service_key(check_name("region", request.region), check_name("service", request.service))
+            check_wait(request.wait, request.timeout_seconds)
+        except ValidationError as error:
+            _invalid(context, error)
+        with self._writer.lock:
+            previous = self._replica.live(key)
+            response = pb.DeleteServiceResponse(changed=previous is not None)
+            acks = {}
+            if previous is not None:
+                response.previous.CopyFrom(messages.service_to_message(previous))
+                response.previous_placement.extend(messages.placement_to_message(previous.placement.clusters))
+                if not request.dry_run:
+                    [record], acks = self._writer.write([(key, None)], author=_author(context))
+                    response.stamp.CopyFrom(messages.stamp_to_message(record.stamp))
+                    self._metrics.writes.labels("delete_service").inc()
+        response.waited, response.wait_detail = self._wait(
+            request, acks, key, Placement(), previous.placement if previous else Placement())
+        return response
+
+    def _wait(self, request, acks, key, new: Placement, previous: Placement) -> tuple:
+        if request.dry_run:
+            return True, ""
+        return wait_for(self._replica, request.wait, request.timeout_seconds, acks, key, new.clusters,
+                        previous.clusters)
+
+    def GetGlobalConfig(self, request, context):  # noqa: N802
+        replica = self._replica
+        response = pb.GetGlobalConfigResponse(answered_by=self.cluster)
+        if request.keys:
+            held = [replica.record(k) for k in dict.fromkeys(request.keys)]
+        else:
+            held = replica.snapshot()
+        response.records.extend(messages.record_to_message(r) for r in held if r is not None and not r.deleted)
+        response.health.extend(pb.ClusterHealth(cluster=n, healthy=h, last_heard_seconds=s)
+                               for n, h, s in self._health.report())
+        return response
+
+    def PutCluster(self, request, context):  # noqa: N802
+        try:
+            wanted = messages.cluster_from_message(request.cluster)
+        except ValidationError as error:
+            _invalid(context, error)
+        with self._writer.lock:
+            before = self._replica.live(wanted.key)
+            _check_same_region(context, before, wanted.region)
+            return self._cluster_change(context, wanted.key, before, wanted, request.dry_run)
+
+    def UpdateCluster(self, request, context):  # noqa: N802
+        change = request.change
+        try:
+            key = cluster_key(check_name("name", change.name))
+            check_name("region", change.region)
+        except ValidationError as error:
+            _invalid(context, error)
+        with self._writer.lock:
+            before = self._replica.live(key)
+            _check_same_region(context, before, change.region)
+            try:
+                wanted = messages.cluster_changed(before, change)
+            except ValidationError as error:
+                _invalid(context, error)
+            return self._cluster_change(context, key, before, wanted, request.dry_run)
+
+    def RemoveCluster(self, request, context):  # noqa: N802
+        try:
+            key = cluster_key(check_name("name", request.name))
+        except ValidationError as error:
+            _invalid(context, error)
+        with self._writer.lock:
+            return self._cluster_change(context, key, self._replica.live(key), None, request.dry_run)
+
+    def _cluster_change(self, context, key, before, after, dry_run):
+        response = pb.ClusterResponse(changed=before != after)
+        if before is not None:
+            response.before.CopyFrom(messages.cluster_to_message(before))
+        if after is not None:
+            response.after.CopyFrom(messages.cluster_to_message(after))
+        if response.changed and not dry_run:
+            [record], _acks = self._writer.write([(key, after)], author=_author(context))
+            response.stamp.CopyFrom(messages.stamp_to_message(record.stamp))
+            self._metrics.writes.labels("cluster").inc()
+        return response
+
+    def Health(self, request, context):  # noqa: N802
+        up, total = self._peer_counts()
+        return pb.HealthResponse(cluster=self.cluster, region=self.region, peers_up=up, peers_total=total,
+                                 records=self._replica.count())
+
+
+def _check_same_region(context, before, region) -> None:
+    if before is not None and before.region != region:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                      f"region: cluster {before.name} is in region {before.region}; remove it first "
+                      f"to move it to {region}")
+
+
+def _author(context) -> str:
+    author = dict(context.invocation_metadata()).get(AUTHOR_HEADER, "") or "anonymous"
+    if len(author) > MAX_AUTHOR:  # peers would refuse the record
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"metadata {AUTHOR_HEADER}: must be at most {MAX_AUTHOR} characters (got {len(author)})")
+    return author
+
+
+def _invalid(context, error: ValidationError):
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))

@@ -1,0 +1,50 @@
+"""What a write may wait for before it is answered: committed (the default: persisted here),
+propagated (every reachable peer acknowledged), applied (the clusters it places on, and those
+it takes replicas from, report their Deployments updated) or ready (and their replicas ready)."""
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ValidationError
+from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def check_wait(wait, timeout) -> None:
+    if wait not in pb.WaitFor.values():
+        raise ValidationError("wait", "must be one of " + ", ".join(pb.WaitFor.keys()), wait)
+    if not 0 <= timeout <= 3600:
+        raise ValidationError("timeout_seconds", "must be from 0 to 3600", timeout)
+
+
+def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, previous: dict) -> tuple:
+    """Block until the write's wait condition holds: (met, what is missing). acks: {peer:
+    future of its acknowledgement}; new, previous: the service's placement after and before
+    the write ({cluster: replicas}) under `key` (service/<region>/<service>)."""
+    if wait in (pb.WAIT_FOR_UNSPECIFIED, pb.COMMITTED):
+        return True, ""
+    deadline = time.monotonic() + (timeout or DEFAULT_TIMEOUT)
+    if wait == pb.PROPAGATED:
+        done, pending = concurrent.futures.wait(acks.values(), timeout=max(0, deadline - time.monotonic()))
+        missing = sorted(e for e, f in acks.items() if f not in done or not f.result())
+        return (not pending, f"not acknowledged by: {', '.join(missing)}" if missing else "")
+    targets = {cluster: 0 for cluster in previous}
+    targets.update(new)
+    _kind, region, service = key.split("/")
+    ready = wait == pb.READY
+
+    def missing() -> list:
+        behind = []
+        for cluster, want in sorted(targets.items()):
+            status = replica.status_of(cluster)
+            entry = next((s for s in (status.services if status else ()) if (s.region, s.service) == (region, service)),
+                         None)
+            have = (entry.ready if ready else entry.desired) if entry else 0
+            if (entry.desired if entry else 0) != want or (ready and have < want):
+                behind.append(f"{cluster} ({'ready' if ready else 'applied'} {have}/{want})")
+        return behind
+
+    met = replica.wait_until(lambda: not missing(), max(0.0, deadline - time.monotonic()))
+    return met, "" if met else "still waiting for: " + ", ".join(missing())

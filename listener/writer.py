@@ -1,0 +1,27 @@
+"""Local changes: stamped with this listener's clock, persisted and merged by the replica,
+then pushed to the peers. The one way anything in a listener changes the fleet's state."""
+from __future__ import annotations
+
+import threading
+
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ClusterStatus, Record
+
+
+class Writer:
+    def __init__(self, region: str, clock, replica, replication):
+        self.region = region
+        self._clock, self._replica, self._replication = clock, replica, replication
+        # Held by a request across read, decide and write, so two requests at this listener
+        # never decide from the same state (concurrent writes at two listeners are merged).
+        self.lock = threading.Lock()
+
+    def write(self, changes, author: str):
+        """Stamp, persist and merge local changes [(key, value or None for a delete)], then push
+        them to every peer at once. Returns (records, {peer: future of acknowledgement})."""
+        records = [Record(key, self._clock.now(), author, value) for key, value in changes]
+        self._replica.commit(records)
+        # Statuses matter at once only within the region (its coordinator waits for ready
+        # replicas when failing back); other regions get them by anti-entropy.
+        statuses_only = all(isinstance(r.value, ClusterStatus) for r in records)
+        endpoints = self._replication.endpoints(self.region) if statuses_only else None
+        return records, self._replication.push(records, endpoints)
