@@ -12,10 +12,10 @@ SANITY_ROOT := $(or $(TMPDIR),/tmp)/multicluster-kube-sanity/ansible_collections
 KUBE_BIN := .cache/kube/bin
 LAB := $(PY) -m lab
 
-.PHONY: help venv kube-bins proto test test-unit test-sanity test-lint test-integration test-chaos chaos bench bench-scheduler demo lab-up lab-down lab-status clean
+.PHONY: help venv kube-bins proto test test-unit test-layers test-sanity test-lint test-integration test-chaos chaos bench bench-scheduler demo lab-up lab-down lab-status clean
 
 help:
-	@echo "make demo | test | test-unit | test-lint | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
+	@echo "make demo | test | test-unit | test-layers | test-lint | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,10 +36,14 @@ proto: venv
 	$(PY) tools/gen_proto.py
 
 test: venv kube-bins
-	$(MAKE) --no-print-directory test-unit test-lint test-sanity test-integration test-chaos
+	$(MAKE) --no-print-directory test-unit test-layers test-lint test-sanity test-integration test-chaos
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration" -s tests/unit tests/fuzz
+
+# The layers of .importlinter: an import against the flow fails the build.
+test-layers: venv
+	cd .cache/collections && PYTHONPATH=. $(CURDIR)/$(VENV)/bin/lint-imports --config $(CURDIR)/.importlinter
 
 # ansible-test's own --venv set-up downloads a pip bootstrap from a site this machine cannot
 # reach, so the sanity tools get a virtualenv of their own, from ansible-test's pinned lists.

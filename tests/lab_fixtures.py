@@ -61,7 +61,7 @@ def namespace(lab, kube, request):
         with fleet.client(alive[0]) as c:
             for record in c.records()[0]:
                 if isinstance(record.value, Service) and record.value.spec.namespace == name:
-                    c.delete_service(record.value.region, record.value.service, wait="applied", wait_timeout=20)
+                    c.delete_service(record.value.region, record.value.spec.service, wait="applied", wait_timeout=20)
     for cluster in lab.clusters:
         if lab.clusters[cluster].ready():
             client.CoreV1Api(kube(cluster)).delete_namespace(name)

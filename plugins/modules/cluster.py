@@ -12,6 +12,8 @@ description:
     capacity; cordons it (no new replicas; the ones it runs move to the region's other clusters);
     or removes it from the fleet.
   - A listener registers its own cluster when it starts; this module changes what it registered.
+  - Only the options given are sent, and the listener applies them to the registration it holds,
+    so two tasks that change different options of one cluster never undo each other.
 author:
   - multicluster.kube contributors (@multicluster-kube)
 extends_documentation_fragment:

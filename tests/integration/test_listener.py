@@ -73,7 +73,7 @@ def test_an_acknowledged_write_survives_sigkill(lab, tmp_path):
         fleet.start("us-east")
         fleet.wait_serving("us-east")
         kept = intent_of(fleet, "us-east", "us", "durable")
-    assert kept is not None and kept.replicas == 7
+    assert kept is not None and kept.spec.replicas == 7
     assert ack.changed
 
 
@@ -247,6 +247,7 @@ def test_metrics_and_health_endpoints(listeners):
     with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
         text = response.read().decode()
     for metric in ("multicluster_records_held", "multicluster_peers_up", "multicluster_reconciles_total",
+                   "multicluster_last_record_received_timestamp_seconds",
                    "multicluster_propagation_delay_seconds_bucket", "multicluster_writes_total"):
         assert metric in text, metric
     held = next(line for line in text.splitlines() if line.startswith("multicluster_records_held "))

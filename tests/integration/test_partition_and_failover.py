@@ -34,7 +34,7 @@ def test_both_sides_of_a_partition_accept_writes_and_converge_within_5s_of_heali
         assert {"service/us/west-side", "service/eu/east-side", "service/eu/contested"} <= set(state)
         winner = max(acks[1:4:2], key=lambda a: (a.stamp.physical_ms, a.stamp.logical, a.stamp.origin))
         for name in US + EU:
-            assert intent_of(fleet, name, "eu", "contested").replicas == winner.intent.replicas
+            assert intent_of(fleet, name, "eu", "contested").spec.replicas == winner.intent.replicas
         print(f"converged {took:.2f}s after healing")
 
 

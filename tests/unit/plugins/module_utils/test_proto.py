@@ -109,3 +109,22 @@ def test_a_peer_stamp_far_ahead_of_our_clock_is_refused():
 
 def test_cluster_weight_defaults_to_one_on_the_wire():
     assert messages.cluster_from_message(fleet_pb2.ClusterSpec(name="a", region="us")).weight == 1
+
+
+@given(services())
+def test_a_spec_is_the_spec_part_of_a_service_on_the_wire(service):
+    """ServiceSpec has ServiceIntent's spec fields with the same numbers: an older client's
+    whole intent reads as its spec, and a spec reads as a service with no placement."""
+    intent = messages.service_to_message(service)
+    assert messages.spec_from_message(fleet_pb2.ServiceSpec.FromString(intent.SerializeToString())) == service.spec
+    spec_bytes = messages.spec_to_message(service.spec).SerializeToString()
+    assert messages.service_from_message(fleet_pb2.ServiceIntent.FromString(spec_bytes)) == Service(service.spec)
+
+
+def test_reasons_stored_before_codes_read_as_unspecified_with_their_text():
+    old = fleet_pb2.ServiceIntent(region="us", service="web", replicas=2, reasons=["us-west: cordoned"])
+    [reason] = messages.service_from_message(old).placement.reasons
+    assert (reason.cluster, reason.code, reason.text) == ("", ReasonCode.UNSPECIFIED, "us-west: cordoned")
+    newer = fleet_pb2.ServiceIntent(region="us", service="web", replicas=2,
+                                    reason_details=[fleet_pb2.Reason(cluster="us-west", code=99, text="from a newer listener")])
+    assert messages.service_from_message(newer).placement.reasons[0].code == ReasonCode.UNSPECIFIED

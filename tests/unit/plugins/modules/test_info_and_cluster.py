@@ -37,3 +37,32 @@ def test_cluster_bad_input(run_module, listener):
     result = run_module(cluster, {"name": "us-west", "region": "eu"})
     assert result["failed"] and "region" in result["msg"]
     assert listener.replica.record("cluster/us-west").value.weight == 1
+
+
+def test_update_cluster_changes_only_the_fields_given_to_what_the_listener_holds(listener):
+    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient, FleetError
+    from inprocess import TOKEN
+
+    with FleetClient(listener.config.network.listen, token=TOKEN) as client:
+        client.update_cluster("us-west", "us", labels={"tier": "gold"}, capacity=9)
+        client.update_cluster("us-west", "us", weight=4)  # another task, another field
+        held = listener.replica.live("cluster/us-west")
+        assert (held.weight, held.capacity, held.labels, held.cordoned) == (4, 9, {"tier": "gold"}, False)
+        planned = client.update_cluster("us-west", "us", dry_run=True, cordoned=True)
+        assert planned.changed and listener.replica.live("cluster/us-west").cordoned is False
+        assert client.update_cluster("us-west", "us", weight=4).changed is False
+        new = client.update_cluster("us-north", "us", endpoint="10.0.0.9:7443")
+        assert new.changed and listener.replica.live("cluster/us-north").weight == 1
+        try:
+            client.update_cluster("us-west", "eu", weight=1)
+        except FleetError as refused:
+            assert refused.code == "FAILED_PRECONDITION" and refused.detail.startswith("region:")
+        else:
+            raise AssertionError("a cluster moved region without being removed")
+        try:
+            client.update_cluster("us-west", "us", labels={"bad key": "x"})
+        except FleetError as refused:
+            assert refused.code == "INVALID_ARGUMENT" and refused.detail.startswith("labels[bad key]")
+        else:
+            raise AssertionError("a bad label was taken")
+    assert listener.replica.live("cluster/us-west").labels == {"tier": "gold"}
