@@ -44,7 +44,7 @@ def main():
                 replicas[region] = rnd.choice([n for n in range(1, 9) if n != replicas[region]])
                 at = rnd.choice(fleet.names)
                 response = clients[at].set_region_replicas(ServiceSpec(region, "web", replicas[region],
-                                                                         namespace=NAMESPACE))
+                                                                       namespace=NAMESPACE))
                 acked = time.perf_counter()
                 stamp = response.stamp
                 placement = {p.cluster: p.replicas for p in response.intent.placement}

@@ -20,7 +20,6 @@ Usage: bench_scale.py [LISTENERS [SERVICES]] [--partition-only] [--no-kube]
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import tempfile
@@ -242,7 +241,7 @@ def memory_with_services(fleet, clients, pool):
     clock = HybridClock("bench")
     extra = [messages.record_to_message(Record(service.key, clock.now(), "bench", service))
              for service in (placed(ServiceSpec(f"r{i % REGIONS}", f"s{i}", 1), clusters)
-                            for i in range(max(0, SERVICES - services_now)))]
+                             for i in range(max(0, SERVICES - services_now)))]
     held = record_counts(clients, pool, fleet.names)
 
     def hand_over(name):

@@ -79,18 +79,20 @@ def spec_from_message(message) -> model.ServiceSpec:
         rules=rules_from_message(message.rules), rebalance=message.rebalance)
 
 
-_REASON_CODES = {code: pb.ReasonCode.Value(code.upper()) for code in model.ReasonCode.ALL
-                 if code != model.ReasonCode.UNSPECIFIED}
-_REASON_NAMES = {number: code for code, number in _REASON_CODES.items()}
+def _reason_numbers() -> dict:
+    """{model code: the wire's ReasonCode number}; the names match, upper-case."""
+    return {code: pb.ReasonCode.Value(code.upper()) for code in model.ReasonCode.ALL
+            if code != model.ReasonCode.UNSPECIFIED}
 
 
 def reason_to_message(reason: model.Reason):
-    return pb.Reason(cluster=reason.cluster, code=_REASON_CODES.get(reason.code, 0), text=reason.text)
+    return pb.Reason(cluster=reason.cluster, code=_reason_numbers().get(reason.code, 0), text=reason.text)
 
 
 def reason_from_message(message) -> model.Reason:
     # a code this version does not know (a newer listener's) reads as unspecified
-    return model.Reason(message.cluster, _REASON_NAMES.get(message.code, model.ReasonCode.UNSPECIFIED), message.text)
+    codes = {number: code for code, number in _reason_numbers().items()}
+    return model.Reason(message.cluster, codes.get(message.code, model.ReasonCode.UNSPECIFIED), message.text)
 
 
 def service_to_message(service: model.Service):

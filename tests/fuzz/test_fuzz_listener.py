@@ -148,4 +148,3 @@ def test_an_overlong_author_is_refused_before_anything_changes(listener, tried):
         raise AssertionError("a 257-character author was accepted")
     assert durable(listener) == before
     tried["oversized"] += 1
-

@@ -56,4 +56,3 @@ def test_cluster_with_random_arguments(listener, tried, capsys, name, region, we
     assert "Traceback" not in result.get("msg", "")
     if result.get("failed"):
         assert result["msg"] and durable(listener) == before
-

@@ -126,4 +126,3 @@ def test_garbage_bytes_to_the_peer_service_get_a_status_not_a_crash(listener, tr
     if err is not None:
         assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL), (err.code(), err.details())
         assert state(listener) == before
-

@@ -144,10 +144,10 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
         (pb.ServiceSpec(region="us", service="web", replicas=2_000_000), "replicas"),
         (pb.ServiceSpec(region="mars", service="web", replicas=1), "region"),
         (pb.ServiceSpec(region="us", service="web", replicas=1,
-                          rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="eu-west", min=1)])),
+                        rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="eu-west", min=1)])),
          "rules.clusters[eu-west].cluster"),
         (pb.ServiceSpec(region="us", service="web", replicas=1,
-                          rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="us-east", min=3, max=1)])),
+                        rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="us-east", min=3, max=1)])),
          "rules.clusters[us-east].min"),
     ]
     with listeners.client("us-west") as c:

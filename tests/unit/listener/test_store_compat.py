@@ -1,5 +1,5 @@
 """A listener reads what the previous version stored: data/store-600f4da.sqlite3 was written by
-the listener of commit 600f4da (data/make_store_600f4da.py, run at that commit), before specs
+the listener of commit 600f4da (how: data/README.md), before specs
 and placements were apart and before reasons had codes."""
 from __future__ import annotations
 

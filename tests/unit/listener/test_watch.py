@@ -55,6 +55,6 @@ def test_other_failures_retry_from_the_same_version():
     stopping = threading.Event()
     api = ScriptedApi([ApiError(500, "boom"), ConnectionError("reset")], stopping)
     waited = []
-    stopping.wait = lambda timeout: waited.append(timeout)  # no real pause in a unit test
+    stopping.wait = waited.append  # no real pause in a unit test
     follow(api, "app=x", None, lambda: None, stopping, watch_seconds=1)
     assert api.lists == 1 and api.watched_from == ["L1", "L1", "L1"] and waited == [1.0, 1.0]

@@ -42,7 +42,7 @@ def intents(draw, fleet, max_replicas=200):
     region = draw(st.sampled_from(REGIONS))
     names = [c.name for c in fleet if c.region == region]
     return ServiceSpec(region=region, service="web", replicas=draw(st.integers(0, max_replicas)),
-                         rules=draw(rules(names)), rebalance=False)
+                       rules=draw(rules(names)), rebalance=False)
 
 
 @st.composite

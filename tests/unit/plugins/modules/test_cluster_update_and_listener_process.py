@@ -11,7 +11,6 @@ from inprocess import COLLECTIONS, run_module
 from ansible_collections.multicluster.kube.plugins.modules import cluster_update, listener_process
 
 
-
 def run(module, args, capsys, check=False):
     return run_module(module, args, capsys, check=check)
 
