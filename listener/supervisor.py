@@ -60,14 +60,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pid-file", required=True)
     parser.add_argument("--log-file", required=True)
-    parser.add_argument("--foreground", action="store_true", help="do not detach")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("the listener's command line goes after --")
-    if not args.foreground:
-        _detach()
+    _detach()
     # Whoever started us may have had signals blocked (a thread that spawned us mid-call):
     # start from a clean mask, or SIGTERM would never reach us nor the listener.
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
