@@ -11,6 +11,7 @@ import logging
 import time
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER, TOKEN_HEADER
@@ -186,10 +187,14 @@ class FleetService:
 
 
 class PeerService:
+    """Served with encoded messages (rpc.add_servicer(encoded=True)): records are read as the
+    bytes their author encoded (PushRequestWire), and stored and passed on as they are."""
+
     def __init__(self, listener):
         self.listener = listener
 
-    def Push(self, request, context):  # noqa: N802
+    def Push(self, data, context):  # noqa: N802
+        request = _decoded(pb.PushRequestWire, data, context)
         records = _all_or_none(messages.peer_records(request.records, "records"), context)
         beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"), context)
         self.listener.heartbeats.observe(beats)
@@ -205,22 +210,32 @@ class PeerService:
         if relayed is not None:
             not_reached = relayed()
             self.listener.metrics.relayed.inc(len(records))
-        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached)
+        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached).SerializeToString()
 
-    def Digest(self, request, context):  # noqa: N802
+    def Digest(self, data, context):  # noqa: N802
+        request = _decoded(pb.DigestRequest, data, context)
         replica, heartbeats = self.listener.replica, self.listener.heartbeats
         if request.bucket_hashes and not request.entries:
             beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"), context)
             heartbeats.observe(beats)
-            return pb.DigestResponse(differing_buckets=replica.answer_summary(request.bucket_hashes, request.from_cluster),
-                                     answered_by=self.listener.cluster,
-                                     heartbeats=messages.heartbeats_to_messages(heartbeats.table(newer_than=beats)))
+            return pb.DigestResponseWire(
+                differing_buckets=replica.answer_summary(request.bucket_hashes, request.from_cluster),
+                answered_by=self.listener.cluster,
+                heartbeats=self.listener.peers.heartbeat_table(newer_than=beats)).SerializeToString()
         if any(b >= BUCKETS for b in request.buckets):
             _invalid(context, ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets)))
         newer, wanted = replica.answer_digest(request.entries, request.from_cluster, request.buckets,
                                               promise_for=self.listener.config.peer_timeout)
-        return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer], wanted=wanted,
-                                 answered_by=self.listener.cluster)
+        return pb.DigestResponseWire(newer=[messages.record_bytes(r) for r in newer], wanted=wanted,
+                                     answered_by=self.listener.cluster).SerializeToString()
+
+
+def _decoded(kind, data, context):
+    try:
+        return kind.FromString(data)
+    except DecodeError:
+        _invalid(context, ValidationError("request", f"must be a {kind.DESCRIPTOR.name} encoded as protobuf",
+                                          f"{len(data)} bytes"))
 
 
 def _all_or_none(checked, context) -> list:

@@ -24,7 +24,6 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, ServiceIntent, cluster_key, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
-from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
 from ansible_collections.multicluster.kube.listener.digest import DigestIndex, bucket_of
 
@@ -291,7 +290,8 @@ class Peers:
             if endpoint not in self._channels:
                 channel = open_channel(endpoint, self.tls.get("ca"), self.tls.get("cert"), self.tls.get("key"),
                                        self.tls.get("server_name"))
-                self._channels[endpoint] = (channel, Stub(channel, "Peer"))
+                self._channels[endpoint] = (channel, {m: channel.unary_unary(f"/multicluster.kube.v1.Peer/{m}")
+                                                      for m in _ANSWERS})
             return self._channels[endpoint]
 
     def _drop_channel(self, endpoint, channel) -> None:
@@ -306,10 +306,12 @@ class Peers:
         channel.close()
 
     def _call(self, endpoint, method, request):
-        channel, stub = self._channel(endpoint)
+        """Call a peer with an encoded request; its answer decoded as _ANSWERS says (records
+        left as the bytes their author encoded)."""
+        channel, methods = self._channel(endpoint)
         try:
-            response = getattr(stub, method)(
-                request, timeout=self.timeout, metadata=call_metadata(self.token))
+            response = _ANSWERS[method].FromString(methods[method](
+                request.SerializeToString(), timeout=self.timeout, metadata=call_metadata(self.token)))
         except grpc.RpcError as err:
             if self.up.get(endpoint, True):
                 log.warning("peer %s unreachable: %s", endpoint, err.code().name)
@@ -341,7 +343,7 @@ class Peers:
         One call at a time goes to each peer: records pushed while it is in flight leave
         together in the next call, so a burst of writes costs a few calls per peer, not one
         per write, and a slow peer ties up one thread, not one per write."""
-        batch = [(r, messages.record_to_message(r)) for r in records]
+        batch = [(r, messages.record_bytes(r)) for r in records]
         if endpoints is not None:
             return {e: self._enqueue(e, batch) for e in endpoints}
         futures = {}
@@ -399,8 +401,8 @@ class Peers:
                         latest[record.key] = (record, message)
             relay_to = sorted({e for _batch, _future, relayed in taken for e in relayed})
             beating = any(not batch for batch, _future, _relayed in taken)
-            request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
-                                     relay_to=relay_to, heartbeats=self._heartbeat_table() if beating else ())
+            request = pb.PushRequestWire(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
+                                         relay_to=relay_to, heartbeats=self.heartbeat_table() if beating else ())
             accepted = False
             if self.up.get(endpoint, True) or time.monotonic() >= self.retry_at.get(endpoint, 0):
                 try:
@@ -442,8 +444,9 @@ class Peers:
         results = [f.result() for f in futures]
         return sum(repaired for repaired, _news in results), sum(news for _repaired, news in results)
 
-    def _heartbeat_table(self, newer_than=()) -> list:
-        return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
+    def heartbeat_table(self, newer_than=()) -> list:
+        return messages.heartbeats_to_messages(self.heartbeats.table(newer_than),
+                                               own=(self.replica.cluster, messages.VERSION, messages.FEATURES))
 
     @staticmethod
     def _valid(checked, endpoint) -> list:
@@ -462,7 +465,7 @@ class Peers:
         try:
             hashes = self.replica.bucket_hashes()
             summary = self._call(endpoint, "Digest", pb.DigestRequest(from_cluster=me, bucket_hashes=hashes,
-                                                                      heartbeats=self._heartbeat_table()))
+                                                                      heartbeats=self.heartbeat_table()))
             news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
                                                        endpoint))
             if summary.answered_by:
@@ -496,6 +499,7 @@ class Peers:
                 channel.close()
 
 
+_ANSWERS = {"Push": pb.PushResponse, "Digest": pb.DigestResponseWire}
 PROMISES_KEPT = 10_000  # promised keys remembered before the expired ones are swept
 PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
 PUSH_THREADS = 256  # started as needed: about one per peer at most

@@ -161,7 +161,7 @@ class Listener:
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
         add_servicer(self.server, "Fleet", api.FleetService(self))
-        add_servicer(self.server, "Peer", api.PeerService(self))
+        add_servicer(self.server, "Peer", api.PeerService(self), encoded=True)
         credentials = cfg.server_credentials()
         if credentials is None:
             self.bound_port = self.server.add_insecure_port(cfg.listen)

@@ -7,9 +7,19 @@ naming the field, exactly as building the model value directly would.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+
+try:
+    from google.protobuf.message import DecodeError
+except ImportError:  # the modules say protobuf is missing (fleet_pb2.HAS_PROTOBUF)
+    DecodeError = ValueError
+
+VERSION = "0.1.1"
+FEATURES = ("records-whole",)  # keeps and passes on records exactly as received
 
 
 def stamp_to_message(stamp: Stamp):
@@ -124,6 +134,20 @@ def record_to_message(record: model.Record):
     return message
 
 
+def record_bytes(record: model.Record) -> bytes:
+    """The record as it travels and is stored: as its author encoded it, when it came so."""
+    return record.raw or record_to_message(record).SerializeToString()
+
+
+def record_from_bytes(raw: bytes) -> model.Record:
+    """A record from its encoding, checked, keeping `raw` as it is."""
+    try:
+        message = pb.Record.FromString(raw)
+    except DecodeError:
+        raise model.ValidationError("record", "must be a Record encoded as protobuf", f"{len(raw)} bytes") from None
+    return dataclasses.replace(record_from_message(message), raw=raw)
+
+
 def record_from_message(message) -> model.Record:
     value = None
     if not message.deleted:
@@ -146,10 +170,10 @@ def peer_record(message, field_name: str = "record", now_ms=None) -> model.Recor
     """A record another listener sent: valid as any record, and not stamped further ahead of
     our clock than MAX_AHEAD_MS."""
     try:
-        record = record_from_message(message)
-    except model.ValidationError as error:
-        where = error.field[len("record."):] if error.field.startswith("record.") else error.field
-        raise model.ValidationError(f"{field_name}.{where}", error.rule, error.value) from None
+        record = record_from_bytes(message) if isinstance(message, bytes) else record_from_message(message)
+    except model.ValidationError as error:  # record.key -> records[2].key
+        where = error.field[len("record"):] if error.field.startswith("record") else f".{error.field}"
+        raise model.ValidationError(f"{field_name}{where}", error.rule, error.value) from None
     _check_not_ahead(f"{field_name}.stamp.physical_ms", record.stamp.physical_ms, now_ms)
     return record
 
@@ -181,8 +205,13 @@ def peer_heartbeats(messages_in, field_name: str) -> tuple:
     return _checked_each(peer_heartbeat, messages_in, field_name)
 
 
-def heartbeats_to_messages(table) -> list:
-    return [pb.Heartbeat(cluster=cluster, sent_ms=ms) for cluster, ms in table]
+def heartbeats_to_messages(table, own=None) -> list:
+    """Heartbeat messages; `own`: (cluster, version, features) of this listener, said in its entry."""
+    messages_out = [pb.Heartbeat(cluster=cluster, sent_ms=ms) for cluster, ms in table]
+    for message in messages_out:
+        if own is not None and message.cluster == own[0]:
+            message.version, message.features[:] = own[1], own[2]
+    return messages_out
 
 
 def _checked_each(check, messages_in, field_name: str) -> tuple:

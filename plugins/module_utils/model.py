@@ -232,6 +232,9 @@ class Record:
     stamp: Stamp
     author: str = ""
     value: Optional[Value] = None
+    # The record as its author encoded it, when it came from the wire or the store: kept,
+    # stored and passed on as it is, so fields a newer listener wrote travel on intact.
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def deleted(self) -> bool:

@@ -98,34 +98,41 @@ try:
         b'\x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n\x0cPushResp'
         b'onse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08K'
         b'eyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclust'
-        b'er.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"-\n\tHeartbeat\x12\x0f'
-        b'\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03"\xb3\x01\n\rDigestReque'
-        b'st\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.mult'
-        b'icluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06'
-        b'\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclu'
-        b'ster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05new'
-        b'er\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wanted'
-        b'\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets'
-        b'\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v'
-        b'1.Heartbeat*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00'
-        b'\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05'
-        b'READY\x10\x042\xee\x04\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicl'
-        b'uster.kube.v1.SetRegionReplicasRequest\x1a/.multicl'
-        b'uster.kube.v1.SetRegionReplicasResponse\x12h\n\rDelet'
-        b'eService\x12*.multicluster.kube.v1.DeleteServiceReq'
-        b'uest\x1a+.multicluster.kube.v1.DeleteServiceRespons'
-        b'e\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.GetG'
-        b'lobalConfigRequest\x1a-.multicluster.kube.v1.GetGlo'
-        b"balConfigResponse\x12\\\n\nPutCluster\x12'.multicluster.k"
-        b'ube.v1.PutClusterRequest\x1a%.multicluster.kube.v1.'
-        b'ClusterResponse\x12b\n\rRemoveCluster\x12*.multicluster.'
-        b'kube.v1.RemoveClusterRequest\x1a%.multicluster.kube'
-        b'.v1.ClusterResponse\x12S\n\x06Health\x12#.multicluster.kub'
-        b'e.v1.HealthRequest\x1a$.multicluster.kube.v1.Health'
-        b'Response2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1'
-        b'.PushRequest\x1a".multicluster.kube.v1.PushResponse'
-        b'\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestRequest\x1a'
-        b'$.multicluster.kube.v1.DigestResponseb\x06proto3'
+        b'er.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f'
+        b'\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01('
+        b'\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cl'
+        b'uster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube'
+        b'.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04'
+        b' \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.'
+        b'Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.mu'
+        b'lticluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0bans'
+        b'wered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nhea'
+        b'rtbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f'
+        b'\n\x0fPushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07recor'
+        b'ds\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f'
+        b'.multicluster.kube.v1.Heartbeat"\x98\x01\n\x12DigestRespon'
+        b'seWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswere'
+        b'd_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbe'
+        b'ats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat*Z\n\x07Wa'
+        b'itFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e'
+        b'\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xee\x04\n\x05Fleet'
+        b'\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.Set'
+        b'RegionReplicasRequest\x1a/.multicluster.kube.v1.Set'
+        b'RegionReplicasResponse\x12h\n\rDeleteService\x12*.multic'
+        b'luster.kube.v1.DeleteServiceRequest\x1a+.multiclust'
+        b'er.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalCon'
+        b'fig\x12,.multicluster.kube.v1.GetGlobalConfigReques'
+        b't\x1a-.multicluster.kube.v1.GetGlobalConfigResponse'
+        b"\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutCluster"
+        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12b'
+        b'\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveClu'
+        b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
+        b'se\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthReques'
+        b't\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer'
+        b'\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".mu'
+        b'lticluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mult'
+        b'icluster.kube.v1.DigestRequest\x1a$.multicluster.ku'
+        b'be.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -137,8 +144,8 @@ try:
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
         _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._loaded_options = None
         _globals['_GETGLOBALCONFIGRESPONSE_RECEIVEDMSENTRY']._serialized_options = b'8\001'
-        _globals['_WAITFOR']._serialized_start = 3853
-        _globals['_WAITFOR']._serialized_end = 3943
+        _globals['_WAITFOR']._serialized_start = 4172
+        _globals['_WAITFOR']._serialized_end = 4262
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -192,15 +199,19 @@ try:
         _globals['_KEYSTAMP']._serialized_start = 3357
         _globals['_KEYSTAMP']._serialized_end = 3441
         _globals['_HEARTBEAT']._serialized_start = 3443
-        _globals['_HEARTBEAT']._serialized_end = 3488
-        _globals['_DIGESTREQUEST']._serialized_start = 3491
-        _globals['_DIGESTREQUEST']._serialized_end = 3670
-        _globals['_DIGESTRESPONSE']._serialized_start = 3673
-        _globals['_DIGESTRESPONSE']._serialized_end = 3851
-        _globals['_FLEET']._serialized_start = 3946
-        _globals['_FLEET']._serialized_end = 4568
-        _globals['_PEER']._serialized_start = 4571
-        _globals['_PEER']._serialized_end = 4741
+        _globals['_HEARTBEAT']._serialized_end = 3523
+        _globals['_DIGESTREQUEST']._serialized_start = 3526
+        _globals['_DIGESTREQUEST']._serialized_end = 3705
+        _globals['_DIGESTRESPONSE']._serialized_start = 3708
+        _globals['_DIGESTRESPONSE']._serialized_end = 3886
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 3888
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 4015
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 4018
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 4170
+        _globals['_FLEET']._serialized_start = 4265
+        _globals['_FLEET']._serialized_end = 4887
+        _globals['_PEER']._serialized_start = 4890
+        _globals['_PEER']._serialized_end = 5060
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
