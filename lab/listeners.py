@@ -31,6 +31,7 @@ class Member:
     listen_host: str = "127.0.0.1"
     advertise_host: str = "127.0.0.1"  # where its peers reach it
     client_host: str = "127.0.0.1"     # where the caller reaches it
+    collections: str = ""              # the folder holding the listener's code (another version); "": this checkout
 
 
 class ListenerFleet:
@@ -108,7 +109,7 @@ class ListenerFleet:
         return argv
 
     def start(self, name: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(COLLECTIONS)}
+        env = {**os.environ, "PYTHONPATH": self.members[name].collections or str(COLLECTIONS)}
         self.pids[name] = processes.spawn(self.argv(name), self.workdir / f"{name}.log", env=env,
                                           netns=self.members[name].netns)
 
@@ -151,6 +152,14 @@ class ListenerFleet:
 
     def alive(self, name: str) -> bool:
         return name in self.pids and processes.is_ours(self.pids[name], PYTHON)
+
+    def run_version(self, name: str, collections: str = "") -> None:
+        """Stop the listener and start it again, on the same data, with the code in
+        `collections` ("": this checkout): an upgrade or a downgrade of one member."""
+        self.stop(name)
+        self.members[name] = dataclasses.replace(self.members[name], collections=collections)
+        self.start(name)
+        self.wait_serving(name)
 
     def stop(self, name: str) -> None:
         pid = self.pids.pop(name, None)

@@ -1,4 +1,5 @@
-"""The production transport: a gRPC channel per peer, with the Peer service's stubs.
+"""The production transport: a gRPC channel per peer, calling the Peer service with encoded
+messages (the protocol encodes and decodes them).
 
 The one place in the listener that knows gRPC channels: how they are opened (TLS, keepalive,
 reconnect back-off: module_utils/grpc_channel.py), the deadline of each call, and when a
@@ -12,11 +13,12 @@ import threading
 import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
-from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 
 from ansible_collections.multicluster.kube.listener.transport import PeerRefused, PeerUnreachable, Transport
 
 log = logging.getLogger("multicluster.listener.transport")
+PEER_SERVICE = "/multicluster.kube.v1.Peer/"
+METHODS = ("Push", "Digest")
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -25,13 +27,13 @@ class GrpcTransport(Transport):
         super().__init__(timeout)
         self._metadata = call_metadata(token)
         self._tls = tls or {}  # ca, cert, key: mutual TLS among listeners
-        self._channels = {}  # endpoint -> (open channel, Peer stub)
+        self._channels = {}  # endpoint -> (open channel, {method: callable})
         self._lock = threading.Lock()
 
     def _send(self, endpoint, method, request):
-        channel, stub = self._channel(endpoint)
+        channel, methods = self._channel(endpoint)
         try:
-            return getattr(stub, method)(request, timeout=self.timeout, metadata=self._metadata)
+            return methods[method](request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as err:
             if self.is_up(endpoint) is not False:
                 log.warning("peer %s unreachable: %s", endpoint, err.code().name)
@@ -41,11 +43,11 @@ class GrpcTransport(Transport):
             raise PeerRefused(endpoint, err.code().name, err.details() or "") from None
 
     def _channel(self, endpoint) -> tuple:
-        """(channel, Peer stub) to `endpoint`, opened on first use."""
+        """(channel, {method: its callable, bytes in and out}) to `endpoint`, opened on first use."""
         with self._lock:
             if endpoint not in self._channels:
                 channel = open_channel(endpoint, self._tls.get("ca"), self._tls.get("cert"), self._tls.get("key"))
-                self._channels[endpoint] = (channel, Stub(channel, "Peer"))
+                self._channels[endpoint] = (channel, {m: channel.unary_unary(PEER_SERVICE + m) for m in METHODS})
             return self._channels[endpoint]
 
     def _drop_channel(self, endpoint, channel) -> None:

@@ -78,12 +78,14 @@ class Health:
         return {n for n, since in self._back_since.items() if now - since < self.hold_down}
 
     def report(self) -> list:
-        """[(cluster, healthy, seconds since its last heartbeat or -1)] for the API."""
+        """[(cluster, healthy, seconds since its last heartbeat or -1, its listener's version,
+        features)] for the API; version "" while its heartbeats have not said."""
         now = time.monotonic()
         out = []
         for name in sorted(self._names()):
             heard = self._heartbeats.heard(name)
-            out.append((name, self._fresh(name, now), -1.0 if heard is None else now - heard))
+            version, features = self._heartbeats.about(name) or ("", ())
+            out.append((name, self._fresh(name, now), -1.0 if heard is None else now - heard, version, features))
         return out
 
     def coordinator(self, region: str):

@@ -1,4 +1,5 @@
-"""Liveness: which clusters' listeners are alive, from their heartbeats.
+"""Liveness: which clusters' listeners are alive, from their heartbeats, and what each says it
+is (its version and the features it supports).
 
 A heartbeat is a cluster's clock reading, sent every heartbeat interval while its listener
 runs (and, when it manages Kubernetes, while its reconcile passes succeed). It is not a
@@ -8,6 +9,12 @@ of the newest heartbeat it knows of each cluster and passes the whole table on: 
 region with each heartbeat push, and to each peer of an anti-entropy round (gossip). A
 cluster is alive while its entry keeps growing; when it last grew is local (monotonic)
 time, so no two clocks are compared.
+
+A beat also carries what its listener is: version and features (listener/features.py). What a
+cluster's own call says of itself is taken as it is, an empty version too (a listener before
+0.2 says nothing: it counts as lacking every feature). Passed on by others, it is taken only
+when it says something (a listener before 0.2 passes beats on without it), and passed on only
+with the beat it came with, so a stale word never travels with a fresh beat.
 """
 from __future__ import annotations
 
@@ -18,27 +25,36 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_
 
 
 class Heartbeats:
-    def __init__(self, cluster: str):
+    def __init__(self, cluster: str, version: str = "", features=()):
         self.cluster = cluster
         self.started = time.monotonic()
         self._sent = {}  # cluster -> the newest heartbeat (its clock, ms) that reached us
         self._heard = {}  # cluster -> monotonic time that entry last grew
+        self._about = {cluster: (0, version, tuple(sorted(features)))}  # cluster -> (sent_ms, version, features)
         self._lock = threading.Lock()
 
     def beat(self) -> None:
         """This cluster is alive now."""
         with self._lock:
-            self._grow(self.cluster, max(wall_clock_ms(), self._sent.get(self.cluster, -1) + 1), time.monotonic())
+            sent_ms = max(wall_clock_ms(), self._sent.get(self.cluster, -1) + 1)
+            self._grow(self.cluster, sent_ms, time.monotonic())
+            self._about[self.cluster] = (sent_ms, *self._about[self.cluster][1:])
 
-    def observe(self, beats) -> int:
-        """Take a peer's table [(cluster, sent_ms)]; returns how many entries grew. Our own
-        entry is ours alone to grow."""
+    def observe(self, beats, sender: str = "") -> int:
+        """Take a peer's table [(cluster, sent_ms[, version, features])], sent by cluster
+        `sender`; returns how many entries grew. Our own entry is ours alone to grow."""
         grown, now = 0, time.monotonic()
         with self._lock:
-            for cluster, sent_ms in beats:
-                if cluster != self.cluster and sent_ms > self._sent.get(cluster, -1):
+            for beat in beats:
+                cluster, sent_ms = beat[0], beat[1]
+                version, features = (beat[2], tuple(beat[3])) if len(beat) > 2 else ("", ())
+                if cluster == self.cluster:
+                    continue
+                if sent_ms > self._sent.get(cluster, -1):
                     self._grow(cluster, sent_ms, now)
                     grown += 1
+                if (version or cluster == sender) and sent_ms >= self._about.get(cluster, (-1,))[0]:
+                    self._about[cluster] = (sent_ms, version, features)
         return grown
 
     def _grow(self, cluster, sent_ms, now) -> None:
@@ -47,9 +63,25 @@ class Heartbeats:
 
     def table(self, newer_than=()) -> list:
         """[(cluster, sent_ms)]: every entry, or only those newer than in `newer_than`."""
-        theirs = dict(newer_than)
+        return [entry[:2] for entry in self.entries(newer_than)]
+
+    def entries(self, newer_than=()) -> list:
+        """[(cluster, sent_ms, version, features)] to pass on: every entry, or only those newer
+        than in `newer_than` (a peer's entries); version "" where none was heard."""
+        theirs = {entry[0]: entry[1] for entry in newer_than}
         with self._lock:
-            return [(c, ms) for c, ms in sorted(self._sent.items()) if ms > theirs.get(c, -1)]
+            return [(c, ms, *self._said_at(c, ms)) for c, ms in sorted(self._sent.items()) if ms > theirs.get(c, -1)]
+
+    def _said_at(self, cluster, sent_ms) -> tuple:
+        """(version, features) said with the beat of `sent_ms`, or ("", ()) if not with that one."""
+        about = self._about.get(cluster)
+        return about[1:] if about is not None and about[0] == sent_ms else ("", ())
+
+    def about(self, cluster: str):
+        """(version, features) the cluster's listener last said it has, or None if unheard."""
+        with self._lock:
+            about = self._about.get(cluster)
+            return about[1:] if about is not None and about[1] else None
 
     def heard(self, cluster: str):
         """Monotonic time the cluster's heartbeat last grew here, or None."""

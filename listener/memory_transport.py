@@ -2,8 +2,9 @@
 both sides, and messages copied through their wire encoding, as gRPC would carry them.
 
 A MemoryNetwork holds the members by endpoint; each member's MemoryTransport calls another's
-Replication.handle directly, in the calling thread. Partitions are pairs of endpoints that
-cannot reach each other: a call across one fails as an unreachable peer would.
+Replication.handle directly, in the calling thread, with the encoded messages gRPC would
+carry. Partitions are pairs of endpoints that cannot reach each other: a call across one fails
+as an unreachable peer would.
 """
 from __future__ import annotations
 
@@ -43,12 +44,10 @@ class MemoryNetwork:
             if target is None or frozenset((origin, endpoint)) in self._cut:
                 raise PeerUnreachable(endpoint, "UNAVAILABLE", "not reachable from " + origin)
             self.calls += 1
-        request = type(request).FromString(request.SerializeToString())
         try:
-            response = target.handle(method, request)
+            return target.handle(method, request)
         except ValidationError as error:
             raise PeerRefused(endpoint, "INVALID_ARGUMENT", str(error)) from None
-        return type(response).FromString(response.SerializeToString())
 
 
 class MemoryTransport(Transport):

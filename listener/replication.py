@@ -10,6 +10,11 @@ replicas in sync exchange 2 KiB, not every key; tombstones are forgotten once ev
 holds them. Both sides of each exchange are here: the calls it makes (through the transport,
 listener/transport.py) and the answers it gives (handle, which the Peer service and the
 in-memory transport call), so tests run the real protocol over an in-memory network.
+
+Records travel as their author encoded them (Record.raw; PushRequestWire and
+DigestResponseWire in fleet.proto): a listener stores, relays and answers with the bytes it
+received, so fields that only newer listeners know are never stripped on the way, and one
+stamp never travels with two contents (docs/upgrading.md).
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ import logging
 import random
 import threading
 import time
+
+from google.protobuf.message import DecodeError
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
@@ -115,7 +122,7 @@ class Replication:
         One call at a time goes to each peer: records pushed while it is in flight leave
         together in the next call, so a burst of writes costs a few calls per peer, not one
         per write, and a slow peer ties up one thread, not one per write."""
-        batch = [(r, messages.record_to_message(r)) for r in records]
+        batch = [(r, messages.record_bytes(r)) for r in records]
         if endpoints is not None:
             return {e: self._enqueue(e, batch) for e in endpoints}
         futures = {}
@@ -174,14 +181,15 @@ class Replication:
                         latest[record.key] = (record, message)
             relay_to = sorted({e for _batch, _future, relayed in taken for e in relayed})
             beating = any(not batch for batch, _future, _relayed in taken)
-            request = pb.PushRequest(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
-                                     relay_to=relay_to, heartbeats=self._heartbeat_table() if beating else ())
+            request = pb.PushRequestWire(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
+                                         relay_to=relay_to, heartbeats=self._heartbeat_table() if beating else ())
             accepted = False
             if self.transport.may_try(endpoint):
                 try:
-                    not_reached = set(self.transport.call(endpoint, "Push", request).not_reached)
+                    answer = _decode(pb.PushResponse, self.transport.call(endpoint, "Push", request.SerializeToString()))
+                    not_reached = set(answer.not_reached)
                     accepted = True
-                except PeerError:
+                except (PeerError, ValidationError):
                     pass
             for batch, future, relayed in taken:
                 future.set_result(accepted)
@@ -223,26 +231,31 @@ class Replication:
         then the records of the buckets that differ. Returns (records repaired, heartbeats
         that were news)."""
         try:
-            summary = self.transport.call(endpoint, "Digest", pb.DigestRequest(
+            summary = self._digest(endpoint, pb.DigestRequest(
                 from_cluster=self.replica.cluster, bucket_hashes=self.replica.bucket_hashes(),
                 heartbeats=self._heartbeat_table()))
             news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
-                                                       endpoint))
+                                                       endpoint), sender=summary.answered_by)
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
                 return 0, news
             with self._repairing:
                 return self._transfer(endpoint, list(summary.differing_buckets)), news
-        except PeerError:
+        except (PeerError, ValidationError) as error:
+            if isinstance(error, ValidationError):
+                log.warning("peer %s answered what we cannot read: %s", endpoint, error)
             return 0, 0
+
+    def _digest(self, endpoint, request):
+        return _decode(pb.DigestResponseWire, self.transport.call(endpoint, "Digest", request.SerializeToString()))
 
     def _transfer(self, endpoint, buckets) -> int:
         """Step two of a digest exchange: keys and stamps of the differing buckets, as they are
         now; take what the peer holds newer, push it what it wants."""
         digest = self.replica.digest(buckets)
-        answer = self.transport.call(endpoint, "Digest", pb.DigestRequest(
-            from_cluster=self.replica.cluster, entries=digest, buckets=buckets))
+        answer = self._digest(endpoint, pb.DigestRequest(from_cluster=self.replica.cluster, entries=digest,
+                                                         buckets=buckets))
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
         repaired = self.replica.receive(self._valid(messages.peer_records(answer.newer, "newer"), endpoint))
@@ -259,18 +272,19 @@ class Replication:
         return self.replica.collect_tombstones(members, wall_clock_ms() - int(ttl * 1000))
 
     # -- answers to peers ------------------------------------------------------------------
-    def handle(self, method: str, request):
-        """A peer's call: its answer, or ValidationError when the request is refused whole."""
+    def handle(self, method: str, request: bytes) -> bytes:
+        """A peer's call, encoded: its encoded answer, or ValidationError when the request is
+        refused whole."""
         if method == "Push":
-            return self.answer_push(request)
+            return self.answer_push(_decode(pb.PushRequestWire, request)).SerializeToString()
         if method == "Digest":
-            return self.answer_digest(request)
+            return self.answer_digest(_decode(pb.DigestRequest, request)).SerializeToString()
         raise ValidationError("method", "must be Push or Digest", method)
 
     def answer_push(self, request):
         records = _all_or_none(messages.peer_records(request.records, "records"))
         beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
-        self.heartbeats.observe(beats)
+        self.heartbeats.observe(beats, sender=request.from_cluster)
         # Relayed even when nothing was new here (the rest of the region may still lack them),
         # and before our own copy is stored: the region's copies are stored meanwhile.
         relayed = self.relay(records, list(request.relay_to)) if request.relay_to else None
@@ -290,21 +304,21 @@ class Replication:
     def answer_digest(self, request):
         if request.bucket_hashes and not request.entries:  # step one
             beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
-            self.heartbeats.observe(beats)
-            return pb.DigestResponse(
+            self.heartbeats.observe(beats, sender=request.from_cluster)
+            return pb.DigestResponseWire(
                 differing_buckets=self.replica.answer_summary(request.bucket_hashes, request.from_cluster),
                 answered_by=self.replica.cluster,
-                heartbeats=messages.heartbeats_to_messages(self.heartbeats.table(newer_than=beats)))
+                heartbeats=self._heartbeat_table(newer_than=beats))
         if any(b >= BUCKETS for b in request.buckets):
             raise ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets))
         newer_here, wanted = self.replica.answer_digest(request.entries, request.from_cluster, request.buckets,
                                                         promise_for=self.transport.timeout)
-        return pb.DigestResponse(newer=[messages.record_to_message(r) for r in newer_here], wanted=wanted,
-                                 answered_by=self.replica.cluster)
+        return pb.DigestResponseWire(newer=[messages.record_bytes(r) for r in newer_here], wanted=wanted,
+                                     answered_by=self.replica.cluster)
 
     # -- helpers ---------------------------------------------------------------------------
     def _heartbeat_table(self, newer_than=()) -> list:
-        return messages.heartbeats_to_messages(self.heartbeats.table(newer_than))
+        return messages.heartbeats_to_messages(self.heartbeats.entries(newer_than))
 
     @staticmethod
     def _valid(checked, endpoint) -> list:
@@ -318,6 +332,14 @@ class Replication:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
+
+
+def _decode(kind, data: bytes):
+    try:
+        return kind.FromString(data)
+    except DecodeError:
+        raise ValidationError("request", f"must be a {kind.DESCRIPTOR.name} encoded as protobuf",
+                              f"{len(data)} bytes") from None
 
 
 def _all_or_none(checked) -> list:

@@ -8,7 +8,7 @@ The layers, each using only those below it (`make test` checks this, see .import
         │ pushes                      health (Health, Beacon)
     replication (the protocol) ──── transport (grpc_transport: gRPC channels)
         │
-    replica (records, queries, digest index) ── heartbeats
+    replica (records, queries, digest index) ── heartbeats, features (what members support)
         │
     store (SQLite)
 """
@@ -36,6 +36,7 @@ from ansible_collections.multicluster.kube.listener.api.auth import TokenCheck
 from ansible_collections.multicluster.kube.listener.api.fleet import FleetService
 from ansible_collections.multicluster.kube.listener.api.peer import PeerService
 from ansible_collections.multicluster.kube.listener.failover import Coordinator
+from ansible_collections.multicluster.kube.listener.features import Features, advertised
 from ansible_collections.multicluster.kube.listener.grpc_transport import GrpcTransport
 from ansible_collections.multicluster.kube.listener.health import Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
@@ -81,12 +82,13 @@ class Listener:
         self.store = Store(os.path.join(config.operation.data_dir, f"{self.cluster}.sqlite3"))
         self.clock = HybridClock(self.cluster)
         self.replica = Replica(self.cluster, self.store, self.clock, self.metrics, timing.tombstone_ttl)
-        self.heartbeats = Heartbeats(self.cluster)
+        self.heartbeats = Heartbeats(self.cluster, *advertised())
+        self.features = Features(self.replica, self.heartbeats)
         tls = {"ca": net.tls_ca, "cert": net.tls_cert, "key": net.tls_key} if net.tls_ca else {}
         self.transport = GrpcTransport(timing.peer_timeout, self.peer_token, tls)
         self.replication = Replication(self.replica, self.heartbeats, self.transport, net.peers,
                                        discover=net.discover_peers, metrics=self.metrics)
-        self.writer = Writer(self.region, self.clock, self.replica, self.replication)
+        self.writer = Writer(self.region, self.clock, self.replica, self.replication, self.features)
         self.health = Health(self.replica, self.heartbeats, timing.failure_timeout, timing.hold_down)
         self.beacon = Beacon(self.region, self.heartbeats, self.replication, timing.heartbeat_interval,
                              timing.failure_timeout)
@@ -109,9 +111,10 @@ class Listener:
             interceptors=[TokenCheck(self.client_token, self.peer_token)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
-        add_servicer(self.server, "Fleet", FleetService(self.cluster, self.region, self.replica, self.writer,
-                                                        self.health, self.replication.peer_counts, self.metrics))
-        add_servicer(self.server, "Peer", PeerService(self.replication))
+        add_servicer(self.server, "Fleet", FleetService(
+            self.cluster, self.region, self.replica, self.writer, self.health, self.features,
+            self.replication.peer_counts, self.metrics))
+        add_servicer(self.server, "Peer", PeerService(self.replication), encoded=True)
         credentials = server_credentials(net)
         if credentials is None:
             self.server.add_insecure_port(net.listen)

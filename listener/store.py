@@ -12,7 +12,6 @@ import sqlite3
 import threading
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
-from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -39,13 +38,13 @@ class Store:
     def load(self) -> list:
         with self._lock:
             rows = self._db.execute("SELECT record FROM records").fetchall()
-        return [messages.record_from_message(fleet_pb2.Record.FromString(blob)) for (blob,) in rows]
+        return [messages.record_from_bytes(blob) for (blob,) in rows]
 
     def save(self, records) -> None:
         """Persist records durably; a stored record is replaced only by a newer stamp. Returns
         once they are committed, together with whatever else was waiting."""
-        rows = [(r.key, r.stamp.physical_ms, r.stamp.logical, r.stamp.origin,
-                 messages.record_to_message(r).SerializeToString()) for r in records]
+        rows = [(r.key, r.stamp.physical_ms, r.stamp.logical, r.stamp.origin, messages.record_bytes(r))
+                for r in records]
         if not rows:
             return
         outcome = {}

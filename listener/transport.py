@@ -6,7 +6,9 @@ Transport; which wire carries the call is the transport's business: gRPC channel
 production (listener/grpc_transport.py), an in-process network in tests and simulations
 (listener/memory_transport.py). What every transport shares lives here: each call updates
 whether its peer is up, when a peer found down may be tried again, and a `trouble` event that
-wakes anti-entropy when a call fails or a peer answers again.
+wakes anti-entropy when a call fails or a peer answers again. A call carries encoded
+messages both ways: the protocol decides how they are read (records as the bytes their author
+encoded, see PushRequestWire in fleet.proto).
 """
 from __future__ import annotations
 
@@ -44,8 +46,9 @@ class Transport:
         self._up = {}  # endpoint -> bool, from the last call
         self._retry_at = {}  # endpoint found down -> when a push may try it again (monotonic)
 
-    def call(self, endpoint: str, method: str, request):
-        """Send `request` to the peer's `method` ("Push", "Digest"); its response, or PeerError."""
+    def call(self, endpoint: str, method: str, request: bytes) -> bytes:
+        """Send the encoded `request` to the peer's `method` ("Push", "Digest"); the encoded
+        response, or PeerError."""
         try:
             response = self._send(endpoint, method, request)
         except PeerError:
@@ -72,7 +75,7 @@ class Transport:
     def peers_up(self) -> int:
         return sum(self._up.values())
 
-    def _send(self, endpoint: str, method: str, request):
+    def _send(self, endpoint: str, method: str, request: bytes) -> bytes:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -15,11 +15,11 @@ from ansible_collections.multicluster.kube.listener.api.waits import check_wait,
 
 class FleetService:
     """replica: its queries; writer: the one way to change state; health: who is unhealthy;
-    peer_counts: () -> (peers up, peers known)."""
+    features: what is held back; peer_counts: () -> (peers up, peers known)."""
 
-    def __init__(self, cluster: str, region: str, replica, writer, health, peer_counts, metrics):
+    def __init__(self, cluster: str, region: str, replica, writer, health, features, peer_counts, metrics):
         self.cluster, self.region = cluster, region
-        self._replica, self._writer, self._health = replica, writer, health
+        self._replica, self._writer, self._health, self._features = replica, writer, health, features
         self._peer_counts, self._metrics = peer_counts, metrics
 
     def SetRegionReplicas(self, request, context):  # noqa: N802 (gRPC method names)
@@ -93,8 +93,10 @@ class FleetService:
         else:
             held = replica.snapshot()
         response.records.extend(messages.record_to_message(r) for r in held if r is not None and not r.deleted)
-        response.health.extend(pb.ClusterHealth(cluster=n, healthy=h, last_heard_seconds=s)
-                               for n, h, s in self._health.report())
+        response.health.extend(pb.ClusterHealth(cluster=n, healthy=h, last_heard_seconds=s, version=v, features=f)
+                               for n, h, s, v, f in self._health.report())
+        response.held_back.extend(pb.HeldBack(feature=f, lacking=lacking, meanwhile=meanwhile)
+                                  for f, lacking, meanwhile in self._features.held_back())
         return response
 
     def PutCluster(self, request, context):  # noqa: N802

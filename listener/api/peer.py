@@ -1,5 +1,6 @@
 """The Peer service: other listeners' pushes and digest exchanges, answered by the
-replication protocol; what it refuses comes back as INVALID_ARGUMENT naming the item."""
+replication protocol, which reads and writes the encoded messages itself (records are kept as
+their author encoded them); what it refuses comes back as INVALID_ARGUMENT naming the item."""
 from __future__ import annotations
 
 import grpc

@@ -3,6 +3,8 @@
 """A client of any listener's Fleet API, for the modules, the inventory plugin and the tests."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
     HAS_GRPC, call_metadata, open_channel)
@@ -13,6 +15,23 @@ if HAS_GRPC:
     import grpc
 
 WAIT_FOR = {"committed": 1, "propagated": 2, "applied": 3, "ready": 4}
+
+
+class ClusterHealth(NamedTuple):
+    """How the answering listener sees a cluster: healthy, seconds since its last heartbeat
+    (-1: never), and its listener's version and features ("" and (): not heard yet)."""
+
+    healthy: bool
+    last_heard: float
+    version: str = ""
+    features: tuple = ()
+
+
+class FleetView(NamedTuple):
+    records: list  # live records
+    health: dict  # cluster -> ClusterHealth
+    answered_by: str  # the cluster whose listener answered
+    held_back: dict  # feature -> {"lacking": [members], "meanwhile": what the fleet does instead}
 
 
 class FleetError(Exception):
@@ -39,10 +58,12 @@ class FleetClient:
             raise FleetError(err.code().name, err.details() or "", self.endpoint) from None
 
     def set_region_replicas(self, spec, dry_run=False, wait="committed", wait_timeout=60.0):
-        """Ask for a service's spec; the response's `intent` is the service as placed."""
+        """Ask for a service's spec; the response's `intent` is the service as placed. The spec
+        goes in `intent` too (its fields, same numbers): listeners before 0.2 read only that."""
+        message = messages.spec_to_message(spec)
         return self.call("SetRegionReplicas", pb.SetRegionReplicasRequest(
-            spec=messages.spec_to_message(spec), dry_run=dry_run, wait=WAIT_FOR[wait],
-            timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout)
+            spec=message, intent=pb.ServiceIntent.FromString(message.SerializeToString()), dry_run=dry_run,
+            wait=WAIT_FOR[wait], timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout)
 
     def delete_service(self, region, service, dry_run=False, wait="committed", wait_timeout=60.0):
         return self.call("DeleteService", pb.DeleteServiceRequest(
@@ -50,11 +71,18 @@ class FleetClient:
             timeout=self.timeout + wait_timeout)
 
     def records(self, keys=()):
-        """(live records, {cluster: (healthy, seconds since heard)}, answering cluster): all
-        of them, or only those of `keys`."""
+        """(live records, {cluster: ClusterHealth}, answering cluster): all of them, or only
+        those of `keys`."""
+        return self.view(keys)[:3]
+
+    def view(self, keys=()):
+        """The fleet as the listener sees it: a FleetView."""
         response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=list(keys)))
-        health = {h.cluster: (h.healthy, h.last_heard_seconds) for h in response.health}
-        return [messages.record_from_message(r) for r in response.records], health, response.answered_by
+        health = {h.cluster: ClusterHealth(h.healthy, h.last_heard_seconds, h.version, tuple(h.features))
+                  for h in response.health}
+        held_back = {h.feature: {"lacking": list(h.lacking), "meanwhile": h.meanwhile} for h in response.held_back}
+        return FleetView([messages.record_from_message(r) for r in response.records], health, response.answered_by,
+                         held_back)
 
     def put_cluster(self, cluster, dry_run=False):
         """Register `cluster` as given, replacing what was registered."""
@@ -68,7 +96,17 @@ class FleetClient:
         if labels is not None:
             change.labels.entries.update(labels)
             change.labels.SetInParent()
-        return self.call("UpdateCluster", pb.UpdateClusterRequest(change=change, dry_run=dry_run))
+        try:
+            return self.call("UpdateCluster", pb.UpdateClusterRequest(change=change, dry_run=dry_run))
+        except FleetError as error:
+            if error.code != "UNIMPLEMENTED":
+                raise
+        # a listener before 0.2: the change applied here to what it holds, and the whole sent back
+        held = next((r.value for r in self.records([f"cluster/{name}"])[0]), None)
+        if held is not None and held.region != region:
+            raise FleetError("FAILED_PRECONDITION", f"region: cluster {name} is in region {held.region}; remove it "
+                             f"first to move it to {region}", self.endpoint)
+        return self.put_cluster(messages.cluster_changed(held, change), dry_run=dry_run)
 
     def remove_cluster(self, name, dry_run=False):
         return self.call("RemoveCluster", pb.RemoveClusterRequest(name=name, dry_run=dry_run))

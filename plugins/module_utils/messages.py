@@ -8,10 +8,16 @@ naming the field, exactly as building the model value directly would.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+
+try:
+    from google.protobuf.message import DecodeError
+except ImportError:  # the modules say protobuf is missing (fleet_pb2.HAS_PROTOBUF)
+    DecodeError = ValueError
 
 
 def stamp_to_message(stamp: Stamp):
@@ -95,19 +101,46 @@ def reason_from_message(message) -> model.Reason:
     return model.Reason(message.cluster, codes.get(message.code, model.ReasonCode.UNSPECIFIED), message.text)
 
 
-def service_to_message(service: model.Service):
+def service_to_message(service: model.Service, for_older_readers: bool = False):
+    """The wire form of a service; `for_older_readers`: without what listeners before 0.2
+    would drop (reason codes: their texts carry the same, see _reason_from_01_text)."""
     placement = service.placement
     return pb.ServiceIntent(
         **_spec_fields(service.spec), placement=placement_to_message(placement.clusters),
         unplaced=placement.unplaced, reasons=[r.text for r in placement.reasons],
-        reason_details=[reason_to_message(r) for r in placement.reasons])
+        reason_details=[] if for_older_readers else [reason_to_message(r) for r in placement.reasons])
+
+
+# The texts listeners before 0.2 wrote, which had no codes: the one place a reason's text is
+# read, to give the records those listeners write their codes (docs/upgrading.md).
+_01_REASON_TEXTS = (
+    (re.compile(r"^(?P<cluster>[a-z0-9-]+): excluded by the service's rules$"), model.ReasonCode.EXCLUDED),
+    (re.compile(r"^(?P<cluster>[a-z0-9-]+): cordoned$"), model.ReasonCode.CORDONED),
+    (re.compile(r"^(?P<cluster>[a-z0-9-]+): unhealthy \(no heartbeat\)$"), model.ReasonCode.UNHEALTHY),
+    (re.compile(r"^(?P<cluster>[a-z0-9-]+): minimum \d+ lowered to "), model.ReasonCode.MINIMUM_LOWERED),
+    (re.compile(r"^(?P<cluster>[a-z0-9-]+): replicas returning after recovery$"), model.ReasonCode.RETURNING),
+    (re.compile(r"^no eligible cluster in region "), model.ReasonCode.NO_ELIGIBLE_CLUSTER),
+    (re.compile(r"^minimums exceed \d+ replicas"), model.ReasonCode.MINIMUMS_EXCEED),
+    (re.compile(r"^\d+ replicas unplaced: "), model.ReasonCode.NO_ROOM),
+)
+
+
+def _reason_from_01_text(text: str) -> model.Reason:
+    for pattern, code in _01_REASON_TEXTS:
+        found = pattern.match(text)
+        if found:
+            try:
+                return model.Reason(found.groupdict().get("cluster", ""), code, text)
+            except model.ValidationError:  # not a cluster's name after all
+                break
+    return model.Reason("", model.ReasonCode.UNSPECIFIED, text)
 
 
 def service_from_message(message) -> model.Service:
     if message.reason_details:
         reasons = tuple(reason_from_message(r) for r in message.reason_details)
-    else:  # stored before reasons had codes: their texts only
-        reasons = tuple(model.Reason("", model.ReasonCode.UNSPECIFIED, text) for text in message.reasons)
+    else:  # written by a listener before 0.2, or for one: codes from the texts it wrote
+        reasons = tuple(_reason_from_01_text(text) for text in message.reasons)
     placement = model.Placement(placement_from_message(message.placement), message.unplaced, reasons)
     return model.Service(spec_from_message(message), placement)
 
@@ -160,13 +193,31 @@ _VALUE_FIELDS = (
 )
 
 
-def record_to_message(record: model.Record):
+def record_to_message(record: model.Record, for_older_readers: bool = False):
+    """The wire form of a record; `for_older_readers`: without the fields listeners before 0.2
+    would drop, for a fleet where some are (listener/features.py)."""
     message = pb.Record(key=record.key, stamp=stamp_to_message(record.stamp), author=record.author,
                         deleted=record.deleted)
     for field_name, kind, to_message, _from_message in _VALUE_FIELDS:
         if isinstance(record.value, kind):
-            getattr(message, field_name).CopyFrom(to_message(record.value))
+            value = record.value
+            getattr(message, field_name).CopyFrom(
+                to_message(value, for_older_readers) if kind is model.Service else to_message(value))
     return message
+
+
+def record_bytes(record: model.Record) -> bytes:
+    """The record as it travels and is stored: as its author encoded it, when it came so."""
+    return record.raw or record_to_message(record).SerializeToString()
+
+
+def record_from_bytes(raw: bytes) -> model.Record:
+    """A record from its encoding (the store's, a peer's), checked, keeping `raw` as it is."""
+    try:
+        message = pb.Record.FromString(raw)
+    except DecodeError:
+        raise model.ValidationError("record", "must be a Record encoded as protobuf", f"{len(raw)} bytes") from None
+    return dataclasses.replace(record_from_message(message), raw=raw)
 
 
 def record_from_message(message) -> model.Record:
@@ -188,13 +239,14 @@ def record_from_message(message) -> model.Record:
 
 
 def peer_record(message, field_name: str = "record", now_ms=None) -> model.Record:
-    """A record another listener sent: valid as any record, and not stamped further ahead of
-    our clock than MAX_AHEAD_MS."""
+    """A record another listener sent (a Record message, or its encoding, which is then kept
+    as the record's `raw`): valid as any record, and not stamped further ahead of our clock
+    than MAX_AHEAD_MS."""
     try:
-        record = record_from_message(message)
-    except model.ValidationError as error:
-        where = error.field[len("record."):] if error.field.startswith("record.") else error.field
-        raise model.ValidationError(f"{field_name}.{where}", error.rule, error.value) from None
+        record = record_from_bytes(message) if isinstance(message, bytes) else record_from_message(message)
+    except model.ValidationError as error:  # record.key -> records[2].key
+        where = error.field[len("record"):] if error.field.startswith("record") else f".{error.field}"
+        raise model.ValidationError(f"{field_name}{where}", error.rule, error.value) from None
     _check_not_ahead(f"{field_name}.stamp.physical_ms", record.stamp.physical_ms, now_ms)
     return record
 
@@ -212,22 +264,37 @@ def peer_records(messages_in, field_name: str) -> tuple:
     return _checked_each(peer_record, messages_in, field_name)
 
 
+MAX_VERSION = 32  # characters of a listener's version in its heartbeats
+MAX_FEATURES = 32  # features one listener may advertise
+
+
 def peer_heartbeat(message, field_name: str = "heartbeat") -> tuple:
-    """(cluster, sent_ms) of a heartbeat another listener sent, checked."""
+    """(cluster, sent_ms, version, features) of a heartbeat another listener sent, checked."""
     model.check_name(f"{field_name}.cluster", message.cluster)
     if message.sent_ms < 0:
         raise model.ValidationError(f"{field_name}.sent_ms", "must not be negative", message.sent_ms)
     _check_not_ahead(f"{field_name}.sent_ms", message.sent_ms)
-    return message.cluster, message.sent_ms
+    if len(message.version) > MAX_VERSION or any(c.isspace() for c in message.version):
+        raise model.ValidationError(f"{field_name}.version", f"must be at most {MAX_VERSION} characters without "
+                                    "spaces", message.version)
+    if len(message.features) > MAX_FEATURES:
+        raise model.ValidationError(f"{field_name}.features", f"must be at most {MAX_FEATURES}",
+                                    len(message.features))
+    for feature in message.features:
+        model.check_name(f"{field_name}.features[]", feature)
+    return message.cluster, message.sent_ms, message.version, tuple(message.features)
 
 
 def peer_heartbeats(messages_in, field_name: str) -> tuple:
-    """([(cluster, sent_ms)] that pass peer_heartbeat, [ValidationError per one that does not])."""
+    """([(cluster, sent_ms, version, features)] that pass peer_heartbeat, [ValidationError per
+    one that does not])."""
     return _checked_each(peer_heartbeat, messages_in, field_name)
 
 
-def heartbeats_to_messages(table) -> list:
-    return [pb.Heartbeat(cluster=cluster, sent_ms=ms) for cluster, ms in table]
+def heartbeats_to_messages(entries) -> list:
+    """Heartbeat messages from [(cluster, sent_ms, version, features)] (listener/heartbeats.py)."""
+    return [pb.Heartbeat(cluster=cluster, sent_ms=ms, version=version, features=features)
+            for cluster, ms, version, features in entries]
 
 
 def _checked_each(check, messages_in, field_name: str) -> tuple:

@@ -293,12 +293,18 @@ Value = Union[Service, Cluster, ClusterStatus]
 
 @dataclass(frozen=True)
 class Record:
-    """The unit of replication: a value or a tombstone (value None), its stamp and author."""
+    """The unit of replication: a value or a tombstone (value None), its stamp and author.
+
+    `raw` is the record as its author encoded it, when it came from the wire or the store:
+    kept, stored and passed on as it is, so fields a newer listener wrote and this one does not
+    know travel on intact (a listener acts only on what it understands). Not compared: it is
+    the same record."""
 
     key: str
     stamp: Stamp
     author: str = ""
     value: Optional[Value] = None
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def deleted(self) -> bool:

@@ -30,11 +30,13 @@ class Stub:
                                                     response_deserializer=response_type.FromString))
 
 
-def add_servicer(server, service_name: str, servicer) -> None:
-    """Serve `servicer`'s methods (named as in the .proto) as the service `service_name`."""
+def add_servicer(server, service_name: str, servicer, encoded: bool = False) -> None:
+    """Serve `servicer`'s methods (named as in the .proto) as the service `service_name`; with
+    `encoded`, the methods take and return the encoded messages (they decode them themselves)."""
     handlers = {
-        name: grpc.unary_unary_rpc_method_handler(getattr(servicer, name), request_deserializer=request_type.FromString,
-                                                  response_serializer=response_type.SerializeToString)
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), request_deserializer=None if encoded else request_type.FromString,
+            response_serializer=None if encoded else response_type.SerializeToString)
         for name, _path, request_type, response_type in _methods(service_name)
     }
     full_name = fleet_pb2.DESCRIPTOR.services_by_name[service_name].full_name

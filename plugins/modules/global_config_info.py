@@ -46,7 +46,7 @@ RETURN = r"""
 regions:
   description:
     - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
-      C(changed) and C(services) with C(desired), C(ready) and C(conflict) per service) and C(services)
+      C(listener_version) and C(features) as its heartbeats say (empty until heard), C(changed) and C(services) with C(desired), C(ready) and C(conflict) per service) and C(services)
       (each with C(replicas), C(image), C(port), C(namespace), C(placement), C(unplaced), C(reasons) and C(changed));
       each reason has the C(cluster) it is about (empty for the region), a C(code) and a C(text).
     - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
@@ -59,6 +59,8 @@ regions:
         us-east:
           name: us-east
           healthy: true
+          listener_version: 0.2.0
+          features: [records-whole]
           services: {nginx: {name: nginx, desired: 3, ready: 3, conflict: ""}}
       services:
         nginx: {name: nginx, replicas: 5, placement: {us-east: 3, us-west: 2}}
@@ -67,6 +69,15 @@ answered_by:
   returned: always
   type: str
   sample: us-east
+held_back:
+  description:
+    - Behaviours of the answering listener's version that the fleet does not use yet, because some members
+      have not said they support them (a rolling upgrade under way), with those members and what the fleet
+      does meanwhile. Empty once every member is upgraded.
+  returned: always
+  type: dict
+  sample: {"records-whole": {"lacking": ["eu-west"], "meanwhile": "records are written without the fields older
+           listeners would drop (reason codes: their texts say the same)"}}
 totals:
   description: Desired and ready replicas per region.
   returned: always
@@ -94,17 +105,20 @@ def run(module):
     from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
 
     with listener_client(module, "reading the global configuration") as client:
-        records, health, answered_by = client.records()
+        records, health, answered_by, held_back = client.view()
     regions = global_config(records)["regions"]
     for region in regions.values():
         for name, cluster in region["clusters"].items():
-            cluster["healthy"] = health.get(name, (False, -1.0))[0]
+            seen = health.get(name)
+            cluster["healthy"] = bool(seen and seen.healthy)
+            cluster["listener_version"] = seen.version if seen else ""
+            cluster["features"] = list(seen.features) if seen else []
     if module.params["region"]:
         regions = {k: v for k, v in regions.items() if k == module.params["region"]}
     totals = {name: {"desired": sum(s["desired"] for c in r["clusters"].values() for s in c["services"].values()),
                      "ready": sum(s["ready"] for c in r["clusters"].values() for s in c["services"].values())}
               for name, r in regions.items()}
-    module.exit_json(changed=False, regions=regions, answered_by=answered_by, totals=totals)
+    module.exit_json(changed=False, regions=regions, answered_by=answered_by, totals=totals, held_back=held_back)
 
 
 def main():

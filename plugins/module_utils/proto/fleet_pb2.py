@@ -83,70 +83,80 @@ try:
         b'er.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01('
         b'\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multi'
         b'cluster.kube.v1.ServiceIntent"&\n\x16GetGlobalConfig'
-        b'Request\x12\x0c\n\x04keys\x18\x01 \x03(\t"M\n\rClusterHealth\x12\x0f\n\x07cluste'
+        b'Request\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluste'
         b'r\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03'
-        b' \x01(\x01"\x98\x01\n\x17GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03('
-        b'\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2'
-        b'#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0banswered'
-        b'_by\x18\x03 \x01(\tJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18'
-        b'\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_'
-        b'run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reg'
-        b'ion\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\r'
-        b'H\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.m'
-        b'ulticluster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01'
-        b'\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordo'
-        b'ned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.ku'
-        b'be.v1.Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key'
-        b'\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterReques'
-        b't\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster.kube.v1.Cluster'
-        b'Change\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12'
-        b'\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterRespon'
-        b'se\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Cluste'
-        b'rSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.Clus'
-        b'terSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.St'
-        b'amp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthR'
-        b'esponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peer'
-        b's_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04'
-        b'"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07record'
-        b's\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_t'
-        b'o\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.'
-        b'v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13'
-        b'\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05'
-        b'stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07dele'
-        b'ted\x18\x03 \x01(\x08"-\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_'
-        b'ms\x18\x02 \x01(\x03"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t'
-        b'\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStam'
-        b'p\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nhea'
-        b'rtbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\xb2'
-        b'\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.'
-        b'kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 '
-        b'\x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03'
-        b'(\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xb3\x01\n\nReasonCo'
-        b'de\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n'
-        b'\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12'
-        b'\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n'
-        b'\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR'
-        b'_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n'
-        b'\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionRepl'
-        b'icas\x12..multicluster.kube.v1.SetRegionReplicasReq'
-        b'uest\x1a/.multicluster.kube.v1.SetRegionReplicasRes'
-        b'ponse\x12h\n\rDeleteService\x12*.multicluster.kube.v1.De'
-        b'leteServiceRequest\x1a+.multicluster.kube.v1.Delete'
-        b'ServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multicluste'
-        b'r.kube.v1.GetGlobalConfigRequest\x1a-.multicluster.'
-        b"kube.v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'."
-        b'multicluster.kube.v1.PutClusterRequest\x1a%.multicl'
-        b'uster.kube.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*'
-        b'.multicluster.kube.v1.UpdateClusterRequest\x1a%.mul'
-        b'ticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClust'
-        b'er\x12*.multicluster.kube.v1.RemoveClusterRequest\x1a%'
-        b'.multicluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12'
-        b'#.multicluster.kube.v1.HealthRequest\x1a$.multiclus'
-        b'ter.kube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.mu'
-        b'lticluster.kube.v1.PushRequest\x1a".multicluster.ku'
-        b'be.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster.kube'
-        b'.v1.DigestRequest\x1a$.multicluster.kube.v1.DigestR'
-        b'esponseb\x06proto3'
+        b' \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldB'
+        b'ack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhi'
+        b'le\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n\x07records\x18'
+        b'\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18\x02 '
+        b'\x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0bansw'
+        b'ered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.'
+        b'kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07c'
+        b'luster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
+        b'\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t'
+        b'\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weigh'
+        b't\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 '
+        b'\x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 '
+        b'\x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n'
+        b'\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multiclu'
+        b'ster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEntriesEntry'
+        b'\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateCluste'
+        b'rRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster.kube.v1.'
+        b'ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterR'
+        b'equest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fCluste'
+        b'rResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.kube.v1'
+        b'.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.'
+        b'v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kub'
+        b'e.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0e'
+        b'HealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12'
+        b'\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07record'
+        b's\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n'
+        b'\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08'
+        b'relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluste'
+        b'r.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18'
+        b'\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 '
+        b'\x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12'
+        b'\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f'
+        b'\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03'
+        b'(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07en'
+        b'tries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rb'
+        b'ucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeat'
+        b's\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDig'
+        b'estResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v'
+        b'1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n'
+        b'\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.m'
+        b'ulticluster.kube.v1.Heartbeat"\x7f\n\x0fPushRequestWire'
+        b'\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay'
+        b'_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kub'
+        b'e.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01'
+        b' \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11dif'
+        b'fering_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multi'
+        b'cluster.kube.v1.Heartbeat*\xb3\x01\n\nReasonCode\x12\x1b\n\x17REAS'
+        b'ON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10'
+        b'\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUM'
+        b'S_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07'
+        b'\x12\r\n\tRETURNING\x10\x08*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFI'
+        b'ED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03'
+        b'\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..mul'
+        b'ticluster.kube.v1.SetRegionReplicasRequest\x1a/.mul'
+        b'ticluster.kube.v1.SetRegionReplicasResponse\x12h\n\rD'
+        b'eleteService\x12*.multicluster.kube.v1.DeleteServic'
+        b'eRequest\x1a+.multicluster.kube.v1.DeleteServiceRes'
+        b'ponse\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.'
+        b'GetGlobalConfigRequest\x1a-.multicluster.kube.v1.Ge'
+        b"tGlobalConfigResponse\x12\\\n\nPutCluster\x12'.multiclust"
+        b'er.kube.v1.PutClusterRequest\x1a%.multicluster.kube'
+        b'.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*.multiclus'
+        b'ter.kube.v1.UpdateClusterRequest\x1a%.multicluster.'
+        b'kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.multi'
+        b'cluster.kube.v1.RemoveClusterRequest\x1a%.multiclus'
+        b'ter.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.multiclu'
+        b'ster.kube.v1.HealthRequest\x1a$.multicluster.kube.v'
+        b'1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster'
+        b'.kube.v1.PushRequest\x1a".multicluster.kube.v1.Push'
+        b'Response\x12S\n\x06Digest\x12#.multicluster.kube.v1.Digest'
+        b'Request\x1a$.multicluster.kube.v1.DigestResponseb\x06p'
+        b'roto3'
     )
 
     _globals = globals()
@@ -158,10 +168,10 @@ try:
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 4550
-        _globals['_REASONCODE']._serialized_end = 4729
-        _globals['_WAITFOR']._serialized_start = 4731
-        _globals['_WAITFOR']._serialized_end = 4821
+        _globals['_REASONCODE']._serialized_start = 5020
+        _globals['_REASONCODE']._serialized_end = 5199
+        _globals['_WAITFOR']._serialized_start = 5201
+        _globals['_WAITFOR']._serialized_end = 5291
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -197,43 +207,49 @@ try:
         _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2671
         _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2709
         _globals['_CLUSTERHEALTH']._serialized_start = 2711
-        _globals['_CLUSTERHEALTH']._serialized_end = 2788
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2791
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 2943
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 2945
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3033
-        _globals['_CLUSTERCHANGE']._serialized_start = 3036
-        _globals['_CLUSTERCHANGE']._serialized_end = 3267
-        _globals['_LABELS']._serialized_start = 3269
-        _globals['_LABELS']._serialized_end = 3385
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 3339
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 3385
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 3387
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 3479
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 3481
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 3534
-        _globals['_CLUSTERRESPONSE']._serialized_start = 3537
-        _globals['_CLUSTERRESPONSE']._serialized_end = 3716
-        _globals['_HEALTHREQUEST']._serialized_start = 3718
-        _globals['_HEALTHREQUEST']._serialized_end = 3733
-        _globals['_HEALTHRESPONSE']._serialized_start = 3735
-        _globals['_HEALTHRESPONSE']._serialized_end = 3840
-        _globals['_PUSHREQUEST']._serialized_start = 3843
-        _globals['_PUSHREQUEST']._serialized_end = 3996
-        _globals['_PUSHRESPONSE']._serialized_start = 3998
-        _globals['_PUSHRESPONSE']._serialized_end = 4051
-        _globals['_KEYSTAMP']._serialized_start = 4053
-        _globals['_KEYSTAMP']._serialized_end = 4137
-        _globals['_HEARTBEAT']._serialized_start = 4139
-        _globals['_HEARTBEAT']._serialized_end = 4184
-        _globals['_DIGESTREQUEST']._serialized_start = 4187
-        _globals['_DIGESTREQUEST']._serialized_end = 4366
-        _globals['_DIGESTRESPONSE']._serialized_start = 4369
-        _globals['_DIGESTRESPONSE']._serialized_end = 4547
-        _globals['_FLEET']._serialized_start = 4824
-        _globals['_FLEET']._serialized_end = 5546
-        _globals['_PEER']._serialized_start = 5549
-        _globals['_PEER']._serialized_end = 5719
+        _globals['_CLUSTERHEALTH']._serialized_end = 2823
+        _globals['_HELDBACK']._serialized_start = 2825
+        _globals['_HELDBACK']._serialized_end = 2888
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2891
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 3094
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 3096
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3184
+        _globals['_CLUSTERCHANGE']._serialized_start = 3187
+        _globals['_CLUSTERCHANGE']._serialized_end = 3418
+        _globals['_LABELS']._serialized_start = 3420
+        _globals['_LABELS']._serialized_end = 3536
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 3490
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 3536
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 3538
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 3630
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 3632
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 3685
+        _globals['_CLUSTERRESPONSE']._serialized_start = 3688
+        _globals['_CLUSTERRESPONSE']._serialized_end = 3867
+        _globals['_HEALTHREQUEST']._serialized_start = 3869
+        _globals['_HEALTHREQUEST']._serialized_end = 3884
+        _globals['_HEALTHRESPONSE']._serialized_start = 3886
+        _globals['_HEALTHRESPONSE']._serialized_end = 3991
+        _globals['_PUSHREQUEST']._serialized_start = 3994
+        _globals['_PUSHREQUEST']._serialized_end = 4147
+        _globals['_PUSHRESPONSE']._serialized_start = 4149
+        _globals['_PUSHRESPONSE']._serialized_end = 4202
+        _globals['_KEYSTAMP']._serialized_start = 4204
+        _globals['_KEYSTAMP']._serialized_end = 4288
+        _globals['_HEARTBEAT']._serialized_start = 4290
+        _globals['_HEARTBEAT']._serialized_end = 4370
+        _globals['_DIGESTREQUEST']._serialized_start = 4373
+        _globals['_DIGESTREQUEST']._serialized_end = 4552
+        _globals['_DIGESTRESPONSE']._serialized_start = 4555
+        _globals['_DIGESTRESPONSE']._serialized_end = 4733
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 4735
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 4862
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 4865
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 5017
+        _globals['_FLEET']._serialized_start = 5294
+        _globals['_FLEET']._serialized_end = 6016
+        _globals['_PEER']._serialized_start = 6019
+        _globals['_PEER']._serialized_end = 6189
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

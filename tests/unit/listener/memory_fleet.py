@@ -21,12 +21,13 @@ class Node:
     replication: Replication
 
 
-def node(network: MemoryNetwork, name: str, records=(), peers=None) -> Node:
+def node(network: MemoryNetwork, name: str, records=(), peers=None, version="", features=()) -> Node:
     """A member reached at endpoint `name`. With `peers` (endpoints), it knows only those (no
-    discovery); without, its peers are the registered clusters it holds."""
+    discovery); without, its peers are the registered clusters it holds. `version` and
+    `features`: what its heartbeats say it is."""
     replica = Replica(name, Store(":memory:"), HybridClock(name), Metrics())
     replica.receive(list(records))
-    heartbeats = Heartbeats(name)
+    heartbeats = Heartbeats(name, version, features)
     replication = Replication(replica, heartbeats, MemoryTransport(network, name), seeds=peers or (),
                               discover=peers is None, metrics=Metrics())
     network.join(name, replication)

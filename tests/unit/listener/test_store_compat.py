@@ -27,12 +27,15 @@ def test_a_store_written_by_the_previous_version_loads_whole(tmp_path):
     assert (spec.replicas, spec.image, spec.port, spec.namespace) == (5, "nginx:1.27", 80, "web")
     assert spec.rules.excluded == {"us-north"} and spec.rules.rule_for("us-east").max == 4
     assert nginx.placement.clusters == {"us-east": 5}
-    # texts kept for people; without codes, nothing decides by them
-    assert [(r.code, r.text) for r in nginx.placement.reasons] == [
-        (ReasonCode.UNSPECIFIED, "us-north: excluded by the service's rules"),
-        (ReasonCode.UNSPECIFIED, "us-west: unhealthy (no heartbeat)")]
+    # no codes were stored then: they are read from the texts that version wrote
+    assert [(r.cluster, r.code, r.text) for r in nginx.placement.reasons] == [
+        ("us-north", ReasonCode.EXCLUDED, "us-north: excluded by the service's rules"),
+        ("us-west", ReasonCode.UNHEALTHY, "us-west: unhealthy (no heartbeat)")]
     shop = replica.live("service/eu/shop")
     assert shop.placement.unplaced == 3 and shop.placement.clusters == {}
+    assert [(r.cluster, r.code) for r in shop.placement.reasons] == [
+        ("eu-west", ReasonCode.CORDONED), ("", ReasonCode.NO_ELIGIBLE_CLUSTER)]
+    assert replica.record("service/us/nginx").raw, "a loaded record keeps its stored bytes"
     assert replica.record("service/us/gone").deleted
     assert replica.live("cluster/us-west") == Cluster(name="us-west", region="us", endpoint="127.0.0.1:7444",
                                                       capacity=10)

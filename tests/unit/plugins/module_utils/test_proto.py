@@ -121,10 +121,32 @@ def test_a_spec_is_the_spec_part_of_a_service_on_the_wire(service):
     assert messages.service_from_message(fleet_pb2.ServiceIntent.FromString(spec_bytes)) == Service(service.spec)
 
 
-def test_reasons_stored_before_codes_read_as_unspecified_with_their_text():
-    old = fleet_pb2.ServiceIntent(region="us", service="web", replicas=2, reasons=["us-west: cordoned"])
-    [reason] = messages.service_from_message(old).placement.reasons
-    assert (reason.cluster, reason.code, reason.text) == ("", ReasonCode.UNSPECIFIED, "us-west: cordoned")
+def test_reasons_written_without_codes_get_them_from_the_texts_listeners_before_0_2_wrote():
+    texts = ["us-west: cordoned", "us-north: excluded by the service's rules", "us-a: unhealthy (no heartbeat)",
+             "us-b: minimum 5 lowered to the 2 replicas its maximum or capacity allows",
+             "us-c: replicas returning after recovery", "no eligible cluster in region us",
+             "minimums exceed 4 replicas: served by weight, then name",
+             "3 replicas unplaced: the eligible clusters are at their maximum, capacity or minimum (weight 0)",
+             "something a person wrote", "Not_A_Name: cordoned"]
+    old = fleet_pb2.ServiceIntent(region="us", service="web", replicas=2, reasons=texts)
+    reasons = messages.service_from_message(old).placement.reasons
+    assert [(r.cluster, r.code) for r in reasons] == [
+        ("us-west", ReasonCode.CORDONED), ("us-north", ReasonCode.EXCLUDED), ("us-a", ReasonCode.UNHEALTHY),
+        ("us-b", ReasonCode.MINIMUM_LOWERED), ("us-c", ReasonCode.RETURNING), ("", ReasonCode.NO_ELIGIBLE_CLUSTER),
+        ("", ReasonCode.MINIMUMS_EXCEED), ("", ReasonCode.NO_ROOM), ("", ReasonCode.UNSPECIFIED),
+        ("", ReasonCode.UNSPECIFIED)]
+    assert [r.text for r in reasons] == texts
+
+
+@given(services())
+def test_a_service_written_for_older_readers_reads_back_the_same(service):
+    """Without reason codes on the wire, the texts give them back: what the scheduler writes."""
+    from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
+    clusters = [Cluster(name=n, region="us", cordoned=n == "b") for n in CLUSTER_NAMES[:4]]
+    placed = Service(service.spec, schedule(service.spec, clusters, unhealthy={"c"}))
+    wire = messages.service_to_message(placed, for_older_readers=True)
+    assert not wire.reason_details
+    assert messages.service_from_message(wire) == placed
     newer = fleet_pb2.ServiceIntent(region="us", service="web", replicas=2,
                                     reason_details=[fleet_pb2.Reason(cluster="us-west", code=99, text="from a newer listener")])
     assert messages.service_from_message(newer).placement.reasons[0].code == ReasonCode.UNSPECIFIED

@@ -1,0 +1,42 @@
+"""What this listener's version does that older listeners may not honour, and when a fleet may
+do it: only once every member concerned says, in its heartbeats, that it supports it. Until
+then the fleet behaves as the older version would, and the status says what is held back and
+which members hold it (docs/upgrading.md).
+
+A member whose listener has not said what it is (not heard yet, or a listener before 0.2,
+which says nothing) counts as lacking every feature: holding back is always safe.
+"""
+from __future__ import annotations
+
+from ansible_collections.multicluster.kube.plugins.module_utils.version import VERSION
+
+# Keeps, stores and passes on records exactly as their author encoded them (fields it does not
+# know included). Listeners before 0.1.1 re-encode records from what they understand: while
+# one is a member, records are written without the fields such a listener would drop (and
+# one stamp would then travel with two contents).
+RECORDS_WHOLE = "records-whole"
+FEATURES = (RECORDS_WHOLE,)
+MEANWHILE = {RECORDS_WHOLE: "records are written without the fields older listeners would drop (reason codes: "
+                            "their texts say the same)"}
+
+
+class Features:
+    def __init__(self, replica, heartbeats):
+        self._replica, self._heartbeats = replica, heartbeats
+
+    def lacking(self, feature: str, region=None) -> list:
+        """The members (of `region`, or of the whole fleet) that have not said they support it."""
+        names = self._replica.region_clusters(region) if region else sorted(c.name for c in self._replica.members())
+        return [n for n in names if feature not in (self._heartbeats.about(n) or ("", ()))[1]]
+
+    def supported(self, feature: str, region=None) -> bool:
+        return not self.lacking(feature, region)
+
+    def held_back(self) -> list:
+        """[(feature, members lacking it, what the fleet does meanwhile)] for the status."""
+        return [(f, lacking, MEANWHILE[f]) for f in FEATURES for lacking in [self.lacking(f)] if lacking]
+
+
+def advertised() -> tuple:
+    """(version, features) this listener puts in its heartbeats."""
+    return VERSION, FEATURES
