@@ -46,7 +46,8 @@ RETURN = r"""
 regions:
   description:
     - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
-      C(listener_version) and C(features) as its heartbeats say (empty until heard), C(changed) and C(services) with C(desired), C(ready) and C(conflict) per service) and C(services)
+      C(listener_version) and C(features) as its heartbeats say (empty until heard), C(changed) and C(services)
+      with C(desired), C(ready) and C(conflict) per service) and C(services)
       (each with C(replicas), C(image), C(port), C(namespace), C(placement), C(unplaced), C(reasons) and C(changed));
       each reason has the C(cluster) it is about (empty for the region), a C(code) and a C(text).
     - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
