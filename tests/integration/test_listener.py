@@ -210,7 +210,7 @@ def test_every_listener_keeps_seeing_every_cluster_of_every_region_healthy(liste
         for _second in range(25):  # past where quiet rounds back off to one every 8 s (after ~14 s)
             for c in clients:
                 _records, health, by = c.records()
-                assert {name for name, (healthy, _age) in health.items() if healthy} == set(ALL), (by, health)
+                assert {name for name, seen in health.items() if seen.healthy} == set(ALL), (by, health)
             time.sleep(1.0)
     finally:
         for c in clients:

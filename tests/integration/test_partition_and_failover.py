@@ -99,7 +99,7 @@ def test_a_cluster_whose_apiserver_is_away_stops_heartbeating_while_its_listener
     def healthy_at_us_east():
         with listeners.client("us-east") as c:
             _records, health, _by = c.records()
-        return {name for name, (healthy, _age) in health.items() if healthy}
+        return {name for name, seen in health.items() if seen.healthy}
 
     assert "us-west" in healthy_at_us_east()
     lab.stop_cluster("us-west")

@@ -17,7 +17,11 @@ from lab import releases
 from lab.listeners import ListenerFleet, Member
 from support import wait_for
 
-OLD = ("us-west", "eu-west")
+# Members of their own on the lab's clusters (the session's default fleet manages those too, and
+# leaves what other members' labels mark alone): us-a on us-east, us-b on us-west, eu-a on
+# eu-central, eu-b on eu-west; the b's run the older release.
+ON = {"us-a": "us-east", "us-b": "us-west", "eu-a": "eu-central", "eu-b": "eu-west"}
+OLD = ("us-b", "eu-b")
 SHOP = "service/eu/shop"
 
 
@@ -36,33 +40,33 @@ def seen_from(fleet, name):
     return {n: h.version for n, h in view.health.items()}, view.held_back
 
 
-def shop(namespace="default", replicas=3):
-    return ServiceSpec("eu", "shop", replicas, namespace=namespace, rules=PlacementRules(excluded={"eu-west"}))
+def shop(namespace="default", replicas=3, excluded="eu-b"):
+    return ServiceSpec("eu", "shop", replicas, namespace=namespace, rules=PlacementRules(excluded={excluded}))
 
 
 def test_two_versions_side_by_side_keep_what_the_older_does_not_know_and_lose_nothing(lab, kube, namespace, tmp_path):
     old = releases.checkout("0.1.1", tmp_path / "v0.1.1")
-    members = [Member(n, lab.clusters[n].region, n, collections=old if n in OLD else "") for n in lab.clusters]
+    members = [Member(n, n[:2], on, collections=old if n in OLD else "") for n, on in ON.items()]
     with ListenerFleet(lab, tmp_path / "mixed", members=members, proxies=True) as fleet:
-        wait_for(lambda: seen_from(fleet, "us-east") == (
-            {"us-east": VERSION, "us-west": "0.1.1", "eu-central": VERSION, "eu-west": "0.1.1"}, {}), 20,
-            what="every member's version, and nothing held back (0.1.1 keeps records whole)")
-        # us-east and eu-central, the newer two, hear each other only through the older two
-        fleet.partition(["us-east"], ["eu-central"])
-        with fleet.client("us-east") as c:
+        wait_for(lambda: seen_from(fleet, "us-a") == ({"us-a": VERSION, "us-b": "0.1.1", "eu-a": VERSION,
+                                                        "eu-b": "0.1.1"}, {}), 20,
+                 what="every member's version, and nothing held back (0.1.1 keeps records whole)")
+        # us-a and eu-a, the newer two, hear each other only through the older two
+        fleet.partition(["us-a"], ["eu-a"])
+        with fleet.client("us-a") as c:
             c.set_region_replicas(shop(namespace))
-        written = stored(fleet, "us-east", SHOP)
+        written = stored(fleet, "us-a", SHOP)
         assert [r.code for r in pb.Record.FromString(written).service.reason_details] == [pb.EXCLUDED], \
             "the newer field is written"
-        for name in ("us-west", "eu-west", "eu-central"):
+        for name in ("us-b", "eu-b", "eu-a"):
             wait_for(lambda n=name: stored(fleet, n, SHOP) == written, 20, interval=0.2,
                      what=f"{name} to store the record byte for byte")
-        assert intent_of(fleet, "eu-central", "eu", "shop").placement.has_reason("eu-west", ReasonCode.EXCLUDED)
+        assert intent_of(fleet, "eu-a", "eu", "shop").placement.has_reason("eu-b", ReasonCode.EXCLUDED)
         wait_for(lambda: managed_deployments(kube, "eu-central", namespace) == {"shop": (3, 3)}, 60,
-                 what="eu-central to run the service it learnt through older listeners")
-        with fleet.client("us-west") as c:  # an older listener's write reaches the newer ones
+                 what="eu-a to run the service it learnt through older listeners")
+        with fleet.client("us-b") as c:  # an older listener's write reaches the newer ones
             c.set_region_replicas(ServiceSpec("us", "api", 2, namespace=namespace))
-        fleet.partition(["us-east"], ["eu-central"], cut=False)
+        fleet.partition(["us-a"], ["eu-a"], cut=False)
         before = wait_for(lambda: converged(fleet), 20, interval=0.2, what="convergence of both versions")
         assert {SHOP, "service/us/api"} <= set(before)
         for name in OLD:  # the upgrade, one member at a time, on the same data
@@ -70,19 +74,25 @@ def test_two_versions_side_by_side_keep_what_the_older_does_not_know_and_lose_no
             after = wait_for(lambda: converged(fleet), 30, interval=0.2, what=f"convergence after upgrading {name}")
             assert {k: s for k, s in after.items() if k in before} == before, "something was lost or changed"
             assert stored(fleet, name, SHOP) == written
-        wait_for(lambda: set(seen_from(fleet, "eu-central")[0].values()) == {VERSION}, 20,
+        wait_for(lambda: set(seen_from(fleet, "eu-a")[0].values()) == {VERSION}, 20,
                  what="every member to say it runs this version")
+        with fleet.client("us-a") as c:  # out of the way of the namespace's clean-up
+            for region, service in (("eu", "shop"), ("us", "api")):
+                c.delete_service(region, service, wait="applied", wait_timeout=30)
 
 
 def test_while_a_member_would_drop_what_it_does_not_know_records_are_written_without_it(lab, tmp_path):
     first = releases.checkout("0.1.0", tmp_path / "v0.1.0")
     members = [Member(n, lab.clusters[n].region, n, collections=first if n == "eu-west" else "") for n in lab.clusters]
     with ListenerFleet(lab, tmp_path / "gated", members=members, manage_kubernetes=False) as fleet:
-        _versions, held = wait_for(lambda: seen_from(fleet, "us-east")[1] and seen_from(fleet, "us-east"), 20,
-                                   what="us-east to hold a feature back")
-        assert held["records-whole"]["lacking"] == ["eu-west"] and "reason codes" in held["records-whole"]["meanwhile"]
+        def held_back():
+            held = seen_from(fleet, "us-east")[1]
+            return held if held.get("records-whole", {}).get("lacking") == ["eu-west"] else None
+        held = wait_for(held_back, 20, what="us-east to hold records-whole back for eu-west alone (once it has "
+                                            "heard every member)")
+        assert "reason codes" in held["records-whole"]["meanwhile"]
         with fleet.client("us-east") as c:
-            c.set_region_replicas(shop())
+            c.set_region_replicas(shop(excluded="eu-west"))
         without = pb.Record.FromString(stored(fleet, "us-east", SHOP)).service
         assert not without.reason_details and list(without.reasons) == ["eu-west: excluded by the service's rules"]
         wait_for(lambda: converged(fleet), 20, interval=0.2, what="convergence with 0.1.0")
@@ -91,6 +101,6 @@ def test_while_a_member_would_drop_what_it_does_not_know_records_are_written_wit
         fleet.run_version("eu-west")
         wait_for(lambda: seen_from(fleet, "us-east")[1] == {}, 20, what="nothing held back once eu-west is upgraded")
         with fleet.client("us-east") as c:
-            c.set_region_replicas(shop(replicas=4))
+            c.set_region_replicas(shop(replicas=4, excluded="eu-west"))
         assert pb.Record.FromString(stored(fleet, "us-east", SHOP)).service.reason_details
         wait_for(lambda: converged(fleet), 20, interval=0.2, what="convergence after the upgrade")
