@@ -150,3 +150,20 @@ def test_a_service_written_for_older_readers_reads_back_the_same(service):
     newer = fleet_pb2.ServiceIntent(region="us", service="web", replicas=2,
                                     reason_details=[fleet_pb2.Reason(cluster="us-west", code=99, text="from a newer listener")])
     assert messages.service_from_message(newer).placement.reasons[0].code == ReasonCode.UNSPECIFIED
+
+
+def test_the_wire_twins_keep_the_same_numbers():
+    """Messages that are other messages read another way must stay field for field the same:
+    ServiceSpec is ServiceIntent's spec part; PushRequestWire and DigestResponseWire are PushRequest
+    and DigestResponse with records as bytes (fleet.proto says why)."""
+    def fields(message):
+        return {f.name: f.number for f in message.DESCRIPTOR.fields}
+
+    assert fields(fleet_pb2.ServiceSpec).items() <= fields(fleet_pb2.ServiceIntent).items()
+    assert set(fields(fleet_pb2.ServiceIntent).values()) - set(fields(fleet_pb2.ServiceSpec).values()) == {9, 10, 11, 12}
+    assert fields(fleet_pb2.PushRequestWire) == fields(fleet_pb2.PushRequest)
+    assert fields(fleet_pb2.DigestResponseWire) == fields(fleet_pb2.DigestResponse)
+    for twin, original, name in ((fleet_pb2.PushRequestWire, fleet_pb2.PushRequest, "records"),
+                                 (fleet_pb2.DigestResponseWire, fleet_pb2.DigestResponse, "newer")):
+        assert twin.DESCRIPTOR.fields_by_name[name].type == twin.DESCRIPTOR.fields_by_name[name].TYPE_BYTES
+        assert original.DESCRIPTOR.fields_by_name[name].message_type.name == "Record"
