@@ -48,8 +48,8 @@ def test_two_versions_side_by_side_keep_what_the_older_does_not_know_and_lose_no
     old = releases.checkout("0.1.1", tmp_path / "v0.1.1")
     members = [Member(n, n[:2], on, collections=old if n in OLD else "") for n, on in ON.items()]
     with ListenerFleet(lab, tmp_path / "mixed", members=members, proxies=True) as fleet:
-        wait_for(lambda: seen_from(fleet, "us-a") == ({"us-a": VERSION, "us-b": "0.1.1", "eu-a": VERSION,
-                                                        "eu-b": "0.1.1"}, {}), 20,
+        everyone = {"us-a": VERSION, "us-b": "0.1.1", "eu-a": VERSION, "eu-b": "0.1.1"}
+        wait_for(lambda: seen_from(fleet, "us-a") == (everyone, {}), 20,
                  what="every member's version, and nothing held back (0.1.1 keeps records whole)")
         # us-a and eu-a, the newer two, hear each other only through the older two
         fleet.partition(["us-a"], ["eu-a"])
