@@ -26,22 +26,24 @@ from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import
 log = logging.getLogger("multicluster.listener.failover")
 
 
-def next_placement(service, clusters, used, ready, down, settling=frozenset()):
+def next_placement(service, clusters, used, ready, down, settling=frozenset(), unable=frozenset()):
     """The coordinator's decision for one service: (new Placement, why) or (None, None).
 
     clusters: the members (model.Cluster); used: replicas of other services per cluster;
     ready: {cluster: ready replicas of this service}; down: clusters without heartbeats;
-    settling: back, but not yet for the hold-down time."""
+    settling: back, but not yet for the hold-down time; unable: clusters whose listener cannot
+    run the service's workload yet."""
     spec, current = service.spec, service.placement
     placed = current.clusters
     eligible = {c.name for c in clusters if c.region == spec.region and not c.cordoned
-                and c.name not in spec.rules.excluded and c.name not in down}
+                and c.name not in spec.rules.excluded and c.name not in down and c.name not in unable}
     unavailable = set(down) | set(settling)
 
     if any(name not in eligible for name in placed):
-        return schedule(spec, clusters, previous=placed, unhealthy=down, used=used), "lost"
+        return schedule(spec, clusters, previous=placed, unhealthy=down, used=used, unable=unable), "lost"
 
-    fresh = schedule(dataclasses.replace(spec, rebalance=True), clusters, unhealthy=unavailable, used=used)
+    fresh = schedule(dataclasses.replace(spec, rebalance=True), clusters, unhealthy=unavailable, used=used,
+                     unable=unable)
     returning = [c for c in fresh.clusters if not placed.get(c) and current.has_reason(c, ReasonCode.UNHEALTHY)]
     surging = sum(placed.values()) > spec.replicas
     if returning or surging:
@@ -54,7 +56,7 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset()):
         return None, None
 
     if current.unplaced:
-        decision = schedule(spec, clusters, previous=placed, unhealthy=unavailable, used=used)
+        decision = schedule(spec, clusters, previous=placed, unhealthy=unavailable, used=used, unable=unable)
         if decision.unplaced < current.unplaced:
             return decision, "placed"
     return None, None
@@ -63,9 +65,10 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset()):
 class Coordinator:
     """Runs on every listener; acts only while its cluster coordinates its region."""
 
-    def __init__(self, cluster: str, region: str, replica, health, write, metrics):
+    def __init__(self, cluster: str, region: str, replica, health, features, write, metrics):
         self.cluster, self.region = cluster, region
-        self._replica, self._health, self._write, self._metrics = replica, health, write, metrics
+        self._replica, self._health, self._features = replica, health, features
+        self._write, self._metrics = write, metrics
 
     def tick(self) -> int:
         self._health.refresh()
@@ -76,7 +79,8 @@ class Coordinator:
         moves = []
         for key, service in sorted(self._replica.services(self.region)):
             placement, why = next_placement(service, clusters, self._replica.used_by_others(key),
-                                            self._ready(service), down, settling)
+                                            self._ready(service), down, settling,
+                                            self._features.unable(service.spec, self.region))
             if placement is not None and placement != service.placement:
                 log.info("failover: %s %s -> %s (%s)", key, service.placement.clusters, placement.clusters, why)
                 self._metrics.failovers.labels(why).inc()

@@ -15,9 +15,14 @@ from ansible_collections.multicluster.kube.plugins.module_utils.version import V
 # one is a member, records are written without the fields such a listener would drop (and
 # one stamp would then travel with two contents).
 RECORDS_WHOLE = "records-whole"
-FEATURES = (RECORDS_WHOLE,)
+# Runs a service's workload: its Deployment template and companions (listeners before 0.2 run
+# the seed's image on its port). A service with one is placed only on clusters whose listener
+# can run it, and refused while some member would drop it from the record (no records-whole).
+WORKLOADS = "workloads"
+FEATURES = (RECORDS_WHOLE, WORKLOADS)
 MEANWHILE = {RECORDS_WHOLE: "records are written without the fields older listeners would drop (reason codes: "
-                            "their texts say the same)"}
+                            "their texts say the same); services with a workload are refused",
+             WORKLOADS: "services with a workload (a template or companions) are not placed on these clusters"}
 
 
 class Features:
@@ -31,6 +36,10 @@ class Features:
 
     def supported(self, feature: str, region=None) -> bool:
         return not self.lacking(feature, region)
+
+    def unable(self, spec, region: str) -> set:
+        """The clusters of `region` whose listener cannot run `spec`'s workload yet."""
+        return set() if spec.workload.default else set(self.lacking(WORKLOADS, region))
 
     def held_back(self) -> list:
         """[(feature, members lacking it, what the fleet does meanwhile)] for the status."""

@@ -92,9 +92,8 @@ class Reconciler:
         plan = updater.plan(self._kube, desired, scope.cluster, list(scope.namespaces) or None)
         failures = {}
         if plan.changed:
-            log.info("reconcile: create %s update %s delete %s",
-                     [d.service for d in plan.create], [d.service for _b, d in plan.update],
-                     [d["name"] for d in plan.delete])
+            log.info("reconcile: create %s update %s delete %s", [updater.ref_of(o) for o in plan.create],
+                     [updater.ref_of(o) for _live, o in plan.update], [updater.ref_of(o) for o in plan.delete])
             failures = updater.apply(self._kube, plan)
             for what, why in failures.items():
                 log.warning("reconcile: %s: %s", what, why)
@@ -132,7 +131,7 @@ class Reconciler:
             return {}
         desired = updater.desired_for([record.value], self.scope.region, self.scope.cluster)
         if self.scope.deployment_namespace:
-            desired = [dataclasses.replace(d, namespace=self.scope.deployment_namespace) for d in desired]
+            desired = [updater.in_namespace(d, self.scope.deployment_namespace) for d in desired]
         return {record.key: desired[0]} if desired else {}
 
     def _desired_now(self) -> list:

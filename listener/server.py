@@ -92,8 +92,8 @@ class Listener:
         self.health = Health(self.replica, self.heartbeats, timing.failure_timeout, timing.hold_down)
         self.beacon = Beacon(self.region, self.heartbeats, self.replication, timing.heartbeat_interval,
                              timing.failure_timeout)
-        self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.writer.write,
-                                       self.metrics)
+        self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.features,
+                                       self.writer.write, self.metrics)
         self.stopping = threading.Event()
         self.reconciler = None
         self.server = None

@@ -18,6 +18,8 @@ COLLECTIONS = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "colle
 def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
     """The listener of us-east (region us), with `clusters` (name, region) registered too."""
     from ansible_collections.multicluster.kube.listener.config import Config
+    from ansible_collections.multicluster.kube.listener.features import advertised
+    from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
     from ansible_collections.multicluster.kube.listener.server import Listener
     from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster
     from lab.processes import free_port
@@ -28,6 +30,8 @@ def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
     node = Listener(cfg)
     node.start()
     node.writer.write([(c.key, c) for c in (Cluster(name=n, region=r) for n, r in clusters)], author="test")
+    # the other members have no listener here: they say, as their listeners would, what they run
+    node.heartbeats.observe([(n, wall_clock_ms(), *advertised()) for n, _r in clusters])
     try:
         yield node
     finally:

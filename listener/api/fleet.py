@@ -9,8 +9,10 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     MAX_AUTHOR, Placement, Service, ValidationError, check_name, cluster_key, service_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import render, revision
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
+from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE
 
 
 class FleetService:
@@ -34,11 +36,16 @@ class FleetService:
             check_wait(request.wait, request.timeout_seconds)
         except ValidationError as error:
             _invalid(context, error)
+        if not spec.workload.default and not self._features.supported(RECORDS_WHOLE):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "workload: some members may drop it from the record "
+                          f"({', '.join(self._features.lacking(RECORDS_WHOLE))}: not heard from yet, or older than "
+                          "0.1.1); try again once they are heard, or upgrade them first (docs/upgrading.md)")
         with self._writer.lock:
             current = replica.record(spec.key)
             previous = current.value if current is not None else None
             placement = schedule(spec, replica.members(), previous=previous.placement.clusters if previous else None,
-                                 unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key))
+                                 unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key),
+                                 unable=self._features.unable(spec, spec.region))
             new = Service(spec, placement)
             changed = new != previous
             stamp = current.stamp if current is not None and not changed else None
@@ -54,8 +61,9 @@ class FleetService:
             response.stamp.CopyFrom(messages.stamp_to_message(stamp))
         if previous is not None:
             response.previous.CopyFrom(messages.service_to_message(previous))
+        revisions = {c: revision(render(spec, c, n)[-1]) for c, n in new.placement.clusters.items()}
         response.waited, response.wait_detail = self._wait(
-            request, acks, new.key, new.placement, previous.placement if previous else Placement())
+            request, acks, new.key, new.placement, previous.placement if previous else Placement(), revisions)
         return response
 
     def DeleteService(self, request, context):  # noqa: N802
@@ -79,11 +87,11 @@ class FleetService:
             request, acks, key, Placement(), previous.placement if previous else Placement())
         return response
 
-    def _wait(self, request, acks, key, new: Placement, previous: Placement) -> tuple:
+    def _wait(self, request, acks, key, new: Placement, previous: Placement, revisions=None) -> tuple:
         if request.dry_run:
             return True, ""
         return wait_for(self._replica, request.wait, request.timeout_seconds, acks, key, new.clusters,
-                        previous.clusters)
+                        previous.clusters, revisions)
 
     def GetGlobalConfig(self, request, context):  # noqa: N802
         replica = self._replica

@@ -1,6 +1,8 @@
 """What a write may wait for before it is answered: committed (the default: persisted here),
 propagated (every reachable peer acknowledged), applied (the clusters it places on, and those
-it takes replicas from, report their Deployments updated) or ready (and their replicas ready)."""
+it takes replicas from, report their Deployments at the new replicas) or ready (and the new
+template rolled out there: that many replicas updated to it and ready, not an old
+ReplicaSet's)."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -19,10 +21,13 @@ def check_wait(wait, timeout) -> None:
         raise ValidationError("timeout_seconds", "must be from 0 to 3600", timeout)
 
 
-def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, previous: dict) -> tuple:
+def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, previous: dict,
+             revisions=None) -> tuple:
     """Block until the write's wait condition holds: (met, what is missing). acks: {peer:
     future of its acknowledgement}; new, previous: the service's placement after and before
-    the write ({cluster: replicas}) under `key` (service/<region>/<service>)."""
+    the write ({cluster: replicas}) under `key` (service/<region>/<service>); revisions:
+    {cluster: the pod template revision it should report} (workload.revision)."""
+    revisions = revisions or {}
     if wait in (pb.WAIT_FOR_UNSPECIFIED, pb.COMMITTED):
         return True, ""
     deadline = time.monotonic() + (timeout or DEFAULT_TIMEOUT)
@@ -41,10 +46,18 @@ def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, pre
             status = replica.status_of(cluster)
             entry = next((s for s in (status.services if status else ()) if (s.region, s.service) == (region, service)),
                          None)
-            have = (entry.ready if ready else entry.desired) if entry else 0
-            if (entry.desired if entry else 0) != want or (ready and have < want):
+            have = (_rolled_out(entry) if ready else entry.desired) if entry else 0
+            stale = want and entry is not None and entry.reports_updated and entry.revision != revisions.get(cluster)
+            if stale:
+                have = 0
+            if (entry.desired if entry else 0) != want or stale or (ready and have < want):
                 behind.append(f"{cluster} ({'ready' if ready else 'applied'} {have}/{want})")
         return behind
 
     met = replica.wait_until(lambda: not missing(), max(0.0, deadline - time.monotonic()))
     return met, "" if met else "still waiting for: " + ", ".join(missing())
+
+
+def _rolled_out(entry) -> int:
+    """Replicas of the new template that are ready (a listener before 0.2: ready replicas)."""
+    return min(entry.ready, entry.updated) if entry.reports_updated else entry.ready

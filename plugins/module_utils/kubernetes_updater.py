@@ -1,15 +1,18 @@
 # Copyright: multicluster.kube contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The local updater (the seed's updateLocal): make one cluster's Deployments match the
-placement of the global configuration.
+"""The local updater (the seed's updateLocal): make one cluster's objects match the placement
+of the global configuration.
 
-For each service placed on the cluster with n > 0 replicas: a Deployment named after the
-service, applied server-side with our field manager, labelled as managed by us for this
-fleet member. A managed Deployment that is no longer placed here is deleted. An object
-without our labels (a user's, or another fleet member's sharing the apiserver) is never
-modified or deleted: it is reported as a conflict. The listener's reconcile
-loop and the cluster_update module both call plan() then apply(), with a KubernetesApi: what
-the updater needs of a cluster's API and nothing more (a unit test's fake has the same methods).
+For each service placed on the cluster with n > 0 replicas, its workload rendered for this
+cluster (plugins/module_utils/workload.py): companions first, then a Deployment of n replicas,
+applied server-side with our field manager and labelled as managed by us for this fleet
+member and service. What we manage and no longer want is deleted, companions included (a
+Deployment's annotation remembers the kinds of its companions, so a companion left out of the
+spec is found and removed). An object without our labels (a user's, or another fleet
+member's sharing the apiserver) is never modified or deleted: it is reported as a conflict.
+The listener's reconcile loop and the cluster_update module both call plan() then apply(),
+with a KubernetesApi: what the updater needs of a cluster's API and nothing more (a unit
+test's fake has the same methods).
 """
 from __future__ import annotations
 
@@ -18,13 +21,16 @@ import json
 import traceback
 from dataclasses import dataclass, field
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    ClusterStatus, Service, ServiceStatus)
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ClusterStatus, Service, ServiceStatus
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import (  # noqa: F401 (re-exported)
+    CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGER, REGION_ANNOTATION, SERVICE_ANNOTATION, SERVICE_LABEL, render, revision)
 
 try:
     from kubernetes import watch as kube_watch
     from kubernetes.client import AppsV1Api, CoreV1Api
     from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 except ImportError:
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = traceback.format_exc()
@@ -32,30 +38,36 @@ else:
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGER = "multicluster-kube"
 FIELD_MANAGER = "multicluster-kube"
-REGION_ANNOTATION = "multicluster.kube/region"
-SERVICE_ANNOTATION = "multicluster.kube/service"
-CLUSTER_LABEL = "multicluster.kube/cluster"  # which fleet member manages it: several may share an apiserver
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGER}"
+COMPANIONS_ANNOTATION = "multicluster.kube/companions"  # on a Deployment: apiVersion/kind of its companions
+DEPLOYMENT = ("apps/v1", "Deployment")
 
 
 def managed_selector(cluster: str) -> str:
-    """The label selector of the Deployments fleet member `cluster` manages."""
+    """The label selector of the objects fleet member `cluster` manages."""
     return f"{MANAGED_SELECTOR},{CLUSTER_LABEL}={cluster}"
+
+
+def type_of(obj: dict) -> tuple:
+    return obj["apiVersion"], obj["kind"]
+
+
+def ref_of(obj: dict) -> str:
+    """kind namespace/name, as reports name an object."""
+    metadata = obj["metadata"]
+    return f"{obj['kind']} {metadata['namespace']}/{metadata['name']}"
 
 
 @dataclass(frozen=True)
 class Desired:
-    """A Deployment this cluster should run."""
+    """One service as this cluster should run it: its rendered objects, the Deployment last."""
 
     region: str
     service: str
     namespace: str
     replicas: int
-    image: str
-    port: int
+    objects: tuple
 
     @property
     def key(self) -> tuple:
@@ -65,30 +77,42 @@ class Desired:
     def ref(self) -> str:
         return f"{self.namespace}/{self.service}"
 
-    def summary(self) -> dict:
-        return {"namespace": self.namespace, "name": self.service, "replicas": self.replicas,
-                "image": self.image, "port": self.port, "region": self.region}
+    @property
+    def revision(self) -> str:
+        return revision(self.objects[-1])
 
 
 @dataclass
 class Plan:
-    """What apply() would do: each entry a Deployment summary; update entries hold before/after."""
+    """What apply() would do, object by object: create and update hold the desired objects
+    (update as (live, desired)), delete the live objects; conflicts say what was left alone."""
 
     cluster: str
     create: list = field(default_factory=list)
     update: list = field(default_factory=list)
     delete: list = field(default_factory=list)
-    conflicts: dict = field(default_factory=dict)  # "namespace/name" -> why it was left alone
-    ready: dict = field(default_factory=dict)  # (namespace, name) -> ready replicas, as listed
+    conflicts: dict = field(default_factory=dict)  # "namespace/service" -> why something was left alone
+    deployments: dict = field(default_factory=dict)  # (namespace, name) -> our live Deployment, as listed
 
     @property
     def changed(self) -> bool:
         return bool(self.create or self.update or self.delete)
 
     def as_dict(self) -> dict:
-        return {"create": [d.summary() for d in self.create],
-                "update": [{"before": before, "after": d.summary()} for before, d in self.update],
-                "delete": list(self.delete), "conflicts": list(self.conflicts.values())}
+        return {"create": [summary(o) for o in self.create],
+                "update": [{"before": summary(live), "after": summary(want)} for live, want in self.update],
+                "delete": [summary(o) for o in self.delete], "conflicts": list(self.conflicts.values())}
+
+
+def summary(obj: dict) -> dict:
+    """What a report shows of an object: its kind, namespace, name, and a Deployment's replicas and images."""
+    metadata = obj["metadata"]
+    out = {"kind": obj["kind"], "namespace": metadata["namespace"], "name": metadata["name"]}
+    if obj["kind"] == "Deployment":
+        spec = obj.get("spec", {})
+        out["replicas"] = spec.get("replicas")
+        out["images"] = [c.get("image") for c in spec.get("template", {}).get("spec", {}).get("containers") or []]
+    return out
 
 
 class ApiError(Exception):
@@ -100,11 +124,22 @@ class ApiError(Exception):
 
 
 class KubernetesApi:
-    """The calls the updater makes, over the kubernetes client; ApiException becomes ApiError."""
+    """The calls the updater makes, over the kubernetes client (typed where it lists often,
+    dynamic for objects of any kind); the client's errors become ApiError."""
 
     def __init__(self, api_client):
         self._client = api_client
         self._apps, self._core = AppsV1Api(api_client), CoreV1Api(api_client)
+        self._dynamic = None  # discovery on first use: the reconcile loop may never need it
+
+    def _resource(self, api_version: str, kind: str):
+        if self._dynamic is None:
+            with _api_errors():
+                self._dynamic = DynamicClient(self._client)
+        try:
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise ApiError(404, f"this apiserver serves no {kind} in {api_version}") from None
 
     def check_ready(self, timeout: float) -> None:
         """Raise unless the apiserver says it is ready to serve (etcd reachable). Through the
@@ -117,7 +152,7 @@ class KubernetesApi:
             raise ApiError(response.status, "apiserver /readyz is not ok")
 
     def list_deployments(self, selector: str, namespace=None) -> tuple:
-        """(Deployments matching `selector` as JSON, the list's resourceVersion), in every
+        """(Deployments matching `selector` as JSON, with apiVersion and kind, the list's resourceVersion), in every
         namespace or in one. Plain JSON, not the client's models: the reconcile loop lists on
         every pass, and building models costs many times the parse."""
         with _api_errors():
@@ -128,7 +163,14 @@ class KubernetesApi:
                 response = self._apps.list_namespaced_deployment(namespace, label_selector=selector,
                                                                  _preload_content=False)
         listed = json.loads(response.data)
-        return listed["items"], listed["metadata"].get("resourceVersion", "")
+        return _typed(listed["items"], *DEPLOYMENT), listed["metadata"].get("resourceVersion", "")
+
+    def list_objects(self, api_version: str, kind: str, selector: str, namespace=None) -> list:
+        """Objects of a kind matching `selector`, as JSON with apiVersion and kind, in every namespace or in one."""
+        resource = self._resource(api_version, kind)
+        with _api_errors():
+            found = resource.get(namespace=namespace, label_selector=selector)
+        return _typed(found.to_dict().get("items") or [], api_version, kind)
 
     def watch_deployments(self, selector: str, namespace, resource_version: str, timeout: int):
         """Yield (event type, resourceVersion) of changes after `resource_version`, for up to
@@ -143,31 +185,35 @@ class KubernetesApi:
             for event in kube_watch.Watch().stream(call, *args, **kwargs):
                 yield event["type"], event["raw_object"]["metadata"].get("resourceVersion", resource_version)
 
-    def deployment_labels(self, namespace: str, name: str):
-        """The labels of a Deployment, or None when there is none of that name."""
+    def labels_of(self, obj: dict):
+        """The labels of the live object named like `obj`, or None when there is none."""
+        resource = self._resource(*type_of(obj))
+        metadata = obj["metadata"]
         with _api_errors():
             try:
-                found = self._apps.read_namespaced_deployment(name, namespace)
-            except ApiException as err:
+                found = resource.get(name=metadata["name"], namespace=metadata["namespace"])
+            except DynamicApiError as err:
                 if err.status == 404:
                     return None
                 raise
-        return found.metadata.labels or {}
+        return dict(found.metadata.labels or {})
 
-    def apply_deployment(self, manifest_: dict) -> None:
-        """Server-side apply with our field manager, forcing our fields back."""
-        metadata = manifest_["metadata"]
+    def apply(self, obj: dict, dry_run: bool = False) -> dict:
+        """Server-side apply with our field manager, forcing our fields back; the result."""
+        resource = self._resource(*type_of(obj))
         with _api_errors():
-            self._apps.patch_namespaced_deployment(metadata["name"], metadata["namespace"], manifest_,
-                                                   field_manager=FIELD_MANAGER, force=True,
-                                                   _content_type="application/apply-patch+yaml")
+            applied = self._dynamic.server_side_apply(
+                resource, body=obj, namespace=obj["metadata"]["namespace"], field_manager=FIELD_MANAGER,
+                force_conflicts=True, dry_run="All" if dry_run else None)
+        return applied.to_dict()
 
-    def delete_deployment(self, namespace: str, name: str) -> None:
-        """Delete it; one already gone is no error."""
+    def delete(self, obj: dict) -> None:
+        """Delete the live object named like `obj`; one already gone is no error."""
+        resource = self._resource(*type_of(obj))
         with _api_errors():
             try:
-                self._apps.delete_namespaced_deployment(name, namespace)
-            except ApiException as err:
+                resource.delete(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"])
+            except DynamicApiError as err:
                 if err.status != 404:
                     raise
 
@@ -185,122 +231,174 @@ class KubernetesApi:
                         raise
 
 
+def _typed(items, api_version, kind) -> list:
+    """A list's items, each with the apiVersion and kind the list leaves out."""
+    for item in items:
+        item.setdefault("apiVersion", api_version)
+        item.setdefault("kind", kind)
+    return items
+
+
 @contextlib.contextmanager
 def _api_errors():
     try:
         yield
     except ApiException as err:
         raise ApiError(err.status, err.reason) from None
+    except DynamicApiError as err:
+        raise ApiError(err.status, _detail(err)) from None
+
+
+def _detail(err) -> str:
+    """The apiserver's own message (it names the field), else the HTTP reason."""
+    try:
+        return json.loads(err.body).get("message") or err.reason
+    except (TypeError, ValueError, AttributeError):
+        return str(err.reason)
 
 
 def desired_for(services, region: str, cluster: str) -> list:
-    """The Deployments `cluster` of `region` should run, from the services."""
-    return sorted((Desired(s.spec.region, s.spec.service, s.spec.namespace, s.placement.clusters[cluster],
-                           s.spec.image, s.spec.port)
-                   for s in services
-                   if isinstance(s, Service) and s.region == region and s.placement.clusters.get(cluster, 0) > 0),
-                  key=lambda d: d.key)
+    """What `cluster` of `region` should run, from the services."""
+    wanted = []
+    for s in services:
+        if isinstance(s, Service) and s.region == region and s.placement.clusters.get(cluster, 0) > 0:
+            replicas = s.placement.clusters[cluster]
+            wanted.append(Desired(s.spec.region, s.spec.service, s.spec.namespace, replicas,
+                                  tuple(render(s.spec, cluster, replicas))))
+    return sorted(wanted, key=lambda d: d.key)
 
 
-def manifest(desired: Desired, cluster: str) -> dict:
-    labels = {"app": desired.service, MANAGED_BY_LABEL: MANAGER}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": desired.service, "namespace": desired.namespace, "labels": {**labels, CLUSTER_LABEL: cluster},
-            "annotations": {REGION_ANNOTATION: desired.region, SERVICE_ANNOTATION: desired.service},
-        },
-        "spec": {
-            "replicas": desired.replicas,
-            "selector": {"matchLabels": {"app": desired.service}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": desired.service, "image": desired.image,
-                                         "ports": [{"containerPort": desired.port}]}]},
-            },
-        },
-    }
-
-
-def observed(deployment: dict) -> dict:
-    """The fields we manage, as found on a live Deployment (its JSON)."""
-    metadata, spec = deployment["metadata"], deployment.get("spec", {})
-    containers = spec.get("template", {}).get("spec", {}).get("containers") or []
-    ports = (containers[0].get("ports") or []) if containers else []
-    return {"namespace": metadata["namespace"], "name": metadata["name"], "replicas": spec.get("replicas"),
-            "image": containers[0].get("image") if containers else None,
-            "port": ports[0].get("containerPort") if ports else None,
-            "region": (metadata.get("annotations") or {}).get(REGION_ANNOTATION)}
-
-
-def list_managed(api, cluster: str, namespaces=None) -> list:
-    """The Deployments `cluster` manages, as JSON: in every namespace, or only in `namespaces`
-    (a listener whose RBAC covers just those)."""
-    selector = managed_selector(cluster)
-    return [d for namespace in (namespaces if namespaces is not None else [None])
-            for d in api.list_deployments(selector, namespace)[0]]
+def in_namespace(desired: Desired, namespace: str) -> Desired:
+    """The same service with all its objects in `namespace` (fleet members sharing an apiserver)."""
+    objects = tuple({**o, "metadata": {**o["metadata"], "namespace": namespace}} for o in desired.objects)
+    return Desired(desired.region, desired.service, namespace, desired.replicas, objects)
 
 
 def plan(api, desired, cluster: str, namespaces=None) -> Plan:
-    """Compare the desired Deployments with the cluster's; read-only."""
-    owned = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in list_managed(api, cluster, namespaces)}
-    result = Plan(cluster, ready={key: d.get("status", {}).get("readyReplicas") or 0 for key, d in owned.items()})
+    """Compare what the cluster should run with what we manage there; read-only."""
+    selector = managed_selector(cluster)
+    spaces = namespaces if namespaces is not None else [None]
+    deployments = [d for ns in spaces for d in api.list_deployments(selector, ns)[0]]
+    kinds = {type_of(o) for want in desired for o in want.objects[:-1]}
+    for deployment in deployments:  # the kinds their companions had when last applied
+        noted = (deployment["metadata"].get("annotations") or {}).get(COMPANIONS_ANNOTATION, "")
+        kinds |= {tuple(t.rsplit("/", 1)) for t in noted.split(",") if "/" in t}
+    owned = {_identity(d): d for d in deployments}
+    for api_version, kind in sorted(kinds - {DEPLOYMENT}):
+        for ns in spaces:
+            try:
+                owned.update({_identity(o): o for o in api.list_objects(api_version, kind, selector, ns)})
+            except ApiError as err:
+                if err.status != 404:  # a kind this apiserver does not serve (yet): nothing of it to find
+                    raise
+    result = Plan(cluster, deployments={(d["metadata"]["namespace"], d["metadata"]["name"]): d
+                                        for d in deployments})
     for want in desired:
         if namespaces is not None and want.namespace not in namespaces:
-            result.conflicts[want.ref] = (f"Deployment {want.ref} is in a namespace this listener does not "
-                                          f"manage (it manages: {', '.join(namespaces)})")
+            result.conflicts[want.ref] = (f"service {want.ref} is in a namespace this listener does not manage (it "
+                                          f"manages: {', '.join(namespaces)})")
             continue
-        current = owned.pop(want.key, None)
-        if current is None:
-            conflict = _unowned(api, want, cluster)
-            if conflict:
-                result.conflicts[want.ref] = conflict
-            else:
-                result.create.append(want)
-        elif observed(current) != want.summary():
-            result.update.append((observed(current), want))
-    result.delete = [observed(owned[key]) for key in sorted(owned)]
+        objects = list(want.objects)
+        objects[-1] = _noting_companions(objects[-1], objects[:-1])
+        for obj in objects:
+            live = owned.pop(_identity(obj), None)
+            if live is None:
+                conflict = _unowned(api, obj, cluster)
+                if conflict:
+                    result.conflicts.setdefault(want.ref, conflict)
+                else:
+                    result.create.append(obj)
+            elif not contains(live, obj):
+                result.update.append((live, obj))
+    result.delete = [owned[key] for key in sorted(owned)]
     return result
 
 
-def _unowned(api, want: Desired, cluster: str) -> str:
-    labels = api.deployment_labels(want.namespace, want.service)
+def _identity(obj: dict) -> tuple:
+    metadata = obj["metadata"]
+    return (obj["apiVersion"], obj["kind"], metadata["namespace"], metadata["name"])
+
+
+def _noting_companions(deployment: dict, companions) -> dict:
+    kinds = ",".join(sorted({"/".join(type_of(c)) for c in companions}))
+    metadata = {**deployment["metadata"],
+                "annotations": {**deployment["metadata"].get("annotations", {}), COMPANIONS_ANNOTATION: kinds}}
+    return {**deployment, "metadata": metadata}
+
+
+def contains(live, wanted) -> bool:
+    """Whether the live object has every field we set, as we set it (the apiserver adds
+    defaults and others may add fields of their own: those are not drift)."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(k in live and contains(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(map(contains, live, wanted))
+    return live == wanted
+
+
+def _unowned(api, obj: dict, cluster: str) -> str:
+    labels = api.labels_of(obj)
     if labels is None:
         return ""
     if labels.get(MANAGED_BY_LABEL) == MANAGER and labels.get(CLUSTER_LABEL) not in (None, cluster):
-        return (f"Deployment {want.ref} exists and is managed by fleet member {labels[CLUSTER_LABEL]}, "
-                f"which shares this apiserver: left untouched")
-    return (f"Deployment {want.ref} exists and is not managed by {MANAGER} for {cluster} "
-            f"(no {MANAGED_BY_LABEL}={MANAGER} and {CLUSTER_LABEL}={cluster} labels): left untouched")
+        return (f"{ref_of(obj)} exists and is managed by fleet member {labels[CLUSTER_LABEL]}, which shares this "
+                "apiserver: left untouched")
+    return (f"{ref_of(obj)} exists and is not managed by {MANAGER} for {cluster} (no {MANAGED_BY_LABEL}={MANAGER} "
+            f"and {CLUSTER_LABEL}={cluster} labels): left untouched")
 
 
 def apply(api, result: Plan) -> dict:
-    """Carry out a plan: server-side apply creates and updates (forcing our fields back
-    when someone changed them by hand), then deletes. One Deployment's failure (say, its
-    namespace is being deleted) does not stop the others: returns {"ns/name": error}."""
+    """Carry out a plan: server-side apply of creates and updates (forcing our fields back when
+    someone changed them by hand), companions before their Deployment, then deletes. One
+    object's failure (its namespace being deleted, a kind this apiserver lacks) does not stop
+    the others: returns {"namespace/service": error}."""
     failures = {}
-    for want in result.create + [want for _before, want in result.update]:
+    namespaces = {o["metadata"]["namespace"] for o in result.create}
+    for namespace in sorted(namespaces):
         try:
-            if want in result.create:
-                api.ensure_namespace(want.namespace)
-            api.apply_deployment(manifest(want, result.cluster))
+            api.ensure_namespace(namespace)
         except ApiError as err:
-            failures[want.ref] = f"apply failed: {err}"
+            failures[namespace] = f"namespace {namespace}: {err}"
+    for obj in result.create + [want for _live, want in result.update]:
+        service_ref = f"{obj['metadata']['namespace']}/{obj['metadata']['labels'][SERVICE_LABEL]}"
+        if obj["metadata"]["namespace"] in failures:
+            failures.setdefault(service_ref, failures[obj["metadata"]["namespace"]])
+            continue
+        try:
+            api.apply(obj)
+        except ApiError as err:
+            failures.setdefault(service_ref, f"{ref_of(obj)}: apply failed: {err}")
     for gone in result.delete:
         try:
-            api.delete_deployment(gone["namespace"], gone["name"])
+            api.delete(gone)
         except ApiError as err:
-            failures[f"{gone['namespace']}/{gone['name']}"] = f"apply failed: {err}"
-    return failures
+            failures[ref_of(gone)] = f"delete failed: {err}"
+    return {k: v for k, v in failures.items() if "/" in k}
 
 
 def status(desired, result: Plan, region: str, reported_ms: int, failures=None) -> ClusterStatus:
-    """Ready replicas per service placed here (as the plan listed them: a change of readiness
-    wakes the next reconcile), with any conflict or failure, for the status record."""
-    conflicts = {**(failures or {}), **result.conflicts}
-    services = tuple(
-        ServiceStatus(region=d.region, service=d.service, namespace=d.namespace, desired=d.replicas,
-                      ready=result.ready.get(d.key, 0), conflict=conflicts.get(d.ref, ""))
-        for d in desired)
-    return ClusterStatus(cluster=result.cluster, region=region, reported_ms=reported_ms, services=services)
+    """Each placed service's Deployment as the plan listed it (a change of readiness wakes the
+    next reconcile): desired, updated, ready and available replicas, whether the template it
+    should run is rolled out, and any conflict, failure or failing condition, for the status
+    record."""
+    problems = {**(failures or {}), **result.conflicts}
+    services = []
+    for want in desired:
+        live = result.deployments.get(want.key) or {}
+        live_status, generation = live.get("status") or {}, (live.get("metadata") or {}).get("generation", 0)
+        current = bool(live) and live_status.get("observedGeneration", 0) >= generation and \
+            contains(live, want.objects[-1])
+        services.append(ServiceStatus(
+            region=want.region, service=want.service, namespace=want.namespace, desired=want.replicas,
+            ready=live_status.get("readyReplicas") or 0,
+            updated=(live_status.get("updatedReplicas") or 0) if current else 0,
+            available=live_status.get("availableReplicas") or 0, revision=want.revision,
+            conflict=problems.get(want.ref, "") or _failing_condition(live_status)))
+    return ClusterStatus(cluster=result.cluster, region=region, reported_ms=reported_ms, services=tuple(services))
+
+
+def _failing_condition(live_status: dict) -> str:
+    for condition in live_status.get("conditions") or ():
+        if (condition.get("type"), condition.get("status")) in (("Progressing", "False"), ("ReplicaFailure", "True")):
+            return f"{condition.get('reason')}: {condition.get('message')}"
+    return ""

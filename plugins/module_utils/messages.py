@@ -8,11 +8,13 @@ naming the field, exactly as building the model value directly would.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 try:
     from google.protobuf.message import DecodeError
@@ -67,10 +69,37 @@ def rules_from_message(message) -> model.PlacementRules:
     )
 
 
+def workload_to_message(workload: Workload):
+    return pb.Workload(
+        template_json="" if workload.template is None else _json(workload.template),
+        companions_json=[_json(c) for c in workload.companions], without_default_service=not workload.expose)
+
+
+def workload_from_message(message) -> Workload:
+    return Workload(template=_parsed("workload.template", message.template_json) if message.template_json else None,
+                    companions=tuple(_parsed(f"workload.companions[{i}]", c)
+                                     for i, c in enumerate(message.companions_json)),
+                    expose=not message.without_default_service)
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _parsed(field_name: str, text: str):
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise model.ValidationError(field_name, f"must be JSON ({error})", text[:80]) from None
+
+
 def _spec_fields(spec: model.ServiceSpec) -> dict:
     """The fields of ServiceSpec, which ServiceIntent shares by name and number."""
-    return dict(region=spec.region, service=spec.service, replicas=spec.replicas, image=spec.image, port=spec.port,
-                namespace=spec.namespace, rules=rules_to_message(spec.rules), rebalance=spec.rebalance)
+    fields = dict(region=spec.region, service=spec.service, replicas=spec.replicas, image=spec.image, port=spec.port,
+                  namespace=spec.namespace, rules=rules_to_message(spec.rules), rebalance=spec.rebalance)
+    if not spec.workload.default:  # the seed's workload is no workload on the wire, as before
+        fields["workload"] = workload_to_message(spec.workload)
+    return fields
 
 
 def spec_to_message(spec: model.ServiceSpec):
@@ -82,7 +111,8 @@ def spec_from_message(message) -> model.ServiceSpec:
     return model.ServiceSpec(
         region=message.region, service=message.service, replicas=message.replicas, image=message.image,
         port=message.port or model.DEFAULT_PORT, namespace=message.namespace or model.DEFAULT_NAMESPACE,
-        rules=rules_from_message(message.rules), rebalance=message.rebalance)
+        rules=rules_from_message(message.rules), rebalance=message.rebalance,
+        workload=workload_from_message(message.workload) if message.HasField("workload") else Workload())
 
 
 def _reason_numbers() -> dict:
@@ -172,7 +202,8 @@ def status_to_message(status: model.ClusterStatus):
     return pb.ClusterStatus(
         cluster=status.cluster, region=status.region, reported_ms=status.reported_ms,
         services=[pb.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
-                                   desired=s.desired, ready=s.ready, conflict=s.conflict)
+                                   desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
+                                   available=s.available, reports_updated=s.reports_updated, revision=s.revision)
                   for s in status.services],
     )
 
@@ -181,7 +212,9 @@ def status_from_message(message) -> model.ClusterStatus:
     return model.ClusterStatus(
         cluster=message.cluster, region=message.region, reported_ms=message.reported_ms,
         services=tuple(model.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
-                                           desired=s.desired, ready=s.ready, conflict=s.conflict)
+                                           desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
+                                           available=s.available, reports_updated=s.reports_updated,
+                                           revision=s.revision)
                        for s in message.services),
     )
 

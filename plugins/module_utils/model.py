@@ -13,69 +13,19 @@ ValidationError names the field and the rule it broke.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.validation import (  # noqa: F401 (re-exported)
+    ValidationError, check_image, check_int, check_labels, check_name, check_optional_int)
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 MAX_REPLICAS = 1_000_000
 MAX_WEIGHT = 1_000_000
 MAX_AUTHOR = 256  # characters of a record's author (who made the change)
 DEFAULT_PORT = 8080
 DEFAULT_NAMESPACE = "default"
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-
-
-class ValidationError(ValueError):
-    """Bad input: `field` is where (e.g. `rules.clusters[us-east].min`), `rule` what it must satisfy."""
-
-    def __init__(self, field_name: str, rule: str, value=None):
-        self.field = field_name
-        self.rule = rule
-        self.value = value
-        super().__init__(f"{field_name}: {rule} (got {value!r})")
-
-
-def check_name(field_name: str, value) -> str:
-    if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
-        raise ValidationError(
-            field_name,
-            "must be a DNS-1123 label: at most 63 characters, lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit",
-            value,
-        )
-    return value
-
-
-def check_int(field_name: str, value, low: int, high: int) -> int:
-    # bool is an int in Python; True replicas is a mistake, not 1.
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(field_name, f"must be a whole number from {low} to {high}", value)
-    return value
-
-
-def check_optional_int(field_name: str, value, low: int, high: int) -> Optional[int]:
-    return None if value is None else check_int(field_name, value, low, high)
-
-
-def check_image(field_name: str, value) -> str:
-    if not isinstance(value, str) or not value or len(value) > 512 or any(c.isspace() for c in value):
-        raise ValidationError(field_name, "must be a container image reference without spaces", value)
-    return value
-
-
-def check_labels(field_name: str, labels) -> Mapping[str, str]:
-    if not isinstance(labels, Mapping):
-        raise ValidationError(field_name, "must be a mapping of label keys to values", labels)
-    for key, value in labels.items():
-        if not isinstance(key, str) or len(key) > 253 or not _LABEL_KEY.match(key):
-            raise ValidationError(f"{field_name}[{key}]", "must be a Kubernetes label key", key)
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            raise ValidationError(f"{field_name}[{key}]", "must be a Kubernetes label value", value)
-    return labels
 
 
 @dataclass(frozen=True)
@@ -136,6 +86,7 @@ class ServiceSpec:
     namespace: str = DEFAULT_NAMESPACE
     rules: PlacementRules = field(default_factory=PlacementRules)
     rebalance: bool = False
+    workload: Workload = field(default_factory=Workload)  # what runs: a Deployment template, companions
 
     def __post_init__(self):
         check_name("region", self.region)
@@ -148,6 +99,9 @@ class ServiceSpec:
         check_name("namespace", self.namespace)
         if not isinstance(self.rebalance, bool):
             raise ValidationError("rebalance", "must be true or false", self.rebalance)
+        if not isinstance(self.workload, Workload):
+            raise ValidationError("workload", "must be a Workload", type(self.workload).__name__)
+        self.workload.check(self.service, self.namespace)
 
     @property
     def key(self) -> str:
@@ -173,9 +127,10 @@ class ReasonCode:
     NO_ELIGIBLE_CLUSTER = "no_eligible_cluster"
     NO_ROOM = "no_room"                  # replicas unplaced: every eligible cluster is full
     RETURNING = "returning"              # replicas moving back to a recovered cluster
+    UPGRADE_NEEDED = "upgrade_needed"    # the cluster's listener cannot do what the service asks yet
 
     ALL = (UNSPECIFIED, EXCLUDED, CORDONED, UNHEALTHY, MINIMUM_LOWERED, MINIMUMS_EXCEED, NO_ELIGIBLE_CLUSTER,
-           NO_ROOM, RETURNING)
+           NO_ROOM, RETURNING, UPGRADE_NEEDED)
 
 
 @dataclass(frozen=True)
@@ -266,12 +221,19 @@ class Cluster:
 
 @dataclass(frozen=True)
 class ServiceStatus:
+    """One service's Deployment in one cluster: replicas desired, ready, available, and updated
+    to the template it should run (0 until the Deployment has seen that template)."""
+
     region: str
     service: str
     namespace: str = DEFAULT_NAMESPACE
     desired: int = 0
     ready: int = 0
-    conflict: str = ""
+    conflict: str = ""  # what was left alone, failed to apply, or a failing condition
+    updated: int = 0
+    available: int = 0
+    reports_updated: bool = True  # False: a listener before 0.2, which reports ready replicas only
+    revision: str = ""  # of the pod template this status is about (workload.revision)
 
 
 @dataclass(frozen=True)
@@ -393,18 +355,21 @@ def global_config(records) -> dict:
             "placement": dict(placement.clusters),
             "unplaced": placement.unplaced,
             "reasons": [r.as_dict() for r in placement.reasons],
+            "workload": {"template": spec.workload.template, "companions": list(spec.workload.companions),
+                         "expose": spec.workload.expose},
             "changed": change_info(record),
         }
         for cluster, count in placement.clusters.items():
             cluster_node(cluster, spec.region)["services"][spec.service] = {
-                "name": spec.service, "desired": count, "ready": 0, "conflict": ""}
+                "name": spec.service, "desired": count, "ready": 0, "updated": 0, "available": 0, "conflict": ""}
     for name, status in statuses.items():
         node = cluster_node(name, status.region)
         for svc in status.services:
             entry = node["services"].setdefault(
-                svc.service, {"name": svc.service, "desired": 0, "ready": 0, "conflict": ""})
-            entry["ready"] = svc.ready
-            entry["conflict"] = svc.conflict
+                svc.service, {"name": svc.service, "desired": 0, "ready": 0, "updated": 0, "available": 0,
+                              "conflict": ""})
+            entry.update(ready=svc.ready, updated=svc.updated if svc.reports_updated else svc.ready,
+                         available=svc.available if svc.reports_updated else svc.ready, conflict=svc.conflict)
     return {"regions": regions}
 
 

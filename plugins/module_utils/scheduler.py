@@ -4,7 +4,8 @@
 to a Placement ({cluster: replicas}, what is unplaced, and why, as coded Reasons).
 
 Rules, in order:
-- eligible clusters are those of the region that are healthy, not cordoned and not excluded;
+- eligible clusters are those of the region that are healthy, not cordoned, not excluded, and
+  whose listener can run the spec;
 - each eligible cluster's share is proportional to its weight, but never below its
   minimum nor above its maximum or remaining capacity (minimums are floors, maximum
   and capacity hard caps); weight 0 gets nothing beyond its minimum;
@@ -34,12 +35,13 @@ def reason(cluster: str, code: str, text: str) -> Reason:
 
 
 def schedule(spec, clusters, previous: Optional[Mapping[str, int]] = None,
-             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None) -> Placement:
+             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None, unable=frozenset()) -> Placement:
     """Place `spec.replicas` over the eligible clusters of `spec.region`.
 
     clusters: model.Cluster values (any order, any region); unhealthy: names of clusters
     whose heartbeats stopped; used: replicas of *other* services already on each cluster,
-    taken from its capacity; previous: the placement ({cluster: replicas}) this one replaces.
+    taken from its capacity; previous: the placement ({cluster: replicas}) this one replaces;
+    unable: clusters whose listener cannot do what the spec asks yet (an older version).
     """
     total = spec.replicas
     rules = {r.cluster: r for r in spec.rules.clusters}
@@ -59,6 +61,10 @@ def schedule(spec, clusters, previous: Optional[Mapping[str, int]] = None,
             continue
         if name in unhealthy:
             reasons.append(reason(name, ReasonCode.UNHEALTHY, "unhealthy (no heartbeat)"))
+            continue
+        if name in unable:
+            reasons.append(reason(name, ReasonCode.UPGRADE_NEEDED, "its listener cannot run this workload yet: "
+                                  "upgrade it (docs/upgrading.md)"))
             continue
         weight, low, cap = cluster.weight, 0, total
         rule = rules.get(name)

@@ -9,8 +9,9 @@ short_description: Make one cluster's Deployments match the fleet's global confi
 version_added: 0.1.0
 description:
   - The original design's updateLocal as a task. Given one cluster's Kubernetes credentials and
-    its region and cluster names, creates, updates and deletes that cluster's Deployments so they
-    match the placement in the global configuration - read from a listener, or passed in.
+    its region and cluster names, creates, updates and deletes that cluster's Deployments and
+    their companion objects so they match the placement in the global configuration - read from
+    a listener, or passed in.
   - It runs the same code as the listeners' reconcile loop - server-side apply with the field
     manager C(multicluster-kube), the labels C(app.kubernetes.io/managed-by=multicluster-kube) and
     C(multicluster.kube/cluster=<cluster>) - and likewise never modifies or deletes an object
@@ -63,19 +64,21 @@ EXAMPLES = r"""
 
 RETURN = r"""
 created:
-  description: Deployments created (or that would be, in check mode).
+  description: Objects created (or that would be, in check mode), each with its C(kind), C(namespace), C(name), and a
+    Deployment's C(replicas) and C(images).
   returned: always
   type: list
   elements: dict
-  sample: [{"namespace": "default", "name": "nginx", "replicas": 3, "image": "nginx", "port": 8080, "region": "us"}]
+  sample: [{"kind": "Service", "namespace": "default", "name": "nginx"},
+           {"kind": "Deployment", "namespace": "default", "name": "nginx", "replicas": 3, "images": ["nginx"]}]
 updated:
-  description: Deployments changed, each with C(before) and C(after).
+  description: Objects changed, each with C(before) and C(after).
   returned: always
   type: list
   elements: dict
   sample: []
 deleted:
-  description: Managed Deployments deleted because nothing is placed on the cluster any more.
+  description: Managed objects deleted because they are no longer wanted on the cluster.
   returned: always
   type: list
   elements: dict
@@ -95,6 +98,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
     LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Placement, Service, ServiceSpec, ValidationError, check_name)
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 
 def services_from_tree(regions: dict) -> list:
@@ -104,7 +108,8 @@ def services_from_tree(regions: dict) -> list:
         for name, svc in (region.get("services") or {}).items():
             spec = ServiceSpec(region=region_name, service=name, replicas=svc["replicas"],
                                image=svc.get("image") or "", port=svc.get("port", 8080),
-                               namespace=svc.get("namespace", "default"))
+                               namespace=svc.get("namespace", "default"),
+                               workload=Workload(**svc["workload"]) if svc.get("workload") else Workload())
             services.append(Service(spec, Placement(svc.get("placement") or {})))
     return services
 
@@ -151,11 +156,10 @@ def main():
     result = dict(changed=plan.changed, created=summary["create"], updated=summary["update"],
                   deleted=summary["delete"], conflicts=summary["conflicts"])
     if module._diff:
-        result["diff"] = dict(
-            before={f"{d['namespace']}/{d['name']}": d for d in
-                    [u["before"] for u in summary["update"]] + summary["delete"]},
-            after={f"{d['namespace']}/{d['name']}": d for d in
-                   [u["after"] for u in summary["update"]] + summary["create"]})
+        def by_ref(objects):
+            return {f"{o['kind']} {o['namespace']}/{o['name']}": o for o in objects}
+        result["diff"] = dict(before=by_ref([u["before"] for u in summary["update"]] + summary["delete"]),
+                              after=by_ref([u["after"] for u in summary["update"]] + summary["create"]))
     if failures:
         module.fail_json(msg="some Deployments could not be applied: " +
                          "; ".join(f"{k}: {v}" for k, v in failures.items()), **result)

@@ -46,6 +46,26 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  definition:
+    description:
+      - The service's workload, the way M(kubernetes.core.k8s) takes manifests - one object, a list of them, or
+        YAML text of several documents (e.g. from C(lookup('template', ...))) - an C(apps/v1) C(Deployment) and its
+        companions (C(Service), C(ConfigMap), C(ServiceAccount), C(PodDisruptionBudget), ...).
+      - The Deployment's name and namespace come from O(service) and O(namespace), its C(spec.replicas) from the
+        placement in each cluster (leave it out); everything else is yours. Companions go wherever the service has
+        a replica, before the Deployment, and are removed where it has none.
+      - C(Secret) and cluster-scoped objects are refused; create Secrets in each cluster and refer to them by name.
+      - Without a Deployment, the original design's one runs (O(image) on O(port)), with the companions given.
+    type: raw
+  src:
+    description:
+      - A YAML file of the workload, as O(definition) takes it, on the host the task runs on (the controller, when
+        the task runs there).
+    type: path
+  expose:
+    description: With no Deployment in the workload, also run a C(Service) of the service's name on O(port).
+    type: bool
+    default: true
   image:
     description: Container image. Defaults to the service's name, as in the original design.
     type: str
@@ -125,6 +145,61 @@ EXAMPLES = r"""
         min: 1
     wait: ready
 
+- name: A realistic service in region us - env, resources, a readiness probe, a ConfigMap volume, a Service
+  multicluster.kube.region_replicas:
+    region: us
+    service: shop
+    namespace: shop
+    replicas: 5
+    wait: ready
+    definition:
+      - apiVersion: apps/v1
+        kind: Deployment
+        spec:
+          selector:
+            matchLabels: {app: shop}
+          template:
+            metadata:
+              labels: {app: shop}
+            spec:
+              containers:
+                - name: shop
+                  image: registry.example.com/shop:1.5
+                  env:
+                    - {name: LOG_LEVEL, value: info}
+                  ports:
+                    - {containerPort: 8080}
+                  resources:
+                    requests: {cpu: 250m, memory: 256Mi}
+                    limits: {memory: 512Mi}
+                  readinessProbe:
+                    httpGet: {path: /healthz, port: 8080}
+                  volumeMounts:
+                    - {name: config, mountPath: /etc/shop}
+              volumes:
+                - name: config
+                  configMap: {name: shop-config}
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: shop-config}
+        data:
+          shop.yaml: "currency: EUR"
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: shop}
+        spec:
+          selector: {app: shop}
+          ports:
+            - {port: 80, targetPort: 8080}
+
+- name: The same from a template file on the controller
+  multicluster.kube.region_replicas:
+    region: us
+    service: shop
+    namespace: shop
+    replicas: 5
+    definition: "{{ lookup('ansible.builtin.template', 'shop.yml.j2') }}"
+
 - name: Remove the shop from region eu
   multicluster.kube.region_replicas:
     region: eu
@@ -174,6 +249,12 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
     LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     ClusterRule, PlacementRules, ServiceSpec, ValidationError, check_name)
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
+
+try:
+    from ansible.module_utils.common.yaml import yaml_load_all
+except ImportError:  # ansible-core without PyYAML: only definitions that are already data
+    yaml_load_all = None
 
 
 def spec_from_params(p) -> ServiceSpec:
@@ -182,7 +263,43 @@ def spec_from_params(p) -> ServiceSpec:
         clusters=tuple(ClusterRule(cluster=r["name"], weight=r["weight"], min=r["min"], max=r["max"])
                        for r in p["clusters"]))
     return ServiceSpec(region=p["region"], service=p["service"], replicas=p["replicas"], image=p["image"] or "",
-                       port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"])
+                       port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"],
+                       workload=workload_from_params(p))
+
+
+def workload_from_params(p) -> Workload:
+    """The Deployment (if any) and its companions, from `definition` or the file `src`."""
+    if p["src"]:
+        try:
+            with open(p["src"]) as f:
+                documents = f.read()
+        except OSError as error:
+            raise ValidationError("src", "must be a readable file", f"{p['src']}: {error.strerror}") from None
+    else:
+        documents = p["definition"]
+    if documents is None:
+        return Workload(expose=p["expose"])
+    if isinstance(documents, str):
+        if yaml_load_all is None:
+            raise ValidationError("definition", "YAML text needs PyYAML where the module runs; give the manifests "
+                                  "as data instead", documents[:80])
+        try:
+            documents = list(yaml_load_all(documents))
+        except Exception as error:  # the YAML library's own errors: say where
+            raise ValidationError("definition", f"must be YAML ({error})", documents[:80]) from None
+    if isinstance(documents, dict):
+        documents = [documents]
+    if not isinstance(documents, list):
+        raise ValidationError("definition", "must be a manifest, a list of them or YAML text", type(documents).__name__)
+    objects = [d for d in documents if d is not None]
+    for i, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise ValidationError(f"definition[{i}]", "must be a mapping (one Kubernetes object)", type(obj).__name__)
+    templates = [o for o in objects if o.get("kind") == "Deployment"]
+    if len(templates) > 1:
+        raise ValidationError("definition", "must hold at most one Deployment (the service's)", len(templates))
+    return Workload(template=templates[0] if templates else None,
+                    companions=tuple(o for o in objects if o.get("kind") != "Deployment"), expose=p["expose"])
 
 
 def placement_of(entries) -> dict:
@@ -196,6 +313,9 @@ MODULE_SPEC = dict(
         service=dict(type="str", required=True),
         replicas=dict(type="int"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
+        definition=dict(type="raw"),
+        src=dict(type="path"),
+        expose=dict(type="bool", default=True),
         image=dict(type="str"),
         port=dict(type="int", default=8080),
         namespace=dict(type="str", default="default"),
@@ -211,6 +331,7 @@ MODULE_SPEC = dict(
         wait_timeout=dict(type="float", default=120.0),
     ),
     required_if=[("state", "present", ["replicas"])],
+    mutually_exclusive=[("definition", "src")],
     required_together=LISTENER_REQUIRED_TOGETHER,
     supports_check_mode=True,
 )

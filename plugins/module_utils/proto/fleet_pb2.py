@@ -34,129 +34,135 @@ try:
         b'\x18\x04 \x01(\rH\x01\x88\x01\x01B\t\n\x07_weightB\x06\n\x04_max"W\n\x0ePlacementRules'
         b'\x12\x10\n\x08excluded\x18\x01 \x03(\t\x123\n\x08clusters\x18\x02 \x03(\x0b2!.multiclus'
         b'ter.kube.v1.ClusterRule"4\n\x0fClusterReplicas\x12\x0f\n\x07cl'
-        b'uster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"\xb8\x01\n\x0bServiceSpec\x12\x0e\n'
+        b'uster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"\xea\x01\n\x0bServiceSpec\x12\x0e\n'
         b'\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r'
         b'\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t'
         b'\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster.kube.v1.Placement'
-        b'Rules\x12\x11\n\trebalance\x18\x08 \x01(\x08"W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 '
-        b'\x01(\t\x12.\n\x04code\x18\x02 \x01(\x0e2 .multicluster.kube.v1.ReasonC'
-        b'ode\x12\x0c\n\x04text\x18\x03 \x01(\t"\xcd\x02\n\rServiceIntent\x12\x0e\n\x06region\x18\x01 '
-        b'\x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18'
-        b'\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18'
-        b'\x07 \x01(\x0b2$.multicluster.kube.v1.PlacementRules\x12\x11\n\tr'
-        b'ebalance\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.multicluster'
-        b'.kube.v1.ClusterReplicas\x12\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07re'
-        b'asons\x18\x0b \x03(\t\x124\n\x0ereason_details\x18\x0c \x03(\x0b2\x1c.multiclust'
-        b'er.kube.v1.Reason"\x81\x02\n\x0bClusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12'
-        b'\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t\x12=\n\x06labels\x18\x04 \x03('
-        b'\x0b2-.multicluster.kube.v1.ClusterSpec.LabelsEntry'
-        b'\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08'
-        b'cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05va'
-        b'lue\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"u\n\rService'
-        b'Status\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnames'
-        b'pace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08co'
-        b'nflict\x18\x06 \x01(\t"|\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e'
-        b'\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18'
-        b'\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceStatus"\x90\x02\n\x06R'
-        b'ecord\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster'
-        b'.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x12'
-        b'6\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.ServiceI'
-        b'ntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.kube.v1.'
-        b'ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multicluster.kub'
-        b'e.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionRepli'
-        b'casRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v'
-        b'1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d'
-        b'.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds'
-        b'\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kube.v1.Serv'
-        b'iceSpec"\xac\x02\n\x19SetRegionReplicasResponse\x123\n\x06intent\x18'
-        b'\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12A\n\x12pr'
-        b'evious_placement\x18\x02 \x03(\x0b2%.multicluster.kube.v1.Cl'
-        b'usterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube'
-        b'.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwa'
-        b'it_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicluster'
-        b'.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServiceRequest\x12'
-        b'\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01('
-        b'\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17'
-        b'\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceRespons'
-        b'e\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluster.kub'
-        b'e.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclust'
-        b'er.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01('
-        b'\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multi'
-        b'cluster.kube.v1.ServiceIntent"&\n\x16GetGlobalConfig'
-        b'Request\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluste'
-        b'r\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03'
-        b' \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldB'
-        b'ack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhi'
-        b'le\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n\x07records\x18'
-        b'\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06health\x18\x02 '
-        b'\x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n\x0bansw'
-        b'ered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.'
-        b'kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07c'
-        b'luster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
-        b'\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t'
-        b'\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weigh'
-        b't\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 '
-        b'\x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 '
-        b'\x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n'
-        b'\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multiclu'
-        b'ster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEntriesEntry'
-        b'\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateCluste'
-        b'rRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster.kube.v1.'
-        b'ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterR'
-        b'equest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fCluste'
-        b'rResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.kube.v1'
-        b'.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.'
-        b'v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kub'
-        b'e.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0e'
-        b'HealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12'
-        b'\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07record'
-        b's\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n'
-        b'\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08'
-        b'relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluste'
-        b'r.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18'
-        b'\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 '
+        b'Rules\x12\x11\n\trebalance\x18\x08 \x01(\x08\x120\n\x08workload\x18\r \x01(\x0b2\x1e.mul'
+        b'ticluster.kube.v1.Workload"[\n\x08Workload\x12\x15\n\rtempla'
+        b'te_json\x18\x01 \x01(\t\x12\x17\n\x0fcompanions_json\x18\x02 \x03(\t\x12\x1f\n\x17withou'
+        b't_default_service\x18\x03 \x01(\x08"W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 \x01'
+        b'(\t\x12.\n\x04code\x18\x02 \x01(\x0e2 .multicluster.kube.v1.ReasonCo'
+        b'de\x12\x0c\n\x04text\x18\x03 \x01(\t"\xff\x02\n\rServiceIntent\x12\x0e\n\x06region\x18\x01 \x01'
+        b'(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04'
+        b' \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07'
+        b' \x01(\x0b2$.multicluster.kube.v1.PlacementRules\x12\x11\n\tre'
+        b'balance\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.multicluster.'
+        b'kube.v1.ClusterReplicas\x12\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07rea'
+        b'sons\x18\x0b \x03(\t\x124\n\x0ereason_details\x18\x0c \x03(\x0b2\x1c.multicluste'
+        b'r.kube.v1.Reason\x120\n\x08workload\x18\r \x01(\x0b2\x1e.multicluste'
+        b'r.kube.v1.Workload"\x81\x02\n\x0bClusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t'
+        b'\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t\x12=\n\x06labels\x18\x04 \x03'
+        b'(\x0b2-.multicluster.kube.v1.ClusterSpec.LabelsEntr'
+        b'y\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n'
+        b'\x08cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05v'
+        b'alue\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"\xc4\x01\n\rServi'
+        b'ceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnam'
+        b'espace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08'
+        b'conflict\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01'
+        b'(\r\x12\x17\n\x0freports_updated\x18\t \x01(\x08\x12\x10\n\x08revision\x18\n \x01(\t"|\n'
+        b'\rClusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12'
+        b'\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multicl'
+        b'uster.kube.v1.ServiceStatus"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 '
         b'\x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12'
-        b'\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f'
-        b'\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03'
-        b'(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07en'
-        b'tries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rb'
-        b'ucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeat'
-        b's\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDig'
-        b'estResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v'
-        b'1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n'
-        b'\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.m'
-        b'ulticluster.kube.v1.Heartbeat"\x7f\n\x0fPushRequestWire'
-        b'\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay'
-        b'_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kub'
-        b'e.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01'
-        b' \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11dif'
-        b'fering_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multi'
-        b'cluster.kube.v1.Heartbeat*\xb3\x01\n\nReasonCode\x12\x1b\n\x17REAS'
-        b'ON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10'
-        b'\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUM'
-        b'S_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07'
-        b'\x12\r\n\tRETURNING\x10\x08*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFI'
-        b'ED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03'
-        b'\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..mul'
-        b'ticluster.kube.v1.SetRegionReplicasRequest\x1a/.mul'
-        b'ticluster.kube.v1.SetRegionReplicasResponse\x12h\n\rD'
-        b'eleteService\x12*.multicluster.kube.v1.DeleteServic'
-        b'eRequest\x1a+.multicluster.kube.v1.DeleteServiceRes'
-        b'ponse\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.'
-        b'GetGlobalConfigRequest\x1a-.multicluster.kube.v1.Ge'
-        b"tGlobalConfigResponse\x12\\\n\nPutCluster\x12'.multiclust"
-        b'er.kube.v1.PutClusterRequest\x1a%.multicluster.kube'
-        b'.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*.multiclus'
-        b'ter.kube.v1.UpdateClusterRequest\x1a%.multicluster.'
-        b'kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.multi'
-        b'cluster.kube.v1.RemoveClusterRequest\x1a%.multiclus'
-        b'ter.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.multiclu'
-        b'ster.kube.v1.HealthRequest\x1a$.multicluster.kube.v'
-        b'1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster'
-        b'.kube.v1.PushRequest\x1a".multicluster.kube.v1.Push'
-        b'Response\x12S\n\x06Digest\x12#.multicluster.kube.v1.Digest'
-        b'Request\x1a$.multicluster.kube.v1.DigestResponseb\x06p'
-        b'roto3'
+        b'\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01('
+        b'\x0b2#.multicluster.kube.v1.ServiceIntentH\x00\x124\n\x07clus'
+        b'ter\x18\x0b \x01(\x0b2!.multicluster.kube.v1.ClusterSpecH\x00\x125'
+        b'\n\x06status\x18\x0c \x01(\x0b2#.multicluster.kube.v1.ClusterSta'
+        b'tusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionReplicasRequest\x123\n\x06i'
+        b'ntent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent'
+        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster.k'
+        b'ube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18'
+        b'\x05 \x01(\x0b2!.multicluster.kube.v1.ServiceSpec"\xac\x02\n\x19Set'
+        b'RegionReplicasResponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicl'
+        b'uster.kube.v1.ServiceIntent\x12A\n\x12previous_placemen'
+        b't\x18\x02 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas\x12*'
+        b'\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07ch'
+        b'anged\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t'
+        b'\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicluster.kube.v1.Servic'
+        b'eIntent"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t'
+        b'\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e'
+        b'2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_secon'
+        b'ds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous_p'
+        b'lacement\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterRep'
+        b'licas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stam'
+        b'p\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detai'
+        b'l\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.v1'
+        b'.ServiceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04keys'
+        b'\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07heal'
+        b'thy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version'
+        b'\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18'
+        b'\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17Ge'
+        b'tGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicl'
+        b'uster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multiclus'
+        b'ter.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121'
+        b'\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldBac'
+        b'kJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.'
+        b'multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01('
+        b'\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01('
+        b'\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n'
+        b'\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multiclus'
+        b'ter.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_en'
+        b'dpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06L'
+        b'abels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.La'
+        b'bels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r'
+        b'\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06cha'
+        b'nge\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ClusterChange\x12\x0f'
+        b'\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18'
+        b'\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06be'
+        b'fore\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n'
+        b'\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
+        b'*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07c'
+        b'hanged\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12'
+        b'\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01'
+        b'(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPus'
+        b'hRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2'
+        b'\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x12'
+        b'3\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heart'
+        b'beat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_re'
+        b'ached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 '
+        b'\x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01('
+        b'\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03'
+        b'\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRe'
+        b'quest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.m'
+        b'ulticluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 '
+        b'\x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multi'
+        b'cluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05'
+        b'newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wan'
+        b'ted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buck'
+        b'ets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kub'
+        b'e.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_cluste'
+        b'r\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nhe'
+        b'artbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"'
+        b'\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18'
+        b'\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18'
+        b'\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1'
+        b'.Heartbeat*\xc7\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECI'
+        b'FIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10'
+        b'\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13N'
+        b'O_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08'
+        b'\x12\x12\n\x0eUPGRADE_NEEDED\x10\t*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSP'
+        b'ECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPL'
+        b'IED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12'
+        b'..multicluster.kube.v1.SetRegionReplicasRequest\x1a'
+        b'/.multicluster.kube.v1.SetRegionReplicasResponse'
+        b'\x12h\n\rDeleteService\x12*.multicluster.kube.v1.DeleteS'
+        b'erviceRequest\x1a+.multicluster.kube.v1.DeleteServi'
+        b'ceResponse\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kub'
+        b'e.v1.GetGlobalConfigRequest\x1a-.multicluster.kube.'
+        b"v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'.multi"
+        b'cluster.kube.v1.PutClusterRequest\x1a%.multicluster'
+        b'.kube.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*.mult'
+        b'icluster.kube.v1.UpdateClusterRequest\x1a%.multiclu'
+        b'ster.kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.'
+        b'multicluster.kube.v1.RemoveClusterRequest\x1a%.mult'
+        b'icluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.mul'
+        b'ticluster.kube.v1.HealthRequest\x1a$.multicluster.k'
+        b'ube.v1.HealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicl'
+        b'uster.kube.v1.PushRequest\x1a".multicluster.kube.v1'
+        b'.PushResponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.D'
+        b'igestRequest\x1a$.multicluster.kube.v1.DigestRespon'
+        b'seb\x06proto3'
     )
 
     _globals = globals()
@@ -168,10 +174,10 @@ try:
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 5020
-        _globals['_REASONCODE']._serialized_end = 5199
-        _globals['_WAITFOR']._serialized_start = 5201
-        _globals['_WAITFOR']._serialized_end = 5291
+        _globals['_REASONCODE']._serialized_start = 5293
+        _globals['_REASONCODE']._serialized_end = 5492
+        _globals['_WAITFOR']._serialized_start = 5494
+        _globals['_WAITFOR']._serialized_end = 5584
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -181,75 +187,77 @@ try:
         _globals['_CLUSTERREPLICAS']._serialized_start = 313
         _globals['_CLUSTERREPLICAS']._serialized_end = 365
         _globals['_SERVICESPEC']._serialized_start = 368
-        _globals['_SERVICESPEC']._serialized_end = 552
-        _globals['_REASON']._serialized_start = 554
-        _globals['_REASON']._serialized_end = 641
-        _globals['_SERVICEINTENT']._serialized_start = 644
-        _globals['_SERVICEINTENT']._serialized_end = 977
-        _globals['_CLUSTERSPEC']._serialized_start = 980
-        _globals['_CLUSTERSPEC']._serialized_end = 1237
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1168
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1213
-        _globals['_SERVICESTATUS']._serialized_start = 1239
-        _globals['_SERVICESTATUS']._serialized_end = 1356
-        _globals['_CLUSTERSTATUS']._serialized_start = 1358
-        _globals['_CLUSTERSTATUS']._serialized_end = 1482
-        _globals['_RECORD']._serialized_start = 1485
-        _globals['_RECORD']._serialized_end = 1757
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 1760
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 1975
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 1978
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 2278
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 2281
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 2423
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 2426
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 2669
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2671
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2709
-        _globals['_CLUSTERHEALTH']._serialized_start = 2711
-        _globals['_CLUSTERHEALTH']._serialized_end = 2823
-        _globals['_HELDBACK']._serialized_start = 2825
-        _globals['_HELDBACK']._serialized_end = 2888
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 2891
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 3094
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 3096
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3184
-        _globals['_CLUSTERCHANGE']._serialized_start = 3187
-        _globals['_CLUSTERCHANGE']._serialized_end = 3418
-        _globals['_LABELS']._serialized_start = 3420
-        _globals['_LABELS']._serialized_end = 3536
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 3490
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 3536
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 3538
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 3630
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 3632
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 3685
-        _globals['_CLUSTERRESPONSE']._serialized_start = 3688
-        _globals['_CLUSTERRESPONSE']._serialized_end = 3867
-        _globals['_HEALTHREQUEST']._serialized_start = 3869
-        _globals['_HEALTHREQUEST']._serialized_end = 3884
-        _globals['_HEALTHRESPONSE']._serialized_start = 3886
-        _globals['_HEALTHRESPONSE']._serialized_end = 3991
-        _globals['_PUSHREQUEST']._serialized_start = 3994
-        _globals['_PUSHREQUEST']._serialized_end = 4147
-        _globals['_PUSHRESPONSE']._serialized_start = 4149
-        _globals['_PUSHRESPONSE']._serialized_end = 4202
-        _globals['_KEYSTAMP']._serialized_start = 4204
-        _globals['_KEYSTAMP']._serialized_end = 4288
-        _globals['_HEARTBEAT']._serialized_start = 4290
-        _globals['_HEARTBEAT']._serialized_end = 4370
-        _globals['_DIGESTREQUEST']._serialized_start = 4373
-        _globals['_DIGESTREQUEST']._serialized_end = 4552
-        _globals['_DIGESTRESPONSE']._serialized_start = 4555
-        _globals['_DIGESTRESPONSE']._serialized_end = 4733
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 4735
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 4862
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 4865
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 5017
-        _globals['_FLEET']._serialized_start = 5294
-        _globals['_FLEET']._serialized_end = 6016
-        _globals['_PEER']._serialized_start = 6019
-        _globals['_PEER']._serialized_end = 6189
+        _globals['_SERVICESPEC']._serialized_end = 602
+        _globals['_WORKLOAD']._serialized_start = 604
+        _globals['_WORKLOAD']._serialized_end = 695
+        _globals['_REASON']._serialized_start = 697
+        _globals['_REASON']._serialized_end = 784
+        _globals['_SERVICEINTENT']._serialized_start = 787
+        _globals['_SERVICEINTENT']._serialized_end = 1170
+        _globals['_CLUSTERSPEC']._serialized_start = 1173
+        _globals['_CLUSTERSPEC']._serialized_end = 1430
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1361
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1406
+        _globals['_SERVICESTATUS']._serialized_start = 1433
+        _globals['_SERVICESTATUS']._serialized_end = 1629
+        _globals['_CLUSTERSTATUS']._serialized_start = 1631
+        _globals['_CLUSTERSTATUS']._serialized_end = 1755
+        _globals['_RECORD']._serialized_start = 1758
+        _globals['_RECORD']._serialized_end = 2030
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2033
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2248
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2251
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 2551
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 2554
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 2696
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 2699
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 2942
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 2944
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 2982
+        _globals['_CLUSTERHEALTH']._serialized_start = 2984
+        _globals['_CLUSTERHEALTH']._serialized_end = 3096
+        _globals['_HELDBACK']._serialized_start = 3098
+        _globals['_HELDBACK']._serialized_end = 3161
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 3164
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 3367
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 3369
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3457
+        _globals['_CLUSTERCHANGE']._serialized_start = 3460
+        _globals['_CLUSTERCHANGE']._serialized_end = 3691
+        _globals['_LABELS']._serialized_start = 3693
+        _globals['_LABELS']._serialized_end = 3809
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 3763
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 3809
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 3811
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 3903
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 3905
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 3958
+        _globals['_CLUSTERRESPONSE']._serialized_start = 3961
+        _globals['_CLUSTERRESPONSE']._serialized_end = 4140
+        _globals['_HEALTHREQUEST']._serialized_start = 4142
+        _globals['_HEALTHREQUEST']._serialized_end = 4157
+        _globals['_HEALTHRESPONSE']._serialized_start = 4159
+        _globals['_HEALTHRESPONSE']._serialized_end = 4264
+        _globals['_PUSHREQUEST']._serialized_start = 4267
+        _globals['_PUSHREQUEST']._serialized_end = 4420
+        _globals['_PUSHRESPONSE']._serialized_start = 4422
+        _globals['_PUSHRESPONSE']._serialized_end = 4475
+        _globals['_KEYSTAMP']._serialized_start = 4477
+        _globals['_KEYSTAMP']._serialized_end = 4561
+        _globals['_HEARTBEAT']._serialized_start = 4563
+        _globals['_HEARTBEAT']._serialized_end = 4643
+        _globals['_DIGESTREQUEST']._serialized_start = 4646
+        _globals['_DIGESTREQUEST']._serialized_end = 4825
+        _globals['_DIGESTRESPONSE']._serialized_start = 4828
+        _globals['_DIGESTRESPONSE']._serialized_end = 5006
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 5008
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 5135
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5138
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 5290
+        _globals['_FLEET']._serialized_start = 5587
+        _globals['_FLEET']._serialized_end = 6309
+        _globals['_PEER']._serialized_start = 6312
+        _globals['_PEER']._serialized_end = 6482
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

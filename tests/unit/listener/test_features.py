@@ -9,11 +9,12 @@ import yaml
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, PlacementRules, Record, Service, ServiceSpec)
+    Cluster, PlacementRules, ReasonCode, Record, Service, ServiceSpec)
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 from ansible_collections.multicluster.kube.plugins.module_utils.version import VERSION
-from ansible_collections.multicluster.kube.listener.features import FEATURES, RECORDS_WHOLE, Features
+from ansible_collections.multicluster.kube.listener.features import FEATURES, RECORDS_WHOLE, WORKLOADS, Features
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.memory_transport import MemoryNetwork
 from ansible_collections.multicluster.kube.listener.writer import Writer
@@ -74,10 +75,21 @@ def fleet_with(about):
 
 
 def test_a_member_that_says_nothing_lacks_every_feature():
-    _me, features, _members = fleet_with({"us-west": ("0.2.0", (RECORDS_WHOLE,)), "eu-west": None})
+    _me, features, _members = fleet_with({"us-west": ("0.2.0", (RECORDS_WHOLE, WORKLOADS)), "eu-west": None})
     assert features.lacking(RECORDS_WHOLE) == ["eu-west"]
     assert features.supported(RECORDS_WHOLE, region="us")
-    assert [(f, lacking) for f, lacking, _meanwhile in features.held_back()] == [(RECORDS_WHOLE, ["eu-west"])]
+    assert [(f, lacking) for f, lacking, _meanwhile in features.held_back()] == [
+        (RECORDS_WHOLE, ["eu-west"]), (WORKLOADS, ["eu-west"])]
+
+
+def test_a_workload_is_placed_only_where_the_listener_can_run_it():
+    _me, features, members = fleet_with({"us-west": ("0.1.1", (RECORDS_WHOLE,)), "eu-west": None})
+    plain = ServiceSpec("us", "web", 4)
+    templated = ServiceSpec("us", "web", 4, workload=Workload(expose=False))
+    assert features.unable(plain, "us") == set() and features.unable(templated, "us") == {"us-west"}
+    clusters = [r.value for r in members]
+    placement = schedule(templated, clusters, unable=features.unable(templated, "us"))
+    assert placement.clusters == {"us-east": 4} and placement.has_reason("us-west", ReasonCode.UPGRADE_NEEDED)
 
 
 def test_while_a_member_would_drop_unknown_fields_records_are_written_without_them():

@@ -1,75 +1,109 @@
-"""The updater's plan and apply, against a fake API: what it creates, changes and deletes, and
-what it never touches."""
+"""The updater's plan and apply, against a fake API: what it creates, changes and deletes
+(companions included), what it never touches, and what the status says."""
 from __future__ import annotations
 
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
-from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import (
-    CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGER, ApiError, Desired)
+from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Service, ServiceSpec
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 from fake_kubernetes import FakeKubernetesApi
 
-OURS = {MANAGED_BY_LABEL: MANAGER, CLUSTER_LABEL: "us-east", "app": "web"}
+CONFIG = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"greeting": "hi"}}
 
 
-def want(service, replicas, namespace="default", image="nginx", port=8080):
-    return Desired("us", service, namespace, replicas, image, port)
+def desired(*services, cluster="us-east"):
+    return updater.desired_for([Service(spec, Placement({cluster: spec.replicas})) for spec in services], "us", cluster)
 
 
-def test_a_plan_creates_what_is_missing_updates_what_differs_and_deletes_what_is_no_longer_placed():
+def kinds(objects):
+    return [(o["kind"], o["metadata"]["name"]) for o in objects]
+
+
+def test_a_new_service_creates_its_companions_before_its_deployment_and_a_second_plan_is_empty():
     api = FakeKubernetesApi()
-    api.add("default", "web", OURS, replicas=1, ready=1, image="nginx")
-    api.add("default", "old", {**OURS, "app": "old"}, replicas=2, ready=2)
-    plan = updater.plan(api, [want("web", 3), want("api", 2, namespace="apps")], "us-east")
-    assert [d.service for d in plan.create] == ["api"]
-    assert [(before["replicas"], after.replicas) for before, after in plan.update] == [(1, 3)]
-    assert [d["name"] for d in plan.delete] == ["old"]
-    assert plan.ready == {("default", "web"): 1, ("default", "old"): 2}
-    assert api.calls == [("list", None)], "planning changed something"
+    want = desired(ServiceSpec("us", "web", 3, workload=Workload(companions=(CONFIG,))),
+                   ServiceSpec("us", "api", 2, namespace="apps"))
+    plan = updater.plan(api, want, "us-east")
+    assert kinds(plan.create) == [("Service", "api"), ("Deployment", "api"), ("ConfigMap", "web-config"),
+                                  ("Service", "web"), ("Deployment", "web")]
+    assert not [c for c in api.calls if c[0] != "list"], "planning changed something"
     assert updater.apply(api, plan) == {}
     assert "apps" in api.namespaces
-    assert api.deployments[("default", "web")]["spec"]["replicas"] == 3
-    assert ("default", "old") not in api.deployments
-    assert not updater.plan(api, [want("web", 3), want("api", 2, namespace="apps")], "us-east").changed
+    assert api.objects[("apps/v1", "Deployment", "default", "web")]["spec"]["replicas"] == 3
+    assert not updater.plan(api, want, "us-east").changed
+
+
+def test_drift_is_repaired_and_what_is_no_longer_wanted_goes_companions_included():
+    api = FakeKubernetesApi()
+    with_config = desired(ServiceSpec("us", "web", 3, workload=Workload(companions=(CONFIG,))))
+    updater.apply(api, updater.plan(api, with_config, "us-east"))
+    api.objects[("apps/v1", "Deployment", "default", "web")]["spec"]["replicas"] = 9  # kubectl scale by hand
+    api.objects[("v1", "ConfigMap", "default", "web-config")]["metadata"]["annotations"]["someone"] = "else"
+    plan = updater.plan(api, with_config, "us-east")
+    assert [(live["spec"]["replicas"], want["spec"]["replicas"]) for live, want in plan.update] == [(9, 3)]
+    without = desired(ServiceSpec("us", "web", 3))  # the ConfigMap left out of the spec
+    plan = updater.plan(api, without, "us-east")
+    assert kinds(plan.delete) == [("ConfigMap", "web-config")], "found by the kinds its Deployment noted"
+    updater.apply(api, plan)
+    plan = updater.plan(api, [], "us-east")
+    assert sorted(kinds(plan.delete)) == [("Deployment", "web"), ("Service", "web")]
 
 
 def test_objects_we_do_not_own_are_reported_and_never_touched():
     api = FakeKubernetesApi()
-    api.add("default", "web", {"app": "web"})                                   # a user's
-    api.add("default", "api", {MANAGED_BY_LABEL: MANAGER, CLUSTER_LABEL: "sim-2", "app": "api"})  # another member's
-    plan = updater.plan(api, [want("web", 2), want("api", 1)], "us-east")
-    assert not plan.changed
-    assert "is not managed by multicluster-kube for us-east" in plan.conflicts["default/web"]
+    api.add({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}}})
+    api.add({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "labels": {
+        updater.MANAGED_BY_LABEL: updater.MANAGER, updater.CLUSTER_LABEL: "sim-2"}}})
+    want = desired(ServiceSpec("us", "web", 2, workload=Workload(expose=False)), ServiceSpec("us", "api", 1))
+    plan = updater.plan(api, want, "us-east")
+    assert kinds(plan.create) == [("Deployment", "api")]
+    assert "Deployment default/web exists and is not managed by multicluster-kube" in plan.conflicts["default/web"]
     assert "managed by fleet member sim-2" in plan.conflicts["default/api"]
     updater.apply(api, plan)
-    assert not [c for c in api.calls if c[0] != "list"]
-    status = updater.status([want("web", 2), want("api", 1)], plan, "us", 0)
-    assert [(s.service, s.desired, s.ready, bool(s.conflict)) for s in status.services] == [
-        ("web", 2, 0, True), ("api", 1, 0, True)]
+    assert api.objects[("apps/v1", "Deployment", "default", "web")]["metadata"]["labels"] == {"app": "web"}
+    status = updater.status(want, plan, "us", 0)
+    assert [(s.service, s.desired, bool(s.conflict)) for s in status.services] == [("api", 1, True), ("web", 2, True)]
 
 
 def test_one_failure_does_not_stop_the_others_and_is_reported():
     api = FakeKubernetesApi()
-    api.refuse[("default", "bad")] = ApiError(422, "Unprocessable Entity")
-    plan = updater.plan(api, [want("bad", 1), want("good", 1), want("lost", 1, namespace="terminating")], "us-east")
+    api.refuse[("Deployment", "default", "bad")] = ApiError(422, "spec.template.spec.containers[0].image: Required")
+    plan = updater.plan(api, desired(ServiceSpec("us", "bad", 1), ServiceSpec("us", "good", 1),
+                                     ServiceSpec("us", "lost", 1, namespace="terminating")), "us-east")
     failures = updater.apply(api, plan)
-    assert failures == {"default/bad": "apply failed: 422 Unprocessable Entity",
-                        "terminating/lost": "apply failed: 403 namespace terminating is being deleted"}
-    assert ("default", "good") in api.deployments
+    assert failures == {"default/bad": "Deployment default/bad: apply failed: 422 spec.template.spec.containers[0]"
+                                       ".image: Required",
+                        "terminating/lost": "namespace terminating: 403 namespace terminating is being deleted"}
+    assert ("apps/v1", "Deployment", "default", "good") in api.objects
 
 
 def test_a_listener_limited_to_namespaces_lists_only_those_and_reports_the_rest():
     api = FakeKubernetesApi()
-    plan = updater.plan(api, [want("web", 1, namespace="apps"), want("api", 1, namespace="other")], "us-east",
-                        namespaces=["apps"])
-    assert api.calls == [("list", "apps")]
-    assert [d.service for d in plan.create] == ["web"]
+    plan = updater.plan(api, desired(ServiceSpec("us", "web", 1, namespace="apps"),
+                                     ServiceSpec("us", "api", 1, namespace="other")), "us-east", namespaces=["apps"])
+    assert {c[2] for c in api.calls} == {"apps"}
+    assert kinds(plan.create) == [("Service", "web"), ("Deployment", "web")]
     assert "namespace this listener does not manage" in plan.conflicts["other/api"]
 
 
-def test_the_manifest_carries_our_labels_and_the_placed_replicas():
-    manifest = updater.manifest(want("web", 4, image="nginx:1.27", port=80), "us-east")
-    assert manifest["metadata"]["labels"] == {**OURS}
-    assert manifest["spec"]["replicas"] == 4
-    assert manifest["spec"]["selector"]["matchLabels"] == {"app": "web"}
-    [container] = manifest["spec"]["template"]["spec"]["containers"]
-    assert (container["image"], container["ports"]) == ("nginx:1.27", [{"containerPort": 80}])
+def test_the_status_counts_only_replicas_of_the_template_it_should_run():
+    api = FakeKubernetesApi()
+    old = desired(ServiceSpec("us", "web", 3, image="web:1", workload=Workload(expose=False)))
+    updater.apply(api, updater.plan(api, old, "us-east"))
+    live = api.objects[("apps/v1", "Deployment", "default", "web")]
+    live["status"] = {"observedGeneration": 1, "readyReplicas": 3, "updatedReplicas": 3, "availableReplicas": 3}
+    [done] = updater.status(old, updater.plan(api, old, "us-east"), "us", 0).services
+    assert (done.ready, done.updated, done.available) == (3, 3, 3)
+    new = desired(ServiceSpec("us", "web", 3, image="web:2", workload=Workload(expose=False)))
+    plan = updater.plan(api, new, "us-east")
+    [rolling] = updater.status(new, plan, "us", 0).services
+    assert (rolling.ready, rolling.updated) == (3, 0), "an old ReplicaSet's ready pods are not the new template's"
+    updater.apply(api, plan)  # generation 2, not observed yet
+    live = api.objects[("apps/v1", "Deployment", "default", "web")]
+    live["status"] = {"observedGeneration": 1, "readyReplicas": 3, "updatedReplicas": 3}
+    assert updater.status(new, updater.plan(api, new, "us-east"), "us", 0).services[0].updated == 0
+    live["status"] = {"observedGeneration": 2, "readyReplicas": 3, "updatedReplicas": 1, "conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}
+    [stuck] = updater.status(new, updater.plan(api, new, "us-east"), "us", 0).services
+    assert stuck.updated == 1 and stuck.conflict == "ProgressDeadlineExceeded: too slow"

@@ -49,3 +49,56 @@ def test_bad_input_names_the_field_and_changes_nothing(run_module, listener):
 def test_wrong_token_fails_with_a_hint(run_module):
     result = run_module(region_replicas, {"region": "us", "service": "web", "replicas": 1, "token": "nope"})
     assert result["failed"] and "UNAUTHENTICATED" in result["grpc_status"] and "token" in result["msg"]
+
+
+SHOP_YAML = """
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  selector:
+    matchLabels: {app: shop}
+  template:
+    metadata:
+      labels: {app: shop}
+    spec:
+      containers:
+        - name: shop
+          image: registry.example.com/shop:1.5
+          env: [{name: LOG_LEVEL, value: info}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop-config}
+data: {currency: EUR}
+"""
+
+
+def test_a_definition_as_yaml_text_or_a_file_becomes_the_services_workload(run_module, listener, tmp_path):
+    args = {"region": "us", "service": "shop", "replicas": 3, "definition": SHOP_YAML}
+    placed = run_module(region_replicas, args, diff=True)
+    assert placed["changed"] and placed["diff"]["after"]["workload"]["template"]["kind"] == "Deployment"
+    workload = listener.replica.live("service/us/shop").spec.workload
+    assert workload.template["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"
+    assert [c["kind"] for c in workload.companions] == ["ConfigMap"]
+    assert run_module(region_replicas, args)["changed"] is False
+    source = tmp_path / "shop.yml"
+    source.write_text(SHOP_YAML)
+    assert run_module(region_replicas, {**{k: v for k, v in args.items() if k != "definition"},
+                                        "src": str(source)})["changed"] is False, "the same workload from a file"
+    changed = run_module(region_replicas, {**args, "definition": SHOP_YAML.replace("info", "debug")}, check=True)
+    assert changed["changed"] and listener.replica.live("service/us/shop").spec.workload == workload
+
+
+def test_a_bad_definition_fails_naming_the_object_and_the_field(run_module, listener):
+    before = {r.key: r for r in listener.replica.snapshot()}
+    for definition, field in (
+            ([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}], "companions[0].kind"),
+            (SHOP_YAML + "\n---\n" + SHOP_YAML.split("---")[0], "definition"),
+            ("key: [unclosed", "definition"),
+            (["not a mapping"], "definition[0]")):
+        result = run_module(region_replicas, {"region": "us", "service": "shop", "replicas": 1,
+                                              "definition": definition})
+        assert result["failed"] and result["field"] == field, result
+    result = run_module(region_replicas, {"region": "us", "service": "shop", "replicas": 1, "src": "/nonexistent"})
+    assert result["failed"] and result["field"] == "src"
+    assert {r.key: r for r in listener.replica.snapshot()} == before

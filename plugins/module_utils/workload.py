@@ -1,0 +1,200 @@
+# Copyright: multicluster.kube contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A service's workload: the Deployment template the user writes and its companion objects,
+checked for what the fleet can carry, and rendered into the objects one cluster applies.
+
+The fleet owns a Deployment's name, namespace and `spec.replicas` (per cluster, from the
+placement) and its labels that mark it as ours; everything else is the user's. Companions
+(Service, ConfigMap, ServiceAccount, PodDisruptionBudget, ...) go wherever the service has a
+replica, before its Deployment. Secrets are never carried: every listener stores the fleet's
+records in plain text. With no template, the seed's workload: the service's image on its port,
+and a Service of the service's name on that port unless `expose` is off.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from ansible_collections.multicluster.kube.plugins.module_utils.validation import ValidationError
+
+MAX_WORKLOAD_BYTES = 256 * 1024  # small enough to gossip with every write
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGER = "multicluster-kube"
+CLUSTER_LABEL = "multicluster.kube/cluster"  # which fleet member manages it: several may share an apiserver
+SERVICE_LABEL = "multicluster.kube/service"  # which service an object belongs to (companions are found by it)
+REGION_ANNOTATION = "multicluster.kube/region"
+SERVICE_ANNOTATION = "multicluster.kube/service"
+# Kinds that live outside namespaces: a service's objects live in its namespace, and a
+# cluster-scoped object would be shared by every service (and every fleet member) of a cluster.
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "PriorityClass", "RuntimeClass",
+    "IngressClass", "CSIDriver", "CSINode", "VolumeAttachment", "CertificateSigningRequest",
+    "FlowSchema", "PriorityLevelConfiguration"})
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """template: a Deployment (apps/v1) or None for the seed's default; companions: manifests
+    of namespaced objects; expose: the default Service when there is no template."""
+
+    template: Optional[Mapping] = None
+    companions: tuple = ()
+    expose: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.expose, bool):
+            raise ValidationError("expose", "must be true or false", self.expose)
+        if isinstance(self.companions, (Mapping, str, bytes)):
+            raise ValidationError("companions", "must be a list of manifests", type(self.companions).__name__)
+        object.__setattr__(self, "template", None if self.template is None else _plain("template", self.template))
+        object.__setattr__(self, "companions", tuple(_plain(f"companions[{i}]", c)
+                                                     for i, c in enumerate(self.companions)))
+        size = len(self.to_json())
+        if size > MAX_WORKLOAD_BYTES:
+            raise ValidationError("workload", f"must be at most {MAX_WORKLOAD_BYTES // 1024} KiB of JSON, to travel "
+                                  "with every write", f"{size} bytes")
+
+    @property
+    def default(self) -> bool:
+        return self.template is None and not self.companions and self.expose
+
+    def to_json(self) -> str:
+        return json.dumps({"template": self.template, "companions": list(self.companions), "expose": self.expose},
+                          sort_keys=True, separators=(",", ":"))
+
+    def check(self, service: str, namespace: str) -> None:
+        """What the fleet can carry, field by field (the apiserver's dry run checks the rest)."""
+        if self.template is not None:
+            _check_template(self.template, service, namespace)
+        seen = {("Deployment", service)}
+        for i, companion in enumerate(self.companions):
+            where = f"companions[{i}]"
+            kind, name = _check_object(where, companion, namespace)
+            if kind == "Secret":
+                raise ValidationError(f"{where}.kind", "must not be a Secret: the fleet's records are stored in "
+                                      "plain text by every listener; create the Secret in each cluster (e.g. "
+                                      "kubernetes.core.k8s per cluster, or an external secrets operator) and refer "
+                                      "to it by name", kind)
+            if kind in CLUSTER_SCOPED:
+                raise ValidationError(f"{where}.kind", "must be a namespaced kind: the objects of a service live "
+                                      "in its namespace", kind)
+            if (kind, name) in seen:
+                raise ValidationError(f"{where}.metadata.name", f"must differ from the service's other {kind} "
+                                      "objects (and the Deployment)", name)
+            seen.add((kind, name))
+
+
+def _plain(where: str, manifest) -> dict:
+    """A deep copy that is plain JSON (mappings with string keys, lists, strings, numbers,
+    booleans, null), as every listener will hold it."""
+    if not isinstance(manifest, Mapping):
+        raise ValidationError(where, "must be a mapping (one Kubernetes object)", type(manifest).__name__)
+    try:
+        return json.loads(json.dumps(manifest, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise ValidationError(where, f"must be plain JSON data ({error})", None) from None
+
+
+def _check_object(where: str, manifest: Mapping, namespace: str) -> tuple:
+    for key in ("apiVersion", "kind"):
+        if not isinstance(manifest.get(key), str) or not manifest.get(key):
+            raise ValidationError(f"{where}.{key}", "is required", manifest.get(key))
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, Mapping):
+        raise ValidationError(f"{where}.metadata", "must be a mapping with a name", metadata)
+    name = metadata.get("name")
+    if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise ValidationError(f"{where}.metadata.name", "must be a DNS-1123 subdomain", name)
+    if metadata.get("namespace") not in (None, namespace):
+        raise ValidationError(f"{where}.metadata.namespace", f"must be the service's namespace ({namespace}) or left "
+                              "out", metadata.get("namespace"))
+    return manifest["kind"], name
+
+
+def _check_template(template: Mapping, service: str, namespace: str) -> None:
+    if (template.get("apiVersion"), template.get("kind")) != ("apps/v1", "Deployment"):
+        raise ValidationError("template.kind", "must be an apps/v1 Deployment",
+                              f"{template.get('apiVersion')}/{template.get('kind')}")
+    metadata = template.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationError("template.metadata", "must be a mapping", metadata)
+    if metadata.get("name") not in (None, service):
+        raise ValidationError("template.metadata.name", f"must be the service's name ({service}) or left out",
+                              metadata.get("name"))
+    if metadata.get("namespace") not in (None, namespace):
+        raise ValidationError("template.metadata.namespace", f"must be the service's namespace ({namespace}) or left "
+                              "out", metadata.get("namespace"))
+    spec = template.get("spec")
+    if not isinstance(spec, Mapping):
+        raise ValidationError("template.spec", "must be a mapping with a pod template", spec)
+    if "replicas" in spec:
+        raise ValidationError("template.spec.replicas", "must be left out: the fleet sets it in each cluster from "
+                              "the placement", spec["replicas"])
+    pod = spec.get("template")
+    containers = ((pod or {}).get("spec") or {}).get("containers") if isinstance(pod, Mapping) else None
+    if not isinstance(containers, list) or not containers:
+        raise ValidationError("template.spec.template.spec.containers", "must list at least one container", containers)
+    for i, container in enumerate(containers):
+        if not isinstance(container, Mapping) or not container.get("name") or not container.get("image"):
+            raise ValidationError(f"template.spec.template.spec.containers[{i}]", "must have a name and an image",
+                                  container)
+    labels = ((pod.get("metadata") or {}).get("labels")) or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") if isinstance(spec.get("selector"), Mapping) else None
+    if selector is None:
+        raise ValidationError("template.spec.selector.matchLabels", "is required (and must match the pod template's "
+                              "labels)", spec.get("selector"))
+    for key, value in (selector or {}).items():
+        if labels.get(key) != value:
+            raise ValidationError(f"template.spec.selector.matchLabels[{key}]", "must match the pod template's label "
+                                  f"{key} (spec.template.metadata.labels)", value)
+
+
+def render(spec, cluster: str, replicas: int) -> list:
+    """The objects `cluster` applies for the service: its companions, then its Deployment,
+    each with our labels, in the service's namespace, the Deployment with `replicas`."""
+    workload = spec.workload
+    marks = {MANAGED_BY_LABEL: MANAGER, CLUSTER_LABEL: cluster, SERVICE_LABEL: spec.service}
+    notes = {REGION_ANNOTATION: spec.region, SERVICE_ANNOTATION: spec.service}
+    if workload.template is None:
+        objects = [_default_deployment(spec)]
+        if workload.expose:
+            objects.insert(0, _default_service(spec))
+    else:
+        objects = [copy.deepcopy(workload.template)]
+    objects = [copy.deepcopy(c) for c in workload.companions] + objects
+    for obj in objects:
+        metadata = obj.setdefault("metadata", {})
+        metadata["namespace"] = spec.namespace
+        metadata["labels"] = {**(metadata.get("labels") or {}), **marks}
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **notes}
+    deployment = objects[-1]
+    deployment["metadata"]["name"] = spec.service
+    deployment["spec"]["replicas"] = replicas
+    return objects
+
+
+def revision(deployment: dict) -> str:
+    """The revision of a rendered Deployment's pod template: what a status says it reports on."""
+    text = json.dumps(deployment["spec"]["template"], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _default_deployment(spec) -> dict:
+    labels = {"app": spec.service}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": spec.service},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": {**labels, MANAGED_BY_LABEL: MANAGER}},
+                                  "spec": {"containers": [{"name": spec.service, "image": spec.image,
+                                                           "ports": [{"containerPort": spec.port}]}]}}}}
+
+
+def _default_service(spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": spec.service},
+            "spec": {"selector": {"app": spec.service}, "ports": [{"port": spec.port, "targetPort": spec.port}]}}

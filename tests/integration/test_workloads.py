@@ -1,0 +1,154 @@
+"""Real workloads on the lab: a Deployment template and its companions, placed in a region,
+run as written in exactly the clusters the placement names; removed where the service
+leaves; what the fleet does not own left alone and reported."""
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
+from ansible_collections.multicluster.kube.plugins.module_utils.model import PlacementRules, ServiceSpec
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
+
+from fleet_state import converged, intent_of
+from support import wait_for
+
+US, EU = ("us-east", "us-west"), ("eu-central", "eu-west")
+
+
+def shop(namespace, replicas=5, log_level="info", excluded=()):
+    template = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "spec": {"selector": {"matchLabels": {"app": "shop"}},
+                 "template": {"metadata": {"labels": {"app": "shop"}}, "spec": {
+                     "containers": [{"name": "shop", "image": "registry.example.com/shop:1.5",
+                                     "env": [{"name": "LOG_LEVEL", "value": log_level}],
+                                     "ports": [{"containerPort": 8080}],
+                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                                                   "limits": {"memory": "64Mi"}},
+                                     "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                                     "volumeMounts": [{"name": "config", "mountPath": "/etc/shop"}]}],
+                     "volumes": [{"name": "config", "configMap": {"name": "shop-config"}}]}}}}
+    companions = ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shop-config"},
+                   "data": {"shop.yaml": "currency: EUR"}},
+                  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop"},
+                   "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    return ServiceSpec("us", "shop", replicas, namespace=namespace, rules=PlacementRules(excluded=frozenset(excluded)),
+                       workload=Workload(template=template, companions=companions))
+
+
+@pytest.fixture(autouse=True)
+def everyone_heard(listeners):
+    """Workloads are refused while a member may drop them: until every listener has heard
+    every other say what it is (a few seconds after the fleet starts)."""
+    def nothing_held_back():
+        for name in listeners.names:
+            with listeners.client(name) as c:
+                if c.view().held_back:
+                    return False
+        return True
+    wait_for(nothing_held_back, 20, what="every listener to hear every member's version")
+
+
+def objects_in(kube, cluster, namespace):
+    apps, core = client.AppsV1Api(kube(cluster)), client.CoreV1Api(kube(cluster))
+    deployments = {d.metadata.name: d for d in apps.list_namespaced_deployment(namespace).items}
+    config_maps = {c.metadata.name for c in core.list_namespaced_config_map(namespace).items} - {"kube-root-ca.crt"}
+    services = {s.metadata.name for s in core.list_namespaced_service(namespace).items}
+    return deployments, config_maps, services
+
+
+def test_a_realistic_service_runs_as_written_where_it_is_placed_and_nowhere_else(listeners, kube, namespace):
+    with listeners.client("eu-west") as c:  # any listener, any region
+        response = c.set_region_replicas(shop(namespace), wait="ready", wait_timeout=90)
+    assert response.waited, response.wait_detail
+    placement = {p.cluster: p.replicas for p in response.intent.placement}
+    assert placement == {"us-east": 3, "us-west": 2}
+    for cluster, replicas in placement.items():
+        deployments, config_maps, services = objects_in(kube, cluster, namespace)
+        shop_deployment = deployments["shop"]
+        assert shop_deployment.spec.replicas == replicas
+        [container] = shop_deployment.spec.template.spec.containers
+        assert container.image == "registry.example.com/shop:1.5" and container.env[0].value == "info"
+        assert container.resources.requests == {"cpu": "10m", "memory": "16Mi"}
+        assert container.readiness_probe.http_get.path == "/healthz"
+        assert shop_deployment.spec.template.spec.volumes[0].config_map.name == "shop-config"
+        assert (shop_deployment.status.ready_replicas or 0) == replicas
+        assert config_maps == {"shop-config"} and services == {"shop"}
+    for cluster in EU:
+        assert objects_in(kube, cluster, namespace) == ({}, set(), set())
+
+
+def test_a_template_change_rolls_out_and_ready_means_the_new_template(listeners, kube, namespace):
+    with listeners.client("us-east") as c:
+        c.set_region_replicas(shop(namespace, replicas=2), wait="ready", wait_timeout=90)
+        changed = c.set_region_replicas(shop(namespace, replicas=2, log_level="debug"), wait="ready", wait_timeout=90)
+    assert changed.changed and changed.waited, changed.wait_detail
+    for cluster in US:
+        deployments, _config_maps, _services = objects_in(kube, cluster, namespace)
+        shop_deployment = deployments["shop"]
+        assert shop_deployment.spec.template.spec.containers[0].env[0].value == "debug"
+        assert shop_deployment.status.observed_generation >= shop_deployment.metadata.generation
+        assert shop_deployment.status.updated_replicas == shop_deployment.spec.replicas == 1
+
+
+def test_excluding_a_cluster_removes_the_service_and_its_companions_there_and_leaves_others_objects(
+        listeners, kube, namespace):
+    core = client.CoreV1Api(kube("us-west"))
+    with listeners.client("us-east") as c:
+        c.set_region_replicas(shop(namespace, replicas=4), wait="ready", wait_timeout=90)
+        c.set_region_replicas(shop(namespace, replicas=4, excluded=("us-west",)), wait="applied", wait_timeout=60)
+    wait_for(lambda: objects_in(kube, "us-west", namespace) == ({}, set(), set()), 30,
+             what="us-west to lose the shop's Deployment, ConfigMap and Service")
+    assert objects_in(kube, "us-east", namespace)[0]["shop"].spec.replicas == 4
+    # a ConfigMap of the same name that someone else made is left alone and reported
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "shop-config"}, "data": {"mine": "yes"}})
+    with listeners.client("us-east") as c:  # scaled up, the service comes back to us-west
+        back = c.set_region_replicas(shop(namespace, replicas=6), wait="applied", wait_timeout=60)
+    assert {p.cluster: p.replicas for p in back.intent.placement} == {"us-east": 4, "us-west": 2}
+    assert core.read_namespaced_config_map("shop-config", namespace).data == {"mine": "yes"}
+
+    def reported():
+        with listeners.client("us-east") as c:
+            records, _health, _by = c.records(["status/us-west"])
+        entry = next((s for r in records for s in r.value.services if s.service == "shop"), None)
+        return entry is not None and "ConfigMap" in entry.conflict and "not managed by" in entry.conflict
+    wait_for(reported, 30, what="us-west to report the ConfigMap in the way")
+
+
+def test_bad_workloads_are_refused_naming_the_field_and_change_nothing(listeners, namespace):
+    before = converged(listeners)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "x"}}
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "all"}}
+    base = shop(namespace)
+    template = base.workload.template
+    cases = [
+        ({"companions": (secret,)}, "companions[0].kind: must not be a Secret"),
+        ({"companions": (role,)}, "companions[0].kind: must be a namespaced kind"),
+        ({"template": {**template, "spec": {**template["spec"], "selector": {"matchLabels": {"app": "other"}}}}},
+         "template.spec.selector.matchLabels[app]: must match"),
+        ({"template": {**template, "spec": {**template["spec"], "replicas": 3}}}, "template.spec.replicas"),
+        ({"companions": ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
+                          "data": {"x": "y" * 300_000}},)}, "workload: must be at most 256 KiB"),
+    ]
+    for change, message in cases:
+        try:
+            Workload(**{**{"template": template, "companions": base.workload.companions}, **change}).check(
+                "shop", namespace)
+        except ValueError as error:
+            assert str(error).startswith(message), error
+        else:
+            raise AssertionError(f"{change} was taken")
+    with listeners.client("us-west") as c:  # and the listener refuses the same on the wire
+        from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+        request = pb.SetRegionReplicasRequest(spec=pb.ServiceSpec(
+            region="us", service="shop", replicas=1, namespace=namespace,
+            workload=pb.Workload(companions_json=['{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}'])))
+        try:
+            c.call("SetRegionReplicas", request)
+        except FleetError as refused:
+            assert refused.code == "INVALID_ARGUMENT" and refused.detail.startswith("companions[0].kind: must not be a Secret")
+        else:
+            raise AssertionError("a Secret companion was taken")
+    assert converged(listeners) == before
+    assert intent_of(listeners, "us-east", "us", "shop") is None
