@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import yaml
+
 from ansible_collections.multicluster.kube.plugins.modules import region_replicas
 
 
@@ -51,26 +53,15 @@ def test_wrong_token_fails_with_a_hint(run_module):
     assert result["failed"] and "UNAUTHENTICATED" in result["grpc_status"] and "token" in result["msg"]
 
 
-SHOP_YAML = """
-apiVersion: apps/v1
-kind: Deployment
-spec:
-  selector:
-    matchLabels: {app: shop}
-  template:
-    metadata:
-      labels: {app: shop}
-    spec:
-      containers:
-        - name: shop
-          image: registry.example.com/shop:1.5
-          env: [{name: LOG_LEVEL, value: info}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: shop-config}
-data: {currency: EUR}
-"""
+def example_definition():
+    """The realistic service of the module's EXAMPLES, as YAML text of several documents."""
+    example = next(task for task in yaml.safe_load(region_replicas.EXAMPLES)
+                   if "definition" in task["multicluster.kube.region_replicas"]
+                   and isinstance(task["multicluster.kube.region_replicas"]["definition"], list))
+    return yaml.safe_dump_all(example["multicluster.kube.region_replicas"]["definition"])
+
+
+SHOP_YAML = example_definition()
 
 
 def test_a_definition_as_yaml_text_or_a_file_becomes_the_services_workload(run_module, listener, tmp_path):
@@ -79,7 +70,7 @@ def test_a_definition_as_yaml_text_or_a_file_becomes_the_services_workload(run_m
     assert placed["changed"] and placed["diff"]["after"]["workload"]["template"]["kind"] == "Deployment"
     workload = listener.replica.live("service/us/shop").spec.workload
     assert workload.template["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"
-    assert [c["kind"] for c in workload.companions] == ["ConfigMap"]
+    assert [c["kind"] for c in workload.companions] == ["ConfigMap", "Service"]
     assert run_module(region_replicas, args)["changed"] is False
     source = tmp_path / "shop.yml"
     source.write_text(SHOP_YAML)
@@ -93,7 +84,7 @@ def test_a_bad_definition_fails_naming_the_object_and_the_field(run_module, list
     before = {r.key: r for r in listener.replica.snapshot()}
     for definition, field in (
             ([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}}], "companions[0].kind"),
-            (SHOP_YAML + "\n---\n" + SHOP_YAML.split("---")[0], "definition"),
+            (SHOP_YAML + "\n---\n" + SHOP_YAML.split("---")[0], "definition"),  # two Deployments
             ("key: [unclosed", "definition"),
             (["not a mapping"], "definition[0]")):
         result = run_module(region_replicas, {"region": "us", "service": "shop", "replicas": 1,
