@@ -19,7 +19,8 @@ import time
 
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Service, status_key
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    Service, ValidationError, cluster_key, status_key)
 
 log = logging.getLogger("multicluster.listener.reconciler")
 WATCH_SECONDS = 300  # one watch request's length; the next resumes where it ended
@@ -41,6 +42,7 @@ class Reconciler:
         """kube: an updater.KubernetesApi plus check_ready(); write: Writer.write; beat: called
         for each heartbeat."""
         self.scope = scope
+        self.kube = kube  # the API service's dry runs use it too
         self._kube, self._replica, self._write, self._beat_out = kube, replica, write, beat
         self._metrics = metrics
         self.interval = interval
@@ -49,7 +51,8 @@ class Reconciler:
         self.stopping = threading.Event()
         self._last_status = None
         self._last_heartbeat = 0.0
-        self._wanted = {}  # service key -> Desired: this cluster's Deployments, kept as services change
+        self._wanted = {}  # service key -> Desired: this cluster's objects, kept as services change
+        self._labels = {}  # this cluster's labels (overrides choose clusters by them)
         self._wanted_lock = threading.Lock()
 
     def start(self) -> None:
@@ -111,8 +114,15 @@ class Reconciler:
         self._last_heartbeat = time.monotonic()
 
     def records_changed(self, records) -> None:
-        """Records were merged: keep this cluster's Deployments up to date, one service at a
-        time (not a pass over 10,000), and wake the loop only when they changed."""
+        """Records were merged: keep this cluster's objects up to date, one service at a time
+        (not a pass over 10,000), and wake the loop only when they changed. A change of this
+        cluster's own labels may change what overrides choose it: every service again."""
+        own = cluster_key(self.scope.cluster)
+        mine = next((r for r in records if r.key == own), None)
+        if mine is not None and mine.value is not None and mine.value.labels != self._labels:
+            self._labels = dict(mine.value.labels)
+            records = [r for key, service in self._replica.services(self.scope.region)
+                       for r in [self._replica.record(key)] if r is not None] + list(records)
         changed = False
         with self._wanted_lock:
             for record in records:
@@ -129,7 +139,11 @@ class Reconciler:
         """{key: Desired} if the record is a service placing replicas on this cluster, else {}."""
         if not isinstance(record.value, Service):
             return {}
-        desired = updater.desired_for([record.value], self.scope.region, self.scope.cluster)
+        try:
+            desired = updater.desired_for([record.value], self.scope.region, self.scope.cluster, self._labels)
+        except ValidationError as error:  # an override that no longer applies here (the cluster's labels changed)
+            log.warning("reconcile: %s cannot be rendered for %s: %s", record.key, self.scope.cluster, error)
+            return {}
         if self.scope.deployment_namespace:
             desired = [updater.in_namespace(d, self.scope.deployment_namespace) for d in desired]
         return {record.key: desired[0]} if desired else {}

@@ -111,9 +111,11 @@ class Listener:
             interceptors=[TokenCheck(self.client_token, self.peer_token)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
+        if cfg.kubernetes.manage_kubernetes:
+            self.reconciler = self._reconciler()
         add_servicer(self.server, "Fleet", FleetService(
             self.cluster, self.region, self.replica, self.writer, self.health, self.features,
-            self.replication.peer_counts, self.metrics))
+            self.replication.peer_counts, self.metrics, kube=self.reconciler.kube if self.reconciler else None))
         add_servicer(self.server, "Peer", PeerService(self.replication), encoded=True)
         credentials = server_credentials(net)
         if credentials is None:
@@ -127,8 +129,7 @@ class Listener:
         if net.metrics_listen:
             host, port = net.metrics_listen.rsplit(":", 1)
             self.metrics_server = metrics_mod.serve(self.metrics, host, int(port), lambda: not self.stopping.is_set())
-        if cfg.kubernetes.manage_kubernetes:
-            self.reconciler = self._reconciler()
+        if self.reconciler is not None:
             self.reconciler.start()
         threading.Thread(target=self._background, name="anti-entropy", daemon=True).start()
         log.info("listener %s (region %s) serving on %s; peers: %s", self.cluster, self.region, net.listen,

@@ -1,15 +1,18 @@
 """The Fleet service: what clients (the modules, the inventory plugin) ask of any listener."""
 from __future__ import annotations
 
+import json
+
 import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER
+from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     MAX_AUTHOR, Placement, Service, ValidationError, check_name, cluster_key, service_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import render, revision
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import check_against, render, revision
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
 from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE
@@ -17,12 +20,14 @@ from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOL
 
 class FleetService:
     """replica: its queries; writer: the one way to change state; health: who is unhealthy;
-    features: what is held back; peer_counts: () -> (peers up, peers known)."""
+    features: what is held back; peer_counts: () -> (peers up, peers known); kube: this
+    cluster's KubernetesApi, for dry runs (None: the listener manages no cluster)."""
 
-    def __init__(self, cluster: str, region: str, replica, writer, health, features, peer_counts, metrics):
+    def __init__(self, cluster: str, region: str, replica, writer, health, features, peer_counts, metrics,
+                 kube=None):
         self.cluster, self.region = cluster, region
         self._replica, self._writer, self._health, self._features = replica, writer, health, features
-        self._peer_counts, self._metrics = peer_counts, metrics
+        self._peer_counts, self._metrics, self._kube = peer_counts, metrics, kube
 
     def SetRegionReplicas(self, request, context):  # noqa: N802 (gRPC method names)
         replica = self._replica
@@ -33,7 +38,10 @@ class FleetService:
                 raise ValidationError("region", f"must name a region with registered clusters "
                                       f"(known: {', '.join(replica.regions()) or 'none'})", spec.region)
             spec.check_rules_against(region)
+            clusters = [c for c in replica.members() if c.region == spec.region]
+            check_against(spec, clusters)
             check_wait(request.wait, request.timeout_seconds)
+            self._dry_run(spec, clusters)
         except ValidationError as error:
             _invalid(context, error)
         if not spec.workload.default and not self._features.supported(RECORDS_WHOLE):
@@ -61,7 +69,8 @@ class FleetService:
             response.stamp.CopyFrom(messages.stamp_to_message(stamp))
         if previous is not None:
             response.previous.CopyFrom(messages.service_to_message(previous))
-        revisions = {c: revision(render(spec, c, n)[-1]) for c, n in new.placement.clusters.items()}
+        labels = {c.name: c.labels for c in replica.members()}
+        revisions = {c: revision(render(spec, c, n, labels.get(c))[-1]) for c, n in new.placement.clusters.items()}
         response.waited, response.wait_detail = self._wait(
             request, acks, new.key, new.placement, previous.placement if previous else Placement(), revisions)
         return response
@@ -86,6 +95,25 @@ class FleetService:
         response.waited, response.wait_detail = self._wait(
             request, acks, key, Placement(), previous.placement if previous else Placement())
         return response
+
+    def _dry_run(self, spec, clusters) -> None:
+        """Every object the region's clusters would run, checked by this cluster's apiserver
+        (dryRun=All): what it refuses comes back naming the object and the field."""
+        if self._kube is None or spec.workload.default:
+            return
+        seen = set()
+        for cluster in clusters:
+            for obj in render(spec, cluster.name, 1, cluster.labels):
+                text = json.dumps({**obj, "metadata": {**obj["metadata"], "labels": {}}}, sort_keys=True)
+                if text in seen:
+                    continue
+                seen.add(text)
+                try:
+                    self._kube.dry_run(obj)
+                except ApiError as error:
+                    raise ValidationError(f"{obj['kind']} {obj['metadata']['name']}",
+                                          f"refused by the apiserver of {self.cluster} (dry run): {error.reason}",
+                                          error.status) from None
 
     def _wait(self, request, acks, key, new: Placement, previous: Placement, revisions=None) -> tuple:
         if request.dry_run:

@@ -207,6 +207,19 @@ class KubernetesApi:
                 force_conflicts=True, dry_run="All" if dry_run else None)
         return applied.to_dict()
 
+    def dry_run(self, obj: dict) -> None:
+        """Server-side apply with dryRun=All: ApiError naming the field the apiserver refuses.
+        In its namespace, or where that does not exist yet, in default (the checks are the same)."""
+        namespace = obj["metadata"]["namespace"]
+        with _api_errors():
+            try:
+                self._core.read_namespace(namespace)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                obj = {**obj, "metadata": {**obj["metadata"], "namespace": "default"}}
+        self.apply(obj, dry_run=True)
+
     def delete(self, obj: dict) -> None:
         """Delete the live object named like `obj`; one already gone is no error."""
         resource = self._resource(*type_of(obj))
@@ -257,14 +270,14 @@ def _detail(err) -> str:
         return str(err.reason)
 
 
-def desired_for(services, region: str, cluster: str) -> list:
-    """What `cluster` of `region` should run, from the services."""
+def desired_for(services, region: str, cluster: str, labels=None) -> list:
+    """What `cluster` of `region` (with `labels`) should run, from the services."""
     wanted = []
     for s in services:
         if isinstance(s, Service) and s.region == region and s.placement.clusters.get(cluster, 0) > 0:
             replicas = s.placement.clusters[cluster]
             wanted.append(Desired(s.spec.region, s.spec.service, s.spec.namespace, replicas,
-                                  tuple(render(s.spec, cluster, replicas))))
+                                  tuple(render(s.spec, cluster, replicas, labels))))
     return sorted(wanted, key=lambda d: d.key)
 
 

@@ -14,7 +14,7 @@ import re
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Override, Workload
 
 try:
     from google.protobuf.message import DecodeError
@@ -72,14 +72,23 @@ def rules_from_message(message) -> model.PlacementRules:
 def workload_to_message(workload: Workload):
     return pb.Workload(
         template_json="" if workload.template is None else _json(workload.template),
-        companions_json=[_json(c) for c in workload.companions], without_default_service=not workload.expose)
+        companions_json=[_json(c) for c in workload.companions], without_default_service=not workload.expose,
+        overrides=[pb.Override(clusters=sorted(o.clusters), cluster_labels=dict(o.cluster_labels),
+                               images=dict(o.images),
+                               patches=[pb.Patch(target=t, ops_json=_json(list(ops))) for t, ops in o.patches])
+                   for o in workload.overrides])
 
 
 def workload_from_message(message) -> Workload:
+    overrides = tuple(
+        Override(clusters=frozenset(o.clusters), cluster_labels=dict(o.cluster_labels), images=dict(o.images),
+                 patches=tuple((p.target, _parsed(f"overrides[{i}].patches[{j}].patch", p.ops_json))
+                               for j, p in enumerate(o.patches)))
+        for i, o in enumerate(message.overrides))
     return Workload(template=_parsed("workload.template", message.template_json) if message.template_json else None,
                     companions=tuple(_parsed(f"workload.companions[{i}]", c)
                                      for i, c in enumerate(message.companions_json)),
-                    expose=not message.without_default_service)
+                    expose=not message.without_default_service, overrides=overrides)
 
 
 def _json(value) -> str:

@@ -9,6 +9,10 @@ placement) and its labels that mark it as ours; everything else is the user's. C
 replica, before its Deployment. Secrets are never carried: every listener stores the fleet's
 records in plain text. With no template, the seed's workload: the service's image on its port,
 and a Service of the service's name on that port unless `expose` is off.
+
+Overrides change what some clusters run, chosen by name or by the clusters' labels: the image
+of a container (the common case: a regional registry or tag), or an RFC 6902 JSON Patch of the
+Deployment or a companion, applied by the jsonpatch library before our labels and the replicas.
 """
 from __future__ import annotations
 
@@ -16,10 +20,19 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from ansible_collections.multicluster.kube.plugins.module_utils.validation import ValidationError
+from ansible_collections.multicluster.kube.plugins.module_utils.validation import (
+    ValidationError, check_image, check_labels, check_name)
+
+try:
+    import jsonpatch
+except ImportError:  # the modules say it is missing (HAS_JSONPATCH) before any patch is applied
+    jsonpatch = None
+    HAS_JSONPATCH = False
+else:
+    HAS_JSONPATCH = True
 
 MAX_WORKLOAD_BYTES = 256 * 1024  # small enough to gossip with every write
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -40,13 +53,69 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 
 
 @dataclass(frozen=True)
+class Override:
+    """What changes for some clusters: those named in `clusters`, and those whose labels
+    include all of `cluster_labels`. `images`: container name -> image (of the Deployment's
+    containers and init containers); `patches`: (target, RFC 6902 operations), the target
+    "Deployment" or a companion's "Kind/name"."""
+
+    clusters: frozenset = frozenset()
+    cluster_labels: Mapping = field(default_factory=dict)
+    images: Mapping = field(default_factory=dict)
+    patches: tuple = ()
+
+    def check(self, where: str) -> None:
+        if isinstance(self.clusters, (str, bytes)):
+            raise ValidationError(f"{where}.clusters", "must be a list of cluster names", self.clusters)
+        object.__setattr__(self, "clusters", frozenset(check_name(f"{where}.clusters[]", c) for c in self.clusters))
+        object.__setattr__(self, "cluster_labels", dict(sorted(check_labels(f"{where}.cluster_labels",
+                                                                            self.cluster_labels).items())))
+        if not self.clusters and not self.cluster_labels:
+            raise ValidationError(where, "must choose clusters, by name (clusters) or by labels (cluster_labels)", None)
+        if not isinstance(self.images, Mapping):
+            raise ValidationError(f"{where}.images", "must map container names to images", self.images)
+        for container, image in self.images.items():
+            check_image(f"{where}.images[{container}]", image)
+        patches = []
+        for i, patch in enumerate(self.patches):
+            target, operations = _patch_parts(f"{where}.patches[{i}]", patch)
+            patches.append((target, operations))
+        object.__setattr__(self, "patches", tuple(patches))
+
+    def chooses(self, cluster: str, labels: Mapping) -> bool:
+        return cluster in self.clusters or bool(self.cluster_labels) and all(
+            labels.get(k) == v for k, v in self.cluster_labels.items())
+
+    def as_dict(self) -> dict:
+        return {"clusters": sorted(self.clusters), "cluster_labels": dict(self.cluster_labels),
+                "images": dict(self.images), "patches": [{"target": t, "patch": list(ops)} for t, ops in self.patches]}
+
+
+def _patch_parts(where: str, patch) -> tuple:
+    if isinstance(patch, Mapping):
+        target, operations = patch.get("target"), patch.get("patch")
+    elif isinstance(patch, (list, tuple)) and len(patch) == 2:
+        target, operations = patch
+    else:
+        raise ValidationError(where, "must have a target and a patch", patch)
+    if not isinstance(target, str) or not (target == "Deployment" or target.count("/") == 1):
+        raise ValidationError(f"{where}.target", "must be Deployment or Kind/name of a companion", target)
+    if not isinstance(operations, (list, tuple)) or not all(isinstance(o, Mapping) and "op" in o for o in operations):
+        raise ValidationError(f"{where}.patch", "must be a list of RFC 6902 operations (each with op and path)",
+                              operations)
+    return target, tuple(_plain(f"{where}.patch", o) for o in operations)
+
+
+@dataclass(frozen=True)
 class Workload:
     """template: a Deployment (apps/v1) or None for the seed's default; companions: manifests
-    of namespaced objects; expose: the default Service when there is no template."""
+    of namespaced objects; expose: the default Service when there is no template; overrides:
+    what changes for some clusters."""
 
     template: Optional[Mapping] = None
     companions: tuple = ()
     expose: bool = True
+    overrides: tuple = ()
 
     def __post_init__(self):
         if not isinstance(self.expose, bool):
@@ -56,6 +125,13 @@ class Workload:
         object.__setattr__(self, "template", None if self.template is None else _plain("template", self.template))
         object.__setattr__(self, "companions", tuple(_plain(f"companions[{i}]", c)
                                                      for i, c in enumerate(self.companions)))
+        if isinstance(self.overrides, (Mapping, str, bytes)):
+            raise ValidationError("overrides", "must be a list", type(self.overrides).__name__)
+        overrides = tuple(o if isinstance(o, Override) else _override(f"overrides[{i}]", o)
+                          for i, o in enumerate(self.overrides))
+        for i, override in enumerate(overrides):
+            override.check(f"overrides[{i}]")
+        object.__setattr__(self, "overrides", overrides)
         size = len(self.to_json())
         if size > MAX_WORKLOAD_BYTES:
             raise ValidationError("workload", f"must be at most {MAX_WORKLOAD_BYTES // 1024} KiB of JSON, to travel "
@@ -63,11 +139,11 @@ class Workload:
 
     @property
     def default(self) -> bool:
-        return self.template is None and not self.companions and self.expose
+        return self.template is None and not self.companions and self.expose and not self.overrides
 
     def to_json(self) -> str:
-        return json.dumps({"template": self.template, "companions": list(self.companions), "expose": self.expose},
-                          sort_keys=True, separators=(",", ":"))
+        return json.dumps({"template": self.template, "companions": list(self.companions), "expose": self.expose,
+                           "overrides": [o.as_dict() for o in self.overrides]}, sort_keys=True, separators=(",", ":"))
 
     def check(self, service: str, namespace: str) -> None:
         """What the fleet can carry, field by field (the apiserver's dry run checks the rest)."""
@@ -89,6 +165,17 @@ class Workload:
                 raise ValidationError(f"{where}.metadata.name", f"must differ from the service's other {kind} "
                                       "objects (and the Deployment)", name)
             seen.add((kind, name))
+
+
+def _override(where: str, given) -> Override:
+    if not isinstance(given, Mapping):
+        raise ValidationError(where, "must be a mapping (clusters or cluster_labels, images, patches)", given)
+    unknown = sorted(set(given) - {"clusters", "cluster_labels", "images", "patches"})
+    if unknown:
+        raise ValidationError(f"{where}.{unknown[0]}", "is not an override field (clusters, cluster_labels, images, "
+                              "patches)", given[unknown[0]])
+    return Override(clusters=given.get("clusters") or (), cluster_labels=given.get("cluster_labels") or {},
+                    images=given.get("images") or {}, patches=tuple(given.get("patches") or ()))
 
 
 def _plain(where: str, manifest) -> dict:
@@ -156,9 +243,21 @@ def _check_template(template: Mapping, service: str, namespace: str) -> None:
                                   f"{key} (spec.template.metadata.labels)", value)
 
 
-def render(spec, cluster: str, replicas: int) -> list:
-    """The objects `cluster` applies for the service: its companions, then its Deployment,
-    each with our labels, in the service's namespace, the Deployment with `replicas`."""
+def check_against(spec, clusters) -> None:
+    """The overrides name clusters of the region and apply to what each cluster would run:
+    `clusters` are the region's (model.Cluster)."""
+    names = {c.name for c in clusters}
+    for i, override in enumerate(spec.workload.overrides):
+        for name in sorted(override.clusters - names):
+            raise ValidationError(f"overrides[{i}].clusters[]", f"must name a cluster of region {spec.region}", name)
+    for cluster in sorted(clusters, key=lambda c: c.name):
+        render(spec, cluster.name, 1, cluster.labels)
+
+
+def render(spec, cluster: str, replicas: int, labels=None) -> list:
+    """The objects `cluster` (with `labels`) applies for the service: its companions, then its
+    Deployment, with the overrides that choose the cluster, our labels, in the service's
+    namespace, the Deployment with `replicas`. ValidationError when an override does not apply."""
     workload = spec.workload
     marks = {MANAGED_BY_LABEL: MANAGER, CLUSTER_LABEL: cluster, SERVICE_LABEL: spec.service}
     notes = {REGION_ANNOTATION: spec.region, SERVICE_ANNOTATION: spec.service}
@@ -169,6 +268,9 @@ def render(spec, cluster: str, replicas: int) -> list:
     else:
         objects = [copy.deepcopy(workload.template)]
     objects = [copy.deepcopy(c) for c in workload.companions] + objects
+    for i, override in enumerate(workload.overrides):
+        if override.chooses(cluster, labels or {}):
+            objects = _overridden(objects, override, f"overrides[{i}]", cluster)
     for obj in objects:
         metadata = obj.setdefault("metadata", {})
         metadata["namespace"] = spec.namespace
@@ -177,6 +279,32 @@ def render(spec, cluster: str, replicas: int) -> list:
     deployment = objects[-1]
     deployment["metadata"]["name"] = spec.service
     deployment["spec"]["replicas"] = replicas
+    return objects
+
+
+def _overridden(objects: list, override: Override, where: str, cluster: str) -> list:
+    deployment = objects[-1]
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in (pod.get("initContainers") or []) + pod["containers"]}
+    for name, image in override.images.items():
+        if name not in containers:
+            raise ValidationError(f"{where}.images[{name}]", "must name a container of the Deployment "
+                                  f"(it has: {', '.join(sorted(containers))})", name)
+        containers[name]["image"] = image
+    by_target = {"Deployment": len(objects) - 1,
+                 **{f"{o['kind']}/{o['metadata']['name']}": i for i, o in enumerate(objects[:-1])}}
+    for j, (target, operations) in enumerate(override.patches):
+        if target not in by_target:
+            raise ValidationError(f"{where}.patches[{j}].target", "must be Deployment or Kind/name of a companion "
+                                  f"(there are: {', '.join(sorted(by_target))})", target)
+        if jsonpatch is None:
+            raise ValidationError(f"{where}.patches[{j}]", "needs the jsonpatch Python package where the workload is "
+                                  "rendered", target)
+        try:
+            objects[by_target[target]] = jsonpatch.apply_patch(objects[by_target[target]], list(operations))
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
+            raise ValidationError(f"{where}.patches[{j}]", f"must apply to {target} in {cluster}: {error}",
+                                  list(operations)) from None
     return objects
 
 

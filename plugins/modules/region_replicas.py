@@ -66,6 +66,32 @@ options:
     description: With no Deployment in the workload, also run a C(Service) of the service's name on O(port).
     type: bool
     default: true
+  overrides:
+    description:
+      - What changes for some clusters of the region, in order (a later override wins where both choose a cluster).
+      - Check mode and diff mode show what each cluster of the placement then runs.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      clusters:
+        description: The clusters it chooses, by name.
+        type: list
+        elements: str
+        default: []
+      cluster_labels:
+        description: The clusters it chooses, by their labels (all of these).
+        type: dict
+        default: {}
+      images:
+        description: Container name to image, for the Deployment's containers and init containers (a regional registry or tag).
+        type: dict
+        default: {}
+      patches:
+        description: RFC 6902 JSON Patches, each of C(target) (C(Deployment), or a companion's C(Kind/name)) and its C(patch) operations.
+        type: list
+        elements: dict
+        default: []
   image:
     description: Container image. Defaults to the service's name, as in the original design.
     type: str
@@ -192,6 +218,21 @@ EXAMPLES = r"""
           ports:
             - {port: 80, targetPort: 8080}
 
+- name: The same, with the image from eu's registry in us-west and no replica unavailable in rollouts there
+  multicluster.kube.region_replicas:
+    region: us
+    service: shop
+    namespace: shop
+    replicas: 5
+    src: files/shop.yml
+    overrides:
+      - clusters: [us-west]
+        images: {shop: registry.eu.example.com/shop:1.5}
+        patches:
+          - target: Deployment
+            patch:
+              - {op: add, path: /spec/strategy, value: {rollingUpdate: {maxUnavailable: 0}}}
+
 - name: The same from a template file on the controller
   multicluster.kube.region_replicas:
     region: us
@@ -249,7 +290,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
     LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     ClusterRule, PlacementRules, ServiceSpec, ValidationError, check_name)
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload, render
 
 try:
     from ansible.module_utils.common.yaml import yaml_load_all
@@ -278,7 +319,7 @@ def workload_from_params(p) -> Workload:
     else:
         documents = p["definition"]
     if documents is None:
-        return Workload(expose=p["expose"])
+        return Workload(expose=p["expose"], overrides=tuple(p["overrides"]))
     if isinstance(documents, str):
         if yaml_load_all is None:
             raise ValidationError("definition", "YAML text needs PyYAML where the module runs; give the manifests "
@@ -299,7 +340,8 @@ def workload_from_params(p) -> Workload:
     if len(templates) > 1:
         raise ValidationError("definition", "must hold at most one Deployment (the service's)", len(templates))
     return Workload(template=templates[0] if templates else None,
-                    companions=tuple(o for o in objects if o.get("kind") != "Deployment"), expose=p["expose"])
+                    companions=tuple(o for o in objects if o.get("kind") != "Deployment"), expose=p["expose"],
+                    overrides=tuple(p["overrides"]))
 
 
 def placement_of(entries) -> dict:
@@ -316,6 +358,12 @@ MODULE_SPEC = dict(
         definition=dict(type="raw"),
         src=dict(type="path"),
         expose=dict(type="bool", default=True),
+        overrides=dict(type="list", elements="dict", default=[], options=dict(
+            clusters=dict(type="list", elements="str", default=[]),
+            cluster_labels=dict(type="dict", default={}),
+            images=dict(type="dict", default={}),
+            patches=dict(type="list", elements="dict", default=[]),
+        )),
         image=dict(type="str"),
         port=dict(type="int", default=8080),
         namespace=dict(type="str", default="default"),
@@ -367,20 +415,34 @@ def run(module):
             result = dict(changed=response.changed, placement={},
                           previous_placement=placement_of(response.previous_placement))
             desired_state = {}
+        previous = messages.service_from_message(response.previous) if response.HasField("previous") else None
+        if module._diff:  # what each cluster runs, before and after, as its listener will apply it
+            labels = {r.value.name: r.value.labels for r in client.records(
+                [f"cluster/{c}" for c in set(placement_of(response.previous_placement)) |
+                 set(desired_state.get("placement", {}))])[0]}
+            if desired_state:
+                desired_state["clusters"] = _rendered(spec, desired_state["placement"], labels)
         result["answered_by"] = client.endpoint
 
     if response.changed and response.HasField("stamp"):
         result["stamp"] = f"{response.stamp.physical_ms}.{response.stamp.logical}@{response.stamp.origin}"
     if module._diff:
         before = {}
-        if response.HasField("previous"):
-            previous = messages.service_from_message(response.previous)
-            before = _settings(previous.spec) | {"placement": dict(previous.placement.clusters)}
+        if previous is not None:
+            before = _settings(previous.spec) | {"placement": dict(previous.placement.clusters),
+                                                 "clusters": _rendered(previous.spec, previous.placement.clusters,
+                                                                       labels)}
         result["diff"] = dict(before=before, after=desired_state)
     if not response.waited and not module.check_mode:
         module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached within "
                              f"{p['wait_timeout']:g}s: {response.wait_detail}", **result)
     module.exit_json(**result)
+
+
+def _rendered(spec: ServiceSpec, placement: dict, labels: dict) -> dict:
+    """{cluster: {"Kind name": object}} of what each cluster of the placement runs."""
+    return {cluster: {f"{o['kind']} {o['metadata']['name']}": o for o in render(spec, cluster, n, labels.get(cluster))}
+            for cluster, n in sorted(placement.items())}
 
 
 def _settings(spec: ServiceSpec) -> dict:

@@ -152,3 +152,51 @@ def test_bad_workloads_are_refused_naming_the_field_and_change_nothing(listeners
             raise AssertionError("a Secret companion was taken")
     assert converged(listeners) == before
     assert intent_of(listeners, "us-east", "us", "shop") is None
+
+
+def test_an_image_override_for_one_cluster_changes_only_its_deployment(listeners, kube, namespace):
+    from ansible_collections.multicluster.kube.plugins.module_utils.workload import Override
+    base = shop(namespace, replicas=4)
+    overridden = ServiceSpec(base.region, base.service, 4, namespace=namespace, workload=Workload(
+        template=base.workload.template, companions=base.workload.companions,
+        overrides=(Override(clusters=frozenset({"us-west"}), images={"shop": "registry.eu.example.com/shop:1.5"}),)))
+    with listeners.client("eu-central") as c:
+        response = c.set_region_replicas(overridden, wait="ready", wait_timeout=90)
+    assert response.waited, response.wait_detail
+    images = {cluster: objects_in(kube, cluster, namespace)[0]["shop"].spec.template.spec.containers[0].image
+              for cluster in US}
+    assert images == {"us-east": "registry.example.com/shop:1.5", "us-west": "registry.eu.example.com/shop:1.5"}
+
+
+def test_what_the_apiserver_refuses_is_refused_before_anything_replicates_naming_the_object_and_field(
+        listeners, namespace):
+    before = converged(listeners)
+    base = shop(namespace)
+    template = base.workload.template
+    pod = template["spec"]["template"]
+    unknown = {**template, "spec": {**template["spec"], "template": {**pod, "spec": {
+        **pod["spec"], "containers": [{**pod["spec"]["containers"][0], "imagePullPolicyy": "Always"}]}}}}
+    bad_port = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop"},
+                "spec": {"selector": {"app": "shop"}, "ports": [{"port": 700000}]}}
+    for workload, names in ((Workload(template=unknown, companions=base.workload.companions), "Deployment shop"),
+                            (Workload(template=template, companions=(bad_port,)), "Service shop")):
+        with listeners.client("us-east") as c:  # a listener that manages a cluster: it asks its apiserver
+            try:
+                c.set_region_replicas(ServiceSpec("us", "shop", 2, namespace=namespace, workload=workload))
+            except FleetError as refused:
+                assert refused.code == "INVALID_ARGUMENT", refused
+                assert refused.detail.startswith(f"{names}: refused by the apiserver of us-east (dry run)"), refused
+            else:
+                raise AssertionError(f"{names} with a field the apiserver refuses was taken")
+    assert "imagePullPolicyy" in refused_detail(listeners, namespace, unknown, base)
+    assert converged(listeners) == before
+
+
+def refused_detail(listeners, namespace, template, base) -> str:
+    with listeners.client("us-west") as c:
+        try:
+            c.set_region_replicas(ServiceSpec("us", "shop", 2, namespace=namespace, workload=Workload(
+                template=template, companions=base.workload.companions)))
+        except FleetError as refused:
+            return refused.detail
+    return ""

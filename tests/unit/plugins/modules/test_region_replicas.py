@@ -93,3 +93,36 @@ def test_a_bad_definition_fails_naming_the_object_and_the_field(run_module, list
     result = run_module(region_replicas, {"region": "us", "service": "shop", "replicas": 1, "src": "/nonexistent"})
     assert result["failed"] and result["field"] == "src"
     assert {r.key: r for r in listener.replica.snapshot()} == before
+
+
+def test_an_image_override_changes_only_the_clusters_it_chooses_and_check_mode_with_diff_shows_it(
+        run_module, listener):
+    args = {"region": "us", "service": "shop", "replicas": 4, "definition": SHOP_YAML}
+    run_module(region_replicas, args)
+    overridden = {**args, "overrides": [{"clusters": ["us-west"], "images": {"shop": "registry.eu/shop:1.5"}}]}
+    planned = run_module(region_replicas, overridden, check=True, diff=True)
+    assert planned["changed"]
+
+    def image(side, cluster):
+        return planned["diff"][side]["clusters"][cluster]["Deployment shop"]["spec"]["template"]["spec"][
+            "containers"][0]["image"]
+    assert image("before", "us-west") == image("before", "us-east") == image("after", "us-east") == \
+        "registry.example.com/shop:1.5"
+    assert image("after", "us-west") == "registry.eu/shop:1.5"
+    assert listener.replica.live("service/us/shop").spec.workload.overrides == (), "check mode wrote"
+
+
+def test_overrides_that_name_an_unknown_cluster_or_do_not_apply_are_refused_naming_them(run_module, listener):
+    before = {r.key: r for r in listener.replica.snapshot()}
+    base = {"region": "us", "service": "shop", "replicas": 2, "definition": SHOP_YAML}
+    for override, field in (
+            ({"clusters": ["eu-west"], "images": {"shop": "x"}}, "overrides[0].clusters[]"),
+            ({"clusters": ["us-west"], "images": {"nope": "x"}}, "overrides[0].images[nope]"),
+            ({"clusters": ["us-west"], "patches": [{"target": "Deployment", "patch": [
+                {"op": "replace", "path": "/spec/nothing/here", "value": 1}]}]}, "overrides[0].patches[0]"),
+            ({"clusters": ["us-west"], "patches": [{"target": "Secret/db", "patch": []}]},
+             "overrides[0].patches[0].target"),
+            ({"images": {"shop": "x"}}, "overrides[0]")):
+        result = run_module(region_replicas, {**base, "overrides": [override]})
+        assert result["failed"] and result.get("field", "") == field or field in result["msg"], (override, result)
+    assert {r.key: r for r in listener.replica.snapshot()} == before
