@@ -256,16 +256,14 @@ def _typed(items, api_version, kind) -> list:
 def _api_errors():
     try:
         yield
-    except ApiException as err:
-        raise ApiError(err.status, err.reason) from None
-    except DynamicApiError as err:
+    except ApiException as err:  # DynamicApiError too
         raise ApiError(err.status, _detail(err)) from None
 
 
 def _detail(err) -> str:
     """The apiserver's own message (it names the field), else the HTTP reason."""
     try:
-        return json.loads(err.body).get("message") or err.reason
+        return json.loads(err.body).get("message") or str(err.reason)
     except (TypeError, ValueError, AttributeError):
         return str(err.reason)
 
