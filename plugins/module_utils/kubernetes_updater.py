@@ -22,8 +22,8 @@ import traceback
 from dataclasses import dataclass, field
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ClusterStatus, Service, ServiceStatus
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import (  # noqa: F401 (re-exported)
-    CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGER, REGION_ANNOTATION, SERVICE_ANNOTATION, SERVICE_LABEL, render, revision)
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import (
+    CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGER, SERVICE_LABEL, render, revision)
 
 try:
     from kubernetes import watch as kube_watch
