@@ -16,6 +16,8 @@ description:
   - With O(state=absent) the service is removed from every cluster of the region.
 author:
   - multicluster.kube contributors (@multicluster-kube)
+requirements:
+  - jsonpatch (for O(overrides[].patches), and to show them in diff mode)
 extends_documentation_fragment:
   - multicluster.kube.listener
   - multicluster.kube.controller_action
