@@ -45,6 +45,23 @@ def kube(lab):
 
 
 @pytest.fixture
+def heard(listeners):
+    """The default fleet once every listener has heard every member say what it is: until then
+    a listener refuses services with a workload (a member might drop it), a few seconds after
+    the fleet or one of its listeners starts."""
+    from support import wait_for
+
+    def nothing_held_back():
+        for name in listeners.names:
+            with listeners.client(name) as c:
+                if c.view().held_back:
+                    return False
+        return True
+    wait_for(nothing_held_back, 20, what="every listener to hear every member's version")
+    return listeners
+
+
+@pytest.fixture
 def namespace(lab, kube, request):
     """A namespace of its own for the test, in every cluster that is up, deleted afterwards
     together with the services the test placed in it."""

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab_fixtures import kube, lab, listeners, namespace
+from lab_fixtures import heard, kube, lab, listeners, namespace
 
-__all__ = ["kube", "lab", "listeners", "namespace"]  # fixtures, shared with the other suites
+__all__ = ["heard", "kube", "lab", "listeners", "namespace"]  # fixtures, shared with the other suites
 
 
 def pytest_collection_modifyitems(items):

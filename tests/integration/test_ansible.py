@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import yaml
+from kubernetes import client
 
 from fleet_state import durable_state
 
@@ -87,6 +88,23 @@ def test_integration_target(target, where, listeners, lab, namespace, tmp_path):
     assert sent == (fleet_actions_used(target) if where == "module" else set())
 
 
+def test_set_region_takes_a_manifest_file(inventory, heard, kube, namespace, tmp_path):
+    manifest = tmp_path / "orders.yml"
+    manifest.write_text(yaml.safe_dump_all([
+        {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {
+            "selector": {"matchLabels": {"app": "orders"}},
+            "template": {"metadata": {"labels": {"app": "orders"}}, "spec": {"containers": [
+                {"name": "orders", "image": "registry.example.com/orders:2", "env": [{"name": "MODE", "value": "x"}]}]}}}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "orders"}, "data": {"a": "b"}}]))
+    placed = playbook(["-i", str(inventory), "-e", f"service_namespace={namespace}", "playbooks/set-region.yml",
+                       "-e", "region=eu", "-e", "service=orders", "-e", "replicas=3", "-e", f"manifest={manifest}",
+                       "-e", "wait=ready"])
+    assert "orders in eu: eu-central=2, eu-west=1" in placed.stdout
+    apps, core = client.AppsV1Api(kube("eu-west")), client.CoreV1Api(kube("eu-west"))
+    assert apps.read_namespaced_deployment("orders", namespace).spec.template.spec.containers[0].env[0].value == "x"
+    assert core.read_namespaced_config_map("orders", namespace).data == {"a": "b"}
+
+
 def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, namespace):
     common = ["-i", str(inventory), "-e", f"service_namespace={namespace}"]
     first = playbook([*common, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=orders",
@@ -96,7 +114,8 @@ def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, name
                        "-e", "replicas=4"])
     assert "changed=0" in second.stdout
     status = playbook(["-i", str(inventory), "playbooks/status.yml"])
-    assert any(line.split()[:6] == ['"us', "us-east", "healthy", "orders", "2", "2"] for line in status.stdout.splitlines())
+    assert any(line.split()[:7] == ['"us', "us-east", "healthy", "orders", "2", "2", "2"]
+               for line in status.stdout.splitlines())
     playbook([*common, "playbooks/remove-service.yml", "-e", "region=us", "-e", "service=orders"])
     from fleet_state import managed_deployments
     assert managed_deployments(kube, "us-east", namespace) == {}

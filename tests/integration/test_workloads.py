@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
+pytestmark = pytest.mark.usefixtures("heard")
+
 from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import PlacementRules, ServiceSpec
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
@@ -35,19 +37,6 @@ def shop(namespace, replicas=5, log_level="info", excluded=()):
                    "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 8080}]}})
     return ServiceSpec("us", "shop", replicas, namespace=namespace, rules=PlacementRules(excluded=frozenset(excluded)),
                        workload=Workload(template=template, companions=companions))
-
-
-@pytest.fixture(autouse=True)
-def everyone_heard(listeners):
-    """Workloads are refused while a member may drop them: until every listener has heard
-    every other say what it is (a few seconds after the fleet starts)."""
-    def nothing_held_back():
-        for name in listeners.names:
-            with listeners.client(name) as c:
-                if c.view().held_back:
-                    return False
-        return True
-    wait_for(nothing_held_back, 20, what="every listener to hear every member's version")
 
 
 def objects_in(kube, cluster, namespace):
