@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inprocess import TOKEN, send_bytes
-from wire_strategies import intents
+from wire_strategies import intents, workloads
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 from ansible_collections.multicluster.kube.plugins.module_utils.model import MAX_REPLICAS
@@ -148,3 +148,21 @@ def test_an_overlong_author_is_refused_before_anything_changes(listener, tried):
         raise AssertionError("a 257-character author was accepted")
     assert durable(listener) == before
     tried["oversized"] += 1
+
+
+@pytest.mark.tries("accepted", "refused")
+@FUZZ
+@given(workload=workloads, replicas=st.integers(0, 5))
+def test_random_workloads_are_taken_or_refused_naming_the_field_and_a_refusal_changes_nothing(
+        listener, tried, workload, replicas):
+    fleet, metadata = stub(listener)
+    before = durable(listener)
+    spec = pb.ServiceSpec(region="us", service="web", replicas=replicas, workload=workload)
+    try:
+        fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(spec=spec, dry_run=True), metadata=metadata, timeout=10)
+        tried["accepted"] += 1
+    except grpc.RpcError as err:
+        assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION), err.details()
+        assert ":" in err.details(), err.details()
+        tried["refused"] += 1
+    assert durable(listener) == before

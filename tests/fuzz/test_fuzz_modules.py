@@ -56,3 +56,23 @@ def test_cluster_with_random_arguments(listener, tried, capsys, name, region, we
     assert "Traceback" not in result.get("msg", "")
     if result.get("failed"):
         assert result["msg"] and durable(listener) == before
+
+
+@pytest.mark.tries("placed", "refused")
+@FUZZ
+@given(definition=st.one_of(st.none(), anything, st.text(max_size=200),
+                            st.lists(st.dictionaries(st.sampled_from(["apiVersion", "kind", "metadata", "spec"]),
+                                                     anything, max_size=4), max_size=3)),
+       overrides=st.one_of(st.just([]), anything, st.lists(st.dictionaries(
+           st.sampled_from(["clusters", "cluster_labels", "images", "patches", "other"]), anything, max_size=3),
+           max_size=2)))
+def test_region_replicas_with_random_workloads(listener, tried, capsys, definition, overrides):
+    before = durable(listener)
+    args = {"region": "us", "service": "web", "replicas": 2, "overrides": overrides}
+    if definition is not None:
+        args["definition"] = definition
+    result = run(region_replicas, listener, args, capsys)
+    assert "Traceback" not in result.get("msg", "") and "exception" not in result.get("msg", "").lower(), result
+    tried["refused" if result.get("failed") else "placed"] += 1
+    if result.get("failed"):
+        assert result["msg"] and durable(listener) == before

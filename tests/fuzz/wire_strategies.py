@@ -1,6 +1,8 @@
 """Hostile messages for the fuzz tests: random strings, huge numbers, any field combination."""
 from __future__ import annotations
 
+import json
+
 from hypothesis import strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
@@ -51,3 +53,31 @@ def records(draw):
         record.key = {"service": lambda v: f"service/{v.region}/{v.service}", "cluster": lambda v: f"cluster/{v.name}",
                       "status": lambda v: f"status/{v.cluster}"}[kind](getattr(record, kind))
     return record
+
+# Workloads: manifests of any shape (often near-legal), overrides with random patches.
+json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.text(max_size=30))
+json_values = st.recursive(json_leaves, lambda inner: st.lists(inner, max_size=3) |
+                           st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=15)
+kinds = st.sampled_from(["ConfigMap", "Service", "Secret", "Namespace", "Deployment", "ServiceAccount", "x"])
+manifests = st.one_of(
+    st.fixed_dictionaries({"apiVersion": st.sampled_from(["v1", "apps/v1", ""]), "kind": kinds,
+                           "metadata": st.fixed_dictionaries({"name": names}), "data": json_values}),
+    st.dictionaries(st.text(max_size=10), json_values, max_size=4))
+templates = st.one_of(st.none(), manifests, st.just({
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "spec": {"selector": {"matchLabels": {"app": "web"}},
+             "template": {"metadata": {"labels": {"app": "web"}},
+                          "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}))
+operations = st.lists(st.fixed_dictionaries({"op": st.sampled_from(["add", "remove", "replace", "move", "test", "x"]),
+                                             "path": st.sampled_from(["/spec", "/spec/replicas", "/metadata/labels/a",
+                                                                      "/nope/deep", "", "/data"]),
+                                             "value": json_values}), max_size=3)
+overrides = st.builds(pb.Override, clusters=st.lists(names, max_size=2),
+                      images=st.dictionaries(st.sampled_from(["web", "other", ""]), st.text(max_size=20), max_size=2),
+                      patches=st.lists(st.builds(pb.Patch, target=st.sampled_from(["Deployment", "ConfigMap/x", "x"]),
+                                                 ops_json=operations.map(json.dumps)), max_size=2))
+workloads = st.builds(
+    lambda template, companions, expose, chosen: pb.Workload(
+        template_json=json.dumps(template) if template is not None else "",
+        companions_json=[json.dumps(c) for c in companions], without_default_service=not expose, overrides=chosen),
+    templates, st.lists(manifests, max_size=3), st.booleans(), st.lists(overrides, max_size=2))
