@@ -81,10 +81,10 @@ held_back:
   sample: {"records-whole": {"lacking": ["eu-west"], "meanwhile": "records are written without the fields older
            listeners would drop (reason codes: their texts say the same)"}}
 totals:
-  description: Desired and ready replicas per region.
+  description: Desired, ready, updated (to the template they should run) and available replicas per region.
   returned: always
   type: dict
-  sample: {"us": {"desired": 5, "ready": 5}}
+  sample: {"us": {"desired": 5, "ready": 5, "updated": 5, "available": 5}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -117,8 +117,8 @@ def run(module):
             cluster["features"] = list(seen.features) if seen else []
     if module.params["region"]:
         regions = {k: v for k, v in regions.items() if k == module.params["region"]}
-    totals = {name: {"desired": sum(s["desired"] for c in r["clusters"].values() for s in c["services"].values()),
-                     "ready": sum(s["ready"] for c in r["clusters"].values() for s in c["services"].values())}
+    totals = {name: {kind: sum(s[kind] for c in r["clusters"].values() for s in c["services"].values())
+                     for kind in ("desired", "ready", "updated", "available")}
               for name, r in regions.items()}
     module.exit_json(changed=False, regions=regions, answered_by=answered_by, totals=totals, held_back=held_back)
 
