@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import grpc
 
@@ -16,6 +17,8 @@ from ansible_collections.multicluster.kube.plugins.module_utils.workload import 
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
 from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE
+
+log = logging.getLogger("multicluster.listener.api")
 
 
 class FleetService:
@@ -114,6 +117,9 @@ class FleetService:
                     raise ValidationError(f"{obj['kind']} {obj['metadata']['name']}",
                                           f"refused by the apiserver of {self.cluster} (dry run): {error.reason}",
                                           error.status) from None
+                except Exception as error:  # the apiserver away: the write is still taken, checked by structure
+                    log.warning("dry run of %s %s skipped: %s", obj["kind"], obj["metadata"]["name"], error)
+                    return
 
     def _wait(self, request, acks, key, new: Placement, previous: Placement, revisions=None) -> tuple:
         if request.dry_run:
