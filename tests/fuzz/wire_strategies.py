@@ -54,6 +54,7 @@ def records(draw):
                       "status": lambda v: f"status/{v.cluster}"}[kind](getattr(record, kind))
     return record
 
+
 # Workloads: manifests of any shape (often near-legal), overrides with random patches.
 json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.text(max_size=30))
 json_values = st.recursive(json_leaves, lambda inner: st.lists(inner, max_size=3) |
