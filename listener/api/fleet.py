@@ -104,6 +104,9 @@ class FleetService:
         (dryRun=All): what it refuses comes back naming the object and the field."""
         if self._kube is None or spec.workload.default:
             return
+        held = self._replica.live(spec.key)
+        if held is not None and held.spec.workload == spec.workload and held.spec.namespace == spec.namespace:
+            return  # checked when it was written: a change of replicas or rules needs no second look
         seen = set()
         for cluster in clusters:
             for obj in render(spec, cluster.name, 1, cluster.labels):

@@ -71,8 +71,8 @@ def rules_from_message(message) -> model.PlacementRules:
 
 def workload_to_message(workload: Workload):
     return pb.Workload(
-        template_json="" if workload.template is None else _json(workload.template),
-        companions_json=[_json(c) for c in workload.companions], without_default_service=not workload.expose,
+        template_json=workload.template_json, companions_json=list(workload.companions_json),
+        without_default_service=not workload.expose,
         overrides=[pb.Override(clusters=sorted(o.clusters), cluster_labels=dict(o.cluster_labels),
                                images=dict(o.images),
                                patches=[pb.Patch(target=t, ops_json=_json(list(ops))) for t, ops in o.patches])

@@ -449,6 +449,7 @@ def _rendered(spec: ServiceSpec, placement: dict, labels: dict) -> dict:
 
 def _settings(spec: ServiceSpec) -> dict:
     data = dataclasses.asdict(spec)
+    data["workload"] = spec.workload.as_dict()
     data["rules"] = {"excluded": sorted(spec.rules.excluded),
                      "clusters": [dataclasses.asdict(r) for r in spec.rules.clusters]}
     return data
