@@ -210,15 +210,19 @@ class KubernetesApi:
     def dry_run(self, obj: dict) -> None:
         """Server-side apply with dryRun=All: ApiError naming the field the apiserver refuses.
         In its namespace, or where that does not exist yet, in default (the checks are the same)."""
-        namespace = obj["metadata"]["namespace"]
+        if not self._namespace_exists(obj["metadata"]["namespace"]):
+            obj = {**obj, "metadata": {**obj["metadata"], "namespace": "default"}}
+        self.apply(obj, dry_run=True)
+
+    def _namespace_exists(self, name: str) -> bool:
         with _api_errors():
             try:
-                self._core.read_namespace(namespace)
+                self._core.read_namespace(name)
             except ApiException as err:
                 if err.status != 404:
                     raise
-                obj = {**obj, "metadata": {**obj["metadata"], "namespace": "default"}}
-        self.apply(obj, dry_run=True)
+                return False
+        return True
 
     def delete(self, obj: dict) -> None:
         """Delete the live object named like `obj`; one already gone is no error."""
@@ -231,17 +235,14 @@ class KubernetesApi:
                     raise
 
     def ensure_namespace(self, name: str) -> None:
+        if self._namespace_exists(name):
+            return
         with _api_errors():
             try:
-                self._core.read_namespace(name)
+                self._core.create_namespace({"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGER}}})
             except ApiException as err:
-                if err.status != 404:
+                if err.status != 409:  # made meanwhile by someone else: as good
                     raise
-                try:
-                    self._core.create_namespace({"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGER}}})
-                except ApiException as create_err:
-                    if create_err.status != 409:
-                        raise
 
 
 def _typed(items, api_version, kind) -> list:

@@ -355,8 +355,7 @@ def global_config(records) -> dict:
             "placement": dict(placement.clusters),
             "unplaced": placement.unplaced,
             "reasons": [r.as_dict() for r in placement.reasons],
-            "workload": {"template": spec.workload.template, "companions": list(spec.workload.companions),
-                         "expose": spec.workload.expose},
+            "workload": spec.workload.as_dict(),
             "changed": change_info(record),
         }
         for cluster, count in placement.clusters.items():

@@ -114,6 +114,12 @@ def services_from_tree(regions: dict) -> list:
     return services
 
 
+def labels_in_tree(regions: dict, cluster: str) -> dict:
+    """The labels the tree gives `cluster` (overrides may choose clusters by them)."""
+    return next((dict(c.get("labels") or {}) for r in regions.values()
+                 for name, c in (r.get("clusters") or {}).items() if name == cluster), {})
+
+
 def main():
     module = AnsibleModule(
         argument_spec=listener_argument_spec(
@@ -137,13 +143,16 @@ def main():
         check_name("cluster", p["cluster"])
         if p["global_config"] is not None:
             services = services_from_tree(p["global_config"])
+            labels = labels_in_tree(p["global_config"], p["cluster"])
         else:
             with listener_client(module, "reading the global configuration") as client:
-                services = [r.value for r in client.records()[0] if isinstance(r.value, Service)]
+                records = client.records()[0]
+            services = [r.value for r in records if isinstance(r.value, Service)]
+            labels = next((dict(r.value.labels) for r in records if r.key == f"cluster/{p['cluster']}"), {})
+        desired = updater.desired_for(services, p["region"], p["cluster"], labels)
     except (ValidationError, KeyError, TypeError) as error:
         module.fail_json(msg=f"invalid input: {error}")
 
-    desired = updater.desired_for(services, p["region"], p["cluster"])
     try:
         api = updater.KubernetesApi(api_client(p))
         plan = updater.plan(api, desired, p["cluster"])

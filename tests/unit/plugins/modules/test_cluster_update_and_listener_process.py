@@ -79,3 +79,22 @@ def test_listener_process_start_stop_restart_are_idempotent(process_args, capsys
     assert stopped["changed"] and stopped["pid"] == 0
     assert not alive(restarted["pid"])
     assert not run(listener_process, {**process_args, "state": "stopped"}, capsys)["changed"]
+
+
+def test_cluster_update_renders_the_trees_workload_with_its_overrides_and_the_clusters_labels():
+    from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
+    from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+    from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+        Cluster, Placement, Record, Service, ServiceSpec, global_config)
+    from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
+
+    spec = ServiceSpec("us", "web", 2, workload=Workload(overrides=(
+        {"cluster_labels": {"registry": "eu"}, "images": {"web": "registry.eu/web:2"}},)))
+    stamp = Stamp(1, 0, "us-east")
+    tree = global_config([Record("cluster/us-east", stamp, "t", Cluster(name="us-east", region="us",
+                                                                        labels={"registry": "eu"})),
+                          Record(spec.key, stamp, "t", Service(spec, Placement({"us-east": 2})))])["regions"]
+    [service] = cluster_update.services_from_tree(tree)
+    assert service.spec == spec, "the tree carries the whole workload, overrides included"
+    [want] = updater.desired_for([service], "us", "us-east", cluster_update.labels_in_tree(tree, "us-east"))
+    assert want.objects[-1]["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.eu/web:2"
