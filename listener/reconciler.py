@@ -98,8 +98,9 @@ class Reconciler:
             log.info("reconcile: create %s update %s delete %s", [updater.ref_of(o) for o in plan.create],
                      [updater.ref_of(o) for _live, o in plan.update], [updater.ref_of(o) for o in plan.delete])
             failures = updater.apply(self._kube, plan)
-            for what, why in failures.items():
-                log.warning("reconcile: %s: %s", what, why)
+            for service_ref, problems in failures.items():
+                for problem in problems:
+                    log.warning("reconcile: service %s: %s", service_ref, problem)
         self._metrics.reconciles.inc()
         status = updater.status(desired, plan, scope.region, 0, failures)
         if status.services != self._last_status:

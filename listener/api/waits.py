@@ -40,8 +40,10 @@ def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, pre
     _kind, region, service = key.split("/")
     ready = wait == pb.READY
 
-    def missing() -> list:
-        behind = []
+    def progress() -> tuple:
+        """(the clusters not there yet, those of them that report they cannot get there: their
+        status at the new revision and replicas names objects it could not make as wanted)."""
+        behind, stuck = [], []
         for cluster, want in sorted(targets.items()):
             status = replica.status_of(cluster)
             entry = next((s for s in (status.services if status else ()) if (s.region, s.service) == (region, service)),
@@ -50,12 +52,27 @@ def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, pre
             stale = want and entry is not None and entry.reports_updated and entry.revision != revisions.get(cluster)
             if stale:
                 have = 0
-            if (entry.desired if entry else 0) != want or stale or (ready and have < want):
+            problems = entry.problems if want and entry is not None and not stale and entry.desired == want else ()
+            if (entry.desired if entry else 0) != want or stale or (ready and have < want) or problems:
                 behind.append(f"{cluster} ({'ready' if ready else 'applied'} {have}/{want})")
-        return behind
+                if problems:
+                    stuck.append(f"{cluster}: " + "; ".join(map(str, problems)))
+        return behind, stuck
 
-    met = replica.wait_until(lambda: not missing(), max(0.0, deadline - time.monotonic()))
-    return met, "" if met else "still waiting for: " + ", ".join(missing())
+    def settled() -> bool:
+        behind, stuck = progress()
+        return len(stuck) == len(behind)
+
+    began = time.monotonic()
+    replica.wait_until(settled, max(0.0, deadline - began))
+    behind, stuck = progress()
+    if not behind:
+        return True, ""
+    if len(stuck) == len(behind):
+        return False, "reported that they cannot: " + " | ".join(stuck)
+    waited = time.monotonic() - began
+    return False, f"after {waited:.0f}s still waiting for: " + ", ".join(behind) + (
+        " (reported that they cannot: " + " | ".join(stuck) + ")" if stuck else "")
 
 
 def _rolled_out(entry) -> int:

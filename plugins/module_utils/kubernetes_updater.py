@@ -21,7 +21,8 @@ import json
 import traceback
 from dataclasses import dataclass, field
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import ClusterStatus, Service, ServiceStatus
+from ansible_collections.multicluster.kube.plugins.module_utils.model import (
+    ClusterStatus, ObjectProblem, Service, ServiceStatus, problems_summary)
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import (
     CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGER, SERVICE_LABEL, render, revision)
 
@@ -85,13 +86,14 @@ class Desired:
 @dataclass
 class Plan:
     """What apply() would do, object by object: create and update hold the desired objects
-    (update as (live, desired)), delete the live objects; conflicts say what was left alone."""
+    (update as (live, desired)), delete the live objects; conflicts say what was left alone,
+    object by object."""
 
     cluster: str
     create: list = field(default_factory=list)
     update: list = field(default_factory=list)
     delete: list = field(default_factory=list)
-    conflicts: dict = field(default_factory=dict)  # "namespace/service" -> why something was left alone
+    conflicts: dict = field(default_factory=dict)  # "namespace/service" -> [ObjectProblem]: what was left alone
     deployments: dict = field(default_factory=dict)  # (namespace, name) -> our live Deployment, as listed
 
     @property
@@ -101,7 +103,8 @@ class Plan:
     def as_dict(self) -> dict:
         return {"create": [summary(o) for o in self.create],
                 "update": [{"before": summary(live), "after": summary(want)} for live, want in self.update],
-                "delete": [summary(o) for o in self.delete], "conflicts": list(self.conflicts.values())}
+                "delete": [summary(o) for o in self.delete],
+                "conflicts": [str(p) for problems in self.conflicts.values() for p in problems]}
 
 
 def summary(obj: dict) -> dict:
@@ -186,8 +189,14 @@ class KubernetesApi:
                 yield event["type"], event["raw_object"]["metadata"].get("resourceVersion", resource_version)
 
     def labels_of(self, obj: dict):
-        """The labels of the live object named like `obj`, or None when there is none."""
-        resource = self._resource(*type_of(obj))
+        """The labels of the live object named like `obj`, or None when there is none (its kind
+        not served here included: applying it then says so, for that object alone)."""
+        try:
+            resource = self._resource(*type_of(obj))
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
         metadata = obj["metadata"]
         with _api_errors():
             try:
@@ -307,8 +316,8 @@ def plan(api, desired, cluster: str, namespaces=None) -> Plan:
                                         for d in deployments})
     for want in desired:
         if namespaces is not None and want.namespace not in namespaces:
-            result.conflicts[want.ref] = (f"service {want.ref} is in a namespace this listener does not manage (it "
-                                          f"manages: {', '.join(namespaces)})")
+            result.conflicts[want.ref] = [ObjectProblem("", f"service {want.ref} is in a namespace this listener "
+                                                            f"does not manage (it manages: {', '.join(namespaces)})")]
             continue
         objects = list(want.objects)
         objects[-1] = _noting_companions(objects[-1], objects[:-1])
@@ -317,7 +326,7 @@ def plan(api, desired, cluster: str, namespaces=None) -> Plan:
             if live is None:
                 conflict = _unowned(api, obj, cluster)
                 if conflict:
-                    result.conflicts.setdefault(want.ref, conflict)
+                    result.conflicts.setdefault(want.ref, []).append(ObjectProblem(ref_of(obj), conflict))
                 else:
                     result.create.append(obj)
             elif not contains(live, obj):
@@ -353,59 +362,66 @@ def _unowned(api, obj: dict, cluster: str) -> str:
     if labels is None:
         return ""
     if labels.get(MANAGED_BY_LABEL) == MANAGER and labels.get(CLUSTER_LABEL) not in (None, cluster):
-        return (f"{ref_of(obj)} exists and is managed by fleet member {labels[CLUSTER_LABEL]}, which shares this "
-                "apiserver: left untouched")
-    return (f"{ref_of(obj)} exists and is not managed by {MANAGER} for {cluster} (no {MANAGED_BY_LABEL}={MANAGER} "
-            f"and {CLUSTER_LABEL}={cluster} labels): left untouched")
+        return (f"exists and is managed by fleet member {labels[CLUSTER_LABEL]}, which shares this apiserver: "
+                "left untouched")
+    return (f"exists and is not managed by {MANAGER} for {cluster} (no {MANAGED_BY_LABEL}={MANAGER} and "
+            f"{CLUSTER_LABEL}={cluster} labels): left untouched")
 
 
 def apply(api, result: Plan) -> dict:
     """Carry out a plan: server-side apply of creates and updates (forcing our fields back when
     someone changed them by hand), companions before their Deployment, then deletes. One
     object's failure (its namespace being deleted, a kind this apiserver lacks) does not stop
-    the others: returns {"namespace/service": error}."""
+    the others: returns {"namespace/service": [ObjectProblem]}, every failing object's."""
     failures = {}
-    namespaces = {o["metadata"]["namespace"] for o in result.create}
-    for namespace in sorted(namespaces):
+
+    def failed(obj, text):
+        service_ref = f"{obj['metadata']['namespace']}/{obj['metadata']['labels'][SERVICE_LABEL]}"
+        failures.setdefault(service_ref, []).append(ObjectProblem(ref_of(obj), text))
+
+    unmade = {}  # namespace -> why it could not be made
+    for namespace in sorted({o["metadata"]["namespace"] for o in result.create}):
         try:
             api.ensure_namespace(namespace)
         except ApiError as err:
-            failures[namespace] = f"namespace {namespace}: {err}"
+            unmade[namespace] = f"namespace {namespace} could not be made: {err}"
     for obj in result.create + [want for _live, want in result.update]:
-        service_ref = f"{obj['metadata']['namespace']}/{obj['metadata']['labels'][SERVICE_LABEL]}"
-        if obj["metadata"]["namespace"] in failures:
-            failures.setdefault(service_ref, failures[obj["metadata"]["namespace"]])
+        if obj["metadata"]["namespace"] in unmade:
+            failed(obj, unmade[obj["metadata"]["namespace"]])
             continue
         try:
             api.apply(obj)
         except ApiError as err:
-            failures.setdefault(service_ref, f"{ref_of(obj)}: apply failed: {err}")
+            failed(obj, f"apply failed: {err}")
     for gone in result.delete:
         try:
             api.delete(gone)
         except ApiError as err:
-            failures[ref_of(gone)] = f"delete failed: {err}"
-    return {k: v for k, v in failures.items() if "/" in k}
+            failed(gone, f"delete failed: {err}")
+    return failures
 
 
 def status(desired, result: Plan, region: str, reported_ms: int, failures=None) -> ClusterStatus:
     """Each placed service's Deployment as the plan listed it (a change of readiness wakes the
     next reconcile): desired, updated, ready and available replicas, whether the template it
-    should run is rolled out, and any conflict, failure or failing condition, for the status
+    should run is rolled out, and every object in the way, refused or failing, for the status
     record."""
-    problems = {**(failures or {}), **result.conflicts}
+    failures = failures or {}
     services = []
     for want in desired:
         live = result.deployments.get(want.key) or {}
         live_status, generation = live.get("status") or {}, (live.get("metadata") or {}).get("generation", 0)
         current = bool(live) and live_status.get("observedGeneration", 0) >= generation and \
             contains(live, want.objects[-1])
+        condition = _failing_condition(live_status)
+        problems = tuple(result.conflicts.get(want.ref, []) + failures.get(want.ref, []) +
+                         ([ObjectProblem(ref_of(want.objects[-1]), condition)] if condition else []))
         services.append(ServiceStatus(
             region=want.region, service=want.service, namespace=want.namespace, desired=want.replicas,
             ready=live_status.get("readyReplicas") or 0,
             updated=(live_status.get("updatedReplicas") or 0) if current else 0,
             available=live_status.get("availableReplicas") or 0, revision=want.revision,
-            conflict=problems.get(want.ref, "") or _failing_condition(live_status)))
+            conflict=problems_summary(problems), problems=problems))
     return ClusterStatus(cluster=result.cluster, region=region, reported_ms=reported_ms, services=tuple(services))
 
 

@@ -212,7 +212,8 @@ def status_to_message(status: model.ClusterStatus):
         cluster=status.cluster, region=status.region, reported_ms=status.reported_ms,
         services=[pb.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
                                    desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
-                                   available=s.available, reports_updated=s.reports_updated, revision=s.revision)
+                                   available=s.available, reports_updated=s.reports_updated, revision=s.revision,
+                                   problems=[pb.ObjectProblem(object=p.object, text=p.text) for p in s.problems])
                   for s in status.services],
     )
 
@@ -223,7 +224,8 @@ def status_from_message(message) -> model.ClusterStatus:
         services=tuple(model.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
                                            desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
                                            available=s.available, reports_updated=s.reports_updated,
-                                           revision=s.revision)
+                                           revision=s.revision,
+                                           problems=tuple(model.ObjectProblem(p.object, p.text) for p in s.problems))
                        for s in message.services),
     )
 

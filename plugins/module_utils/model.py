@@ -220,9 +220,31 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class ObjectProblem:
+    """One object of a service that a cluster could not make as wanted: left alone (someone
+    else's), refused by its apiserver, or failing (a Deployment's condition); `object` names it
+    as "Kind namespace/name" (empty: the service as a whole)."""
+
+    object: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.object}: {self.text}" if self.object else self.text
+
+
+def problems_summary(problems) -> str:
+    """One line for all of a service's problems (older readers show only this)."""
+    if not problems:
+        return ""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
+
+
+@dataclass(frozen=True)
 class ServiceStatus:
     """One service's Deployment in one cluster: replicas desired, ready, available, and updated
-    to the template it should run (0 until the Deployment has seen that template)."""
+    to the template it should run (0 until the Deployment has seen that template); and what of
+    it the cluster could not make as wanted, object by object."""
 
     region: str
     service: str
@@ -234,6 +256,7 @@ class ServiceStatus:
     available: int = 0
     reports_updated: bool = True  # False: a listener before 0.2, which reports ready replicas only
     revision: str = ""  # of the pod template this status is about (workload.revision)
+    problems: tuple = ()  # ObjectProblem, each object's; `conflict` sums them up in one line
 
 
 @dataclass(frozen=True)
@@ -359,17 +382,21 @@ def global_config(records) -> dict:
             "changed": change_info(record),
         }
         for cluster, count in placement.clusters.items():
-            cluster_node(cluster, spec.region)["services"][spec.service] = {
-                "name": spec.service, "desired": count, "ready": 0, "updated": 0, "available": 0, "conflict": ""}
+            cluster_node(cluster, spec.region)["services"][spec.service] = _no_status(spec.service, count)
     for name, status in statuses.items():
         node = cluster_node(name, status.region)
         for svc in status.services:
-            entry = node["services"].setdefault(
-                svc.service, {"name": svc.service, "desired": 0, "ready": 0, "updated": 0, "available": 0,
-                              "conflict": ""})
+            entry = node["services"].setdefault(svc.service, _no_status(svc.service, 0))
             entry.update(ready=svc.ready, updated=svc.updated if svc.reports_updated else svc.ready,
-                         available=svc.available if svc.reports_updated else svc.ready, conflict=svc.conflict)
+                         available=svc.available if svc.reports_updated else svc.ready, conflict=svc.conflict,
+                         problems=[{"object": p.object, "text": p.text} for p in svc.problems])
     return {"regions": regions}
+
+
+def _no_status(service: str, desired: int) -> dict:
+    """A service's entry in a cluster's node before its status says more."""
+    return {"name": service, "desired": desired, "ready": 0, "updated": 0, "available": 0, "conflict": "",
+            "problems": []}
 
 
 def change_info(record: Record) -> dict:

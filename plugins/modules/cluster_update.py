@@ -84,7 +84,8 @@ deleted:
   elements: dict
   sample: []
 conflicts:
-  description: Objects in the way that are not managed by multicluster.kube, left untouched.
+  description: Objects in the way that are not managed by multicluster.kube, left untouched, each as
+    C(Kind namespace/name) and why.
   returned: always
   type: list
   elements: str
@@ -170,8 +171,9 @@ def main():
         result["diff"] = dict(before=by_ref([u["before"] for u in summary["update"]] + summary["delete"]),
                               after=by_ref([u["after"] for u in summary["update"]] + summary["create"]))
     if failures:
-        module.fail_json(msg="some Deployments could not be applied: " +
-                         "; ".join(f"{k}: {v}" for k, v in failures.items()), **result)
+        module.fail_json(msg="some objects could not be applied: " +
+                         "; ".join(f"{service} {problem}" for service, problems in failures.items()
+                                   for problem in problems), **result)
     module.exit_json(**result)
 
 

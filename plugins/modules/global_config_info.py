@@ -48,7 +48,8 @@ regions:
     - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
       C(listener_version) and C(features) as its heartbeats say (empty until heard), C(changed) and C(services)
       with C(desired), C(ready), C(available), C(updated) (replicas of the pod template it should run) and
-      C(conflict) per service) and C(services) (each with C(replicas), C(image), C(port), C(namespace), C(workload)
+      C(problems) per service, each object it could not make as wanted with its C(object) (C(Kind namespace/name))
+      and C(text), and C(conflict), those in one line) and C(services) (each with C(replicas), C(image), C(port), C(namespace), C(workload)
       (C(template), C(companions), C(expose)), C(placement), C(unplaced), C(reasons) and C(changed));
       each reason has the C(cluster) it is about (empty for the region), a C(code) and a C(text).
     - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
@@ -63,7 +64,7 @@ regions:
           healthy: true
           listener_version: 0.2.0
           features: [records-whole]
-          services: {nginx: {name: nginx, desired: 3, ready: 3, available: 3, updated: 3, conflict: ""}}
+          services: {nginx: {name: nginx, desired: 3, ready: 3, available: 3, updated: 3, conflict: "", problems: []}}
       services:
         nginx: {name: nginx, replicas: 5, placement: {us-east: 3, us-west: 2}}
 answered_by:

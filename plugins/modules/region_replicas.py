@@ -141,6 +141,9 @@ options:
       - What to wait for before returning.
       - V(committed), the listener persisted the change; V(propagated), every reachable listener holds it;
         V(applied), the target clusters updated their Deployments; V(ready), their replicas are ready.
+      - With V(applied) and V(ready), the task fails without waiting longer once every cluster not there yet
+        reports objects it cannot make as wanted (someone else's object in the way, one its apiserver refuses,
+        a Deployment past its progress deadline), each named with why.
     type: str
     choices: [committed, propagated, applied, ready]
     default: committed
@@ -436,8 +439,8 @@ def run(module):
                                                                        labels)}
         result["diff"] = dict(before=before, after=desired_state)
     if not response.waited and not module.check_mode:
-        module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached within "
-                             f"{p['wait_timeout']:g}s: {response.wait_detail}", **result)
+        module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached: {response.wait_detail}",
+                         **result)
     module.exit_json(**result)
 
 

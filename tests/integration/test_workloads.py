@@ -189,3 +189,52 @@ def refused_detail(listeners, namespace, template, base) -> str:
         except FleetError as refused:
             return refused.detail
     return ""
+
+
+WIDGETS = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def test_what_one_cluster_cannot_apply_is_reported_object_by_object_and_the_rest_goes_on(listeners, kube, namespace):
+    """A companion of a kind only us-east serves (a CRD us-west lacks) and a ConfigMap someone
+    else made in us-west: us-west reports both, each naming its object, and runs the rest."""
+    extensions = client.ApiextensionsV1Api(kube("us-east"))
+    extensions.create_custom_resource_definition(WIDGETS)
+    try:
+        wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
+                             extensions.read_custom_resource_definition("widgets.example.com").status.conditions or ()),
+                 30, what="the Widget CRD to be established in us-east")
+        client.CoreV1Api(kube("us-west")).create_namespaced_config_map(
+            namespace, {"metadata": {"name": "shop-config"}, "data": {"mine": "yes"}})
+        base = shop(namespace, replicas=4)
+        widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "shop"}, "size": 3}
+        with listeners.client("us-east") as c:  # its apiserver serves Widgets: the dry run passes
+            response = c.set_region_replicas(ServiceSpec("us", "shop", 4, namespace=namespace, workload=Workload(
+                template=base.workload.template, companions=base.workload.companions + (widget,))),
+                wait="applied", wait_timeout=60)
+        assert {p.cluster: p.replicas for p in response.intent.placement} == {"us-east": 2, "us-west": 2}
+
+        def reported():
+            with listeners.client("eu-west") as c:
+                records, _health, _by = c.records(["status/us-west"])
+            entry = next((s for r in records for s in r.value.services if s.service == "shop"), None)
+            return entry if entry is not None and len(entry.problems) == 2 else None
+        entry = wait_for(reported, 30, what="us-west to report both objects it could not make as wanted")
+        assert [p.object for p in entry.problems] == [f"ConfigMap {namespace}/shop-config", f"Widget {namespace}/shop"]
+        assert entry.problems[0].text.startswith("exists and is not managed by multicluster-kube")
+        assert entry.problems[1].text == "apply failed: 404 this apiserver serves no Widget in example.com/v1"
+        assert entry.conflict == f"{entry.problems[0]} (and 1 more)"
+        deployments, _config_maps, services = objects_in(kube, "us-west", namespace)
+        assert deployments["shop"].spec.replicas == 2 and services == {"shop"}, "the rest was applied"
+        widgets = client.CustomObjectsApi(kube("us-east")).list_namespaced_custom_object(
+            "example.com", "v1", namespace, "widgets")["items"]
+        assert [w["size"] for w in widgets] == [3]
+        with listeners.client("us-east") as c:
+            [us_east] = [r.value for r in c.records(["status/us-east"])[0]]
+        assert [s.problems for s in us_east.services if s.service == "shop"] == [()]
+    finally:
+        extensions.delete_custom_resource_definition("widgets.example.com")

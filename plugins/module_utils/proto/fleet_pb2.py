@@ -65,112 +65,114 @@ try:
         b'1.ClusterSpec.LabelsEntry\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15'
         b'\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabel'
         b'sEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weigh'
-        b'tB\x0b\n\t_capacity"\xc4\x01\n\rServiceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t'
-        b'\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18'
-        b'\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflict\x18\x06 \x01(\t\x12\x0f\n\x07update'
-        b'd\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0freports_updated\x18\t '
-        b'\x01(\x08\x12\x10\n\x08revision\x18\n \x01(\t"|\n\rClusterStatus\x12\x0f\n\x07cluste'
-        b'r\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08'
-        b'services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceSta'
-        b'tus"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.mul'
-        b'ticluster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07delet'
-        b'ed\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1'
-        b'.ServiceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster'
-        b'.kube.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multicl'
-        b'uster.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRe'
-        b'gionReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multiclust'
-        b'er.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wai'
-        b't\x18\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeou'
-        b't_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kub'
-        b'e.v1.ServiceSpec"\xac\x02\n\x19SetRegionReplicasResponse\x123'
-        b'\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceInt'
-        b'ent\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.k'
-        b'ube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multiclu'
-        b'ster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 '
-        b'\x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.mul'
-        b'ticluster.kube.v1.ServiceIntent"\x8e\x01\n\x14DeleteServic'
-        b'eRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry'
-        b'_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.'
-        b'WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServi'
-        b'ceResponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicl'
-        b'uster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.m'
-        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06wa'
-        b'ited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01('
-        b'\x0b2#.multicluster.kube.v1.ServiceIntent"&\n\x16GetGlo'
-        b'balConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12'
-        b'\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_'
-        b'seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t'
-        b'"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11'
-        b'\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n'
-        b'\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06'
-        b'health\x18\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealt'
-        b'h\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.mult'
-        b'icluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterReq'
-        b'uest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Clu'
-        b'sterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04n'
-        b'ame\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01'
-        b'\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06'
-        b'labels\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08co'
-        b'rdoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_ca'
-        b'pacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2)'
-        b'.multicluster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEnt'
-        b'riesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14Upd'
-        b'ateClusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster'
-        b'.kube.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14Remov'
-        b'eClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3'
-        b'\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluste'
-        b'r.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multiclus'
-        b'ter.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicl'
-        b'uster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRe'
-        b'quest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06regi'
-        b'on\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12'
-        b'\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster'
-        b'\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.R'
-        b'ecord\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.mu'
-        b'lticluster.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08'
-        b'accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12'
-        b'\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.'
-        b'v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluste'
-        b'r\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08fea'
-        b'tures\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 '
-        b'\x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyS'
-        b'tamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\n'
-        b'heartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
-        b't"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multiclust'
-        b'er.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by'
-        b'\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18'
-        b'\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0fPushRe'
-        b'questWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c'
-        b'\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicl'
-        b'uster.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r'
-        b'\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01'
-        b'(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03('
-        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xc7\x01\n\nReasonCod'
-        b'e\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08'
-        b'CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13'
-        b'\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07'
-        b'NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t*Z\n\x07'
-        b'WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01'
-        b'\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fle'
-        b'et\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.S'
-        b'etRegionReplicasRequest\x1a/.multicluster.kube.v1.S'
-        b'etRegionReplicasResponse\x12h\n\rDeleteService\x12*.mult'
-        b'icluster.kube.v1.DeleteServiceRequest\x1a+.multiclu'
-        b'ster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalC'
-        b'onfig\x12,.multicluster.kube.v1.GetGlobalConfigRequ'
-        b'est\x1a-.multicluster.kube.v1.GetGlobalConfigRespon'
-        b"se\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutClust"
-        b'erRequest\x1a%.multicluster.kube.v1.ClusterResponse'
-        b'\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.UpdateC'
-        b'lusterRequest\x1a%.multicluster.kube.v1.ClusterResp'
-        b'onse\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.Rem'
-        b'oveClusterRequest\x1a%.multicluster.kube.v1.Cluster'
-        b'Response\x12S\n\x06Health\x12#.multicluster.kube.v1.Health'
-        b'Request\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01'
-        b'\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.PushReques'
-        b't\x1a".multicluster.kube.v1.PushResponse\x12S\n\x06Digest\x12'
-        b'#.multicluster.kube.v1.DigestRequest\x1a$.multiclus'
-        b'ter.kube.v1.DigestResponseb\x06proto3'
+        b'tB\x0b\n\t_capacity"-\n\rObjectProblem\x12\x0e\n\x06object\x18\x01 \x01(\t\x12'
+        b'\x0c\n\x04text\x18\x02 \x01(\t"\xfb\x01\n\rServiceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12'
+        b'\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04'
+        b' \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflict\x18\x06 \x01(\t\x12\x0f\n\x07updated'
+        b'\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0freports_updated\x18\t \x01'
+        b'(\x08\x12\x10\n\x08revision\x18\n \x01(\t\x125\n\x08problems\x18\x0b \x03(\x0b2#.multicl'
+        b'uster.kube.v1.ObjectProblem"|\n\rClusterStatus\x12\x0f\n\x07'
+        b'cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01'
+        b'(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.Serv'
+        b'iceStatus"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b'
+        b'2\x1b.multicluster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n'
+        b'\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.k'
+        b'ube.v1.ServiceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multic'
+        b'luster.kube.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.m'
+        b'ulticluster.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n'
+        b'\x18SetRegionReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.mult'
+        b'icluster.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12'
+        b'+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0f'
+        b'timeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multiclust'
+        b'er.kube.v1.ServiceSpec"\xac\x02\n\x19SetRegionReplicasResp'
+        b'onse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.Serv'
+        b'iceIntent\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multiclu'
+        b'ster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.mu'
+        b'lticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06wai'
+        b'ted\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b'
+        b'2#.multicluster.kube.v1.ServiceIntent"\x8e\x01\n\x14Delete'
+        b'ServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12'
+        b'\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.ku'
+        b'be.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15Delet'
+        b'eServiceResponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.m'
+        b'ulticluster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01'
+        b'(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08'
+        b'\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previou'
+        b's\x18\x06 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent"&\n\x16'
+        b'GetGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterH'
+        b'ealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_'
+        b'heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features'
+        b'\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02'
+        b' \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigRespo'
+        b'nse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Reco'
+        b'rd\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.kube.v1.Cluste'
+        b'rHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2'
+        b'\x1e.multicluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClus'
+        b'terRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.'
+        b'v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChang'
+        b'e\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01('
+        b'\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88'
+        b'\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels'
+        b'\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB'
+        b'\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01'
+        b' \x03(\x0b2).multicluster.kube.v1.Labels.EntriesEntry\x1a'
+        b'.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"'
+        b'\\\n\x14UpdateClusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multic'
+        b'luster.kube.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n'
+        b'\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02'
+        b' \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multi'
+        b'cluster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.mul'
+        b'ticluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.m'
+        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHe'
+        b'althRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e'
+        b'\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18'
+        b'\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_c'
+        b'luster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kub'
+        b'e.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03('
+        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n\x0cPushRespon'
+        b'se\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08Key'
+        b'Stamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster'
+        b'.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07'
+        b'cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12'
+        b'\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_clus'
+        b'ter\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v'
+        b'1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03'
+        b'(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.He'
+        b'artbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.mult'
+        b'icluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswe'
+        b'red_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheart'
+        b'beats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0f'
+        b'PushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records'
+        b'\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.m'
+        b'ulticluster.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponse'
+        b'Wire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_'
+        b'by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeat'
+        b's\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xc7\x01\n\nRea'
+        b'sonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED'
+        b'\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWER'
+        b'ED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER'
+        b'\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED'
+        b'\x10\t*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMI'
+        b'TTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2'
+        b'\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicluster.kub'
+        b'e.v1.SetRegionReplicasRequest\x1a/.multicluster.kub'
+        b'e.v1.SetRegionReplicasResponse\x12h\n\rDeleteService\x12'
+        b'*.multicluster.kube.v1.DeleteServiceRequest\x1a+.mu'
+        b'lticluster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetG'
+        b'lobalConfig\x12,.multicluster.kube.v1.GetGlobalConf'
+        b'igRequest\x1a-.multicluster.kube.v1.GetGlobalConfig'
+        b"Response\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.Pu"
+        b'tClusterRequest\x1a%.multicluster.kube.v1.ClusterRe'
+        b'sponse\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.U'
+        b'pdateClusterRequest\x1a%.multicluster.kube.v1.Clust'
+        b'erResponse\x12b\n\rRemoveCluster\x12*.multicluster.kube.'
+        b'v1.RemoveClusterRequest\x1a%.multicluster.kube.v1.C'
+        b'lusterResponse\x12S\n\x06Health\x12#.multicluster.kube.v1.'
+        b'HealthRequest\x1a$.multicluster.kube.v1.HealthRespo'
+        b'nse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.Push'
+        b'Request\x1a".multicluster.kube.v1.PushResponse\x12S\n\x06D'
+        b'igest\x12#.multicluster.kube.v1.DigestRequest\x1a$.mul'
+        b'ticluster.kube.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -186,10 +188,10 @@ try:
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 5701
-        _globals['_REASONCODE']._serialized_end = 5900
-        _globals['_WAITFOR']._serialized_start = 5902
-        _globals['_WAITFOR']._serialized_end = 5992
+        _globals['_REASONCODE']._serialized_start = 5803
+        _globals['_REASONCODE']._serialized_end = 6002
+        _globals['_WAITFOR']._serialized_start = 6004
+        _globals['_WAITFOR']._serialized_end = 6094
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -218,66 +220,68 @@ try:
         _globals['_CLUSTERSPEC']._serialized_end = 1838
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1769
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1814
-        _globals['_SERVICESTATUS']._serialized_start = 1841
-        _globals['_SERVICESTATUS']._serialized_end = 2037
-        _globals['_CLUSTERSTATUS']._serialized_start = 2039
-        _globals['_CLUSTERSTATUS']._serialized_end = 2163
-        _globals['_RECORD']._serialized_start = 2166
-        _globals['_RECORD']._serialized_end = 2438
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2441
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2656
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2659
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 2959
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 2962
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 3104
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 3107
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 3350
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3352
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3390
-        _globals['_CLUSTERHEALTH']._serialized_start = 3392
-        _globals['_CLUSTERHEALTH']._serialized_end = 3504
-        _globals['_HELDBACK']._serialized_start = 3506
-        _globals['_HELDBACK']._serialized_end = 3569
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 3572
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 3775
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 3777
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3865
-        _globals['_CLUSTERCHANGE']._serialized_start = 3868
-        _globals['_CLUSTERCHANGE']._serialized_end = 4099
-        _globals['_LABELS']._serialized_start = 4101
-        _globals['_LABELS']._serialized_end = 4217
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4171
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4217
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4219
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4311
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4313
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4366
-        _globals['_CLUSTERRESPONSE']._serialized_start = 4369
-        _globals['_CLUSTERRESPONSE']._serialized_end = 4548
-        _globals['_HEALTHREQUEST']._serialized_start = 4550
-        _globals['_HEALTHREQUEST']._serialized_end = 4565
-        _globals['_HEALTHRESPONSE']._serialized_start = 4567
-        _globals['_HEALTHRESPONSE']._serialized_end = 4672
-        _globals['_PUSHREQUEST']._serialized_start = 4675
-        _globals['_PUSHREQUEST']._serialized_end = 4828
-        _globals['_PUSHRESPONSE']._serialized_start = 4830
-        _globals['_PUSHRESPONSE']._serialized_end = 4883
-        _globals['_KEYSTAMP']._serialized_start = 4885
-        _globals['_KEYSTAMP']._serialized_end = 4969
-        _globals['_HEARTBEAT']._serialized_start = 4971
-        _globals['_HEARTBEAT']._serialized_end = 5051
-        _globals['_DIGESTREQUEST']._serialized_start = 5054
-        _globals['_DIGESTREQUEST']._serialized_end = 5233
-        _globals['_DIGESTRESPONSE']._serialized_start = 5236
-        _globals['_DIGESTRESPONSE']._serialized_end = 5414
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 5416
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 5543
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5546
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 5698
-        _globals['_FLEET']._serialized_start = 5995
-        _globals['_FLEET']._serialized_end = 6717
-        _globals['_PEER']._serialized_start = 6720
-        _globals['_PEER']._serialized_end = 6890
+        _globals['_OBJECTPROBLEM']._serialized_start = 1840
+        _globals['_OBJECTPROBLEM']._serialized_end = 1885
+        _globals['_SERVICESTATUS']._serialized_start = 1888
+        _globals['_SERVICESTATUS']._serialized_end = 2139
+        _globals['_CLUSTERSTATUS']._serialized_start = 2141
+        _globals['_CLUSTERSTATUS']._serialized_end = 2265
+        _globals['_RECORD']._serialized_start = 2268
+        _globals['_RECORD']._serialized_end = 2540
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2543
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2758
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2761
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3061
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 3064
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 3206
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 3209
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 3452
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3454
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3492
+        _globals['_CLUSTERHEALTH']._serialized_start = 3494
+        _globals['_CLUSTERHEALTH']._serialized_end = 3606
+        _globals['_HELDBACK']._serialized_start = 3608
+        _globals['_HELDBACK']._serialized_end = 3671
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 3674
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 3877
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 3879
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3967
+        _globals['_CLUSTERCHANGE']._serialized_start = 3970
+        _globals['_CLUSTERCHANGE']._serialized_end = 4201
+        _globals['_LABELS']._serialized_start = 4203
+        _globals['_LABELS']._serialized_end = 4319
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4273
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4319
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4321
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4413
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4415
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4468
+        _globals['_CLUSTERRESPONSE']._serialized_start = 4471
+        _globals['_CLUSTERRESPONSE']._serialized_end = 4650
+        _globals['_HEALTHREQUEST']._serialized_start = 4652
+        _globals['_HEALTHREQUEST']._serialized_end = 4667
+        _globals['_HEALTHRESPONSE']._serialized_start = 4669
+        _globals['_HEALTHRESPONSE']._serialized_end = 4774
+        _globals['_PUSHREQUEST']._serialized_start = 4777
+        _globals['_PUSHREQUEST']._serialized_end = 4930
+        _globals['_PUSHRESPONSE']._serialized_start = 4932
+        _globals['_PUSHRESPONSE']._serialized_end = 4985
+        _globals['_KEYSTAMP']._serialized_start = 4987
+        _globals['_KEYSTAMP']._serialized_end = 5071
+        _globals['_HEARTBEAT']._serialized_start = 5073
+        _globals['_HEARTBEAT']._serialized_end = 5153
+        _globals['_DIGESTREQUEST']._serialized_start = 5156
+        _globals['_DIGESTREQUEST']._serialized_end = 5335
+        _globals['_DIGESTRESPONSE']._serialized_start = 5338
+        _globals['_DIGESTRESPONSE']._serialized_end = 5516
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 5518
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 5645
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5648
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 5800
+        _globals['_FLEET']._serialized_start = 6097
+        _globals['_FLEET']._serialized_end = 6819
+        _globals['_PEER']._serialized_start = 6822
+        _globals['_PEER']._serialized_end = 6992
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Service, ServiceSpec
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ObjectProblem, Placement, Service, ServiceSpec
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 from fake_kubernetes import FakeKubernetesApi
@@ -58,12 +58,16 @@ def test_objects_we_do_not_own_are_reported_and_never_touched():
     want = desired(ServiceSpec("us", "web", 2, workload=Workload(expose=False)), ServiceSpec("us", "api", 1))
     plan = updater.plan(api, want, "us-east")
     assert kinds(plan.create) == [("Deployment", "api")]
-    assert "Deployment default/web exists and is not managed by multicluster-kube" in plan.conflicts["default/web"]
-    assert "managed by fleet member sim-2" in plan.conflicts["default/api"]
+    [web] = plan.conflicts["default/web"]
+    assert web.object == "Deployment default/web" and web.text.startswith("exists and is not managed by multicluster")
+    [api_in_the_way] = plan.conflicts["default/api"]
+    assert api_in_the_way.object == "Service default/api" and "managed by fleet member sim-2" in api_in_the_way.text
     updater.apply(api, plan)
     assert api.objects[("apps/v1", "Deployment", "default", "web")]["metadata"]["labels"] == {"app": "web"}
     status = updater.status(want, plan, "us", 0)
-    assert [(s.service, s.desired, bool(s.conflict)) for s in status.services] == [("api", 1, True), ("web", 2, True)]
+    assert [(s.service, s.desired, [p.object for p in s.problems]) for s in status.services] == [
+        ("api", 1, ["Service default/api"]), ("web", 2, ["Deployment default/web"])]
+    assert status.services[1].conflict == str(web), "the one line older readers show"
 
 
 def test_one_failure_does_not_stop_the_others_and_is_reported():
@@ -72,10 +76,32 @@ def test_one_failure_does_not_stop_the_others_and_is_reported():
     plan = updater.plan(api, desired(ServiceSpec("us", "bad", 1), ServiceSpec("us", "good", 1),
                                      ServiceSpec("us", "lost", 1, namespace="terminating")), "us-east")
     failures = updater.apply(api, plan)
-    assert failures == {"default/bad": "Deployment default/bad: apply failed: 422 spec.template.spec.containers[0]"
-                                       ".image: Required",
-                        "terminating/lost": "namespace terminating: 403 namespace terminating is being deleted"}
+    assert failures == {
+        "default/bad": [ObjectProblem("Deployment default/bad", "apply failed: 422 spec.template.spec.containers[0]"
+                                                                ".image: Required")],
+        "terminating/lost": [
+            ObjectProblem(f"{kind} terminating/lost", "namespace terminating could not be made: 403 namespace "
+                                                      "terminating is being deleted") for kind in ("Service", "Deployment")]}
     assert ("apps/v1", "Deployment", "default", "good") in api.objects
+    assert ("v1", "Service", "default", "bad") in api.objects, "its Service was applied: only the Deployment failed"
+
+
+def test_every_object_of_a_service_that_fails_is_reported_and_the_status_sums_them_up():
+    api = FakeKubernetesApi()
+    api.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"mine": "yes"}})
+    api.refuse[("Service", "default", "web")] = ApiError(422, "spec.ports[0].port: Invalid value: 0")
+    with_config = Workload(companions=({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"},
+                                        "data": {"a": "b"}},))
+    want = desired(ServiceSpec("us", "web", 2, workload=with_config))
+    plan = updater.plan(api, want, "us-east")
+    failures = updater.apply(api, plan)
+    [status] = updater.status(want, plan, "us", 0, failures).services
+    assert [(p.object, p.text.split(":")[0]) for p in status.problems] == [
+        ("ConfigMap default/web-config", "exists and is not managed by multicluster-kube for us-east (no "
+                                         "app.kubernetes.io/managed-by=multicluster-kube and multicluster.kube/cluster=us-east labels)"),
+        ("Service default/web", "apply failed")]
+    assert status.conflict == f"{status.problems[0]} (and 1 more)"
+    assert ("apps/v1", "Deployment", "default", "web") in api.objects, "what could be applied was"
 
 
 def test_a_listener_limited_to_namespaces_lists_only_those_and_reports_the_rest():
@@ -84,7 +110,8 @@ def test_a_listener_limited_to_namespaces_lists_only_those_and_reports_the_rest(
                                      ServiceSpec("us", "api", 1, namespace="other")), "us-east", namespaces=["apps"])
     assert {c[2] for c in api.calls} == {"apps"}
     assert kinds(plan.create) == [("Service", "web"), ("Deployment", "web")]
-    assert "namespace this listener does not manage" in plan.conflicts["other/api"]
+    [outside] = plan.conflicts["other/api"]
+    assert "namespace this listener does not manage" in str(outside)
 
 
 def test_the_status_counts_only_replicas_of_the_template_it_should_run():
@@ -106,4 +133,5 @@ def test_the_status_counts_only_replicas_of_the_template_it_should_run():
     live["status"] = {"observedGeneration": 2, "readyReplicas": 3, "updatedReplicas": 1, "conditions": [
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}
     [stuck] = updater.status(new, updater.plan(api, new, "us-east"), "us", 0).services
-    assert stuck.updated == 1 and stuck.conflict == "ProgressDeadlineExceeded: too slow"
+    assert stuck.updated == 1 and stuck.problems == (ObjectProblem("Deployment default/web",
+                                                                   "ProgressDeadlineExceeded: too slow"),)

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, Placement, Reason, ReasonCode, Record, Service, ServiceSpec, ServiceStatus,
+    Cluster, ClusterStatus, ObjectProblem, Placement, Reason, ReasonCode, Record, Service, ServiceSpec, ServiceStatus,
     ValidationError)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2
 
@@ -48,7 +48,10 @@ statuses = st.builds(
     ClusterStatus, cluster=st.sampled_from(CLUSTER_NAMES), region=st.just("us"), reported_ms=st.integers(0, 2**62),
     services=st.lists(st.builds(ServiceStatus, region=st.just("us"), service=st.just("web"),
                                 desired=st.integers(0, 100), ready=st.integers(0, 100),
-                                conflict=st.text(max_size=30)), max_size=3).map(tuple))
+                                conflict=st.text(max_size=30), updated=st.integers(0, 100),
+                                available=st.integers(0, 100), revision=st.text(max_size=12),
+                                problems=st.lists(st.builds(ObjectProblem, st.text(max_size=30), st.text(max_size=30)),
+                                                  max_size=3).map(tuple)), max_size=3).map(tuple))
 
 values = st.one_of(st.none(), services(), clusters(min_size=1, max_size=1).map(lambda c: c[0]), statuses)
 
