@@ -59,7 +59,9 @@ class Cluster:
         return f"https://{self.host}:{self.ports['apiserver']}"
 
     def state(self) -> dict:
-        return {"region": self.region, "host": self.host, "ports": self.ports, "tokens": self.tokens, "pids": self.pids}
+        own = self.lab.topology.cluster(self.name).nodes
+        return {"region": self.region, "host": self.host, "ports": self.ports, "tokens": self.tokens, "pids": self.pids,
+                "nodes": vars(own) if own else None}
 
     def _binary(self, component: str) -> str:
         return str(self.lab.bin_dir / component)
@@ -168,7 +170,7 @@ class Cluster:
             return "(no log)"
 
     def _ensure_nodes(self) -> None:
-        shape = self.lab.topology.nodes
+        shape = self.lab.topology.nodes_of(self.name)
         resources = {"cpu": shape.cpu, "memory": shape.memory, "pods": str(shape.pods)}
         for i in range(shape.count):
             name = f"{self.name}-node-{i}"
@@ -208,7 +210,8 @@ class Lab:
             raise LabError(f"no lab in {workdir} (no lab.json)")
         state = json.loads(state_file.read_text())
         topo = topology_mod.Topology(
-            tuple(topology_mod.ClusterSpec(n, c["region"], c.get("host", "127.0.0.1"))
+            tuple(topology_mod.ClusterSpec(n, c["region"], c.get("host", "127.0.0.1"),
+                                           topology_mod.NodeShape(**c["nodes"]) if c.get("nodes") else None)
                   for n, c in state["clusters"].items()),
             topology_mod.NodeShape(**state["nodes"]))
         return cls(workdir, topo, state["bin_dir"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+from typing import Optional
 
 import yaml
 
@@ -22,12 +23,16 @@ class ClusterSpec:
     name: str
     region: str
     host: str = "127.0.0.1"  # the address its apiserver serves on (another: a veth into a network namespace)
+    nodes: Optional[NodeShape] = None  # its own node shape; None: the topology's
 
 
 @dataclasses.dataclass(frozen=True)
 class Topology:
     clusters: tuple
     nodes: NodeShape = NodeShape()
+
+    def nodes_of(self, name: str) -> NodeShape:
+        return self.cluster(name).nodes or self.nodes
 
     def cluster(self, name: str) -> ClusterSpec:
         for spec in self.clusters:
@@ -37,11 +42,18 @@ class Topology:
 
 
 def from_mapping(data: dict) -> Topology:
-    """{regions: {us: [us-east, ...]}, nodes: {count, cpu, memory, pods}}"""
-    clusters = tuple(ClusterSpec(name, region) for region, names in data["regions"].items() for name in names)
+    """{regions: {us: [us-east, ...]}, nodes: {count, cpu, memory, pods}, cluster_nodes: {us-east:
+    {count, cpu, memory, pods}}}: every cluster's nodes alike, but those cluster_nodes names."""
+    nodes = NodeShape(**data.get("nodes", {}))
+    own = data.get("cluster_nodes") or {}
+    clusters = tuple(ClusterSpec(name, region, nodes=dataclasses.replace(nodes, **own[name]) if name in own else None)
+                     for region, names in data["regions"].items() for name in names)
     if not clusters:
         raise ValueError("the topology has no clusters")
-    return Topology(clusters, NodeShape(**data.get("nodes", {})))
+    unknown = set(own) - {c.name for c in clusters}
+    if unknown:
+        raise ValueError(f"cluster_nodes names clusters the topology lacks: {', '.join(sorted(unknown))}")
+    return Topology(clusters, nodes)
 
 
 def from_inventory(data: dict) -> Topology:

@@ -7,8 +7,7 @@ A pass lists the managed Deployments. It runs when a service placed on this clus
 when the watch saw a managed Deployment change, after a failed pass, and every resync
 interval; between passes, a heartbeat needs only the apiserver's /readyz. (Listing every
 heartbeat interval cost each apiserver one LIST per member per second with the default
-settings.) The watch resumes from the last resourceVersion it saw, as kopf's does: a fresh
-LIST only when the apiserver answers 410 Gone.
+settings.) The watch resumes from the last resourceVersion it saw (listener/watching.py).
 """
 from __future__ import annotations
 
@@ -17,13 +16,13 @@ import logging
 import threading
 import time
 
+from ansible_collections.multicluster.kube.listener import watching
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Service, ValidationError, cluster_key, status_key)
 
 log = logging.getLogger("multicluster.listener.reconciler")
-WATCH_SECONDS = 300  # one watch request's length; the next resumes where it ended
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Reconciler:
         self.records_changed(self._replica.subscribe(self.records_changed))
         threading.Thread(target=self._loop, name="reconcile", daemon=True).start()
         for namespace in self.scope.namespaces or [None]:
-            threading.Thread(target=follow, name=f"watch-{namespace or 'all'}", daemon=True,
+            threading.Thread(target=follow_deployments, name=f"watch-{namespace or 'all'}", daemon=True,
                              args=(self._kube, updater.managed_selector(self.scope.cluster), namespace,
                                    self.wake.set, self.stopping)).start()
 
@@ -154,39 +153,10 @@ class Reconciler:
             return sorted(self._wanted.values(), key=lambda d: d.key)
 
 
-def follow(kube, selector: str, namespace, on_change, stopping, watch_seconds: int = WATCH_SECONDS) -> None:
+def follow_deployments(kube, selector: str, namespace, on_change, stopping) -> None:
     """Call on_change() whenever a Deployment matching `selector` (in `namespace`, or in all:
-    None) changes, until `stopping` is set. A LIST gives the resourceVersion to watch from;
-    each watch resumes from the last version it saw (a bookmark's included), and only a 410
-    Gone (that version is too old) lists again. Failures are logged once until it recovers."""
-    where = namespace or "all namespaces"
-    version, failing = None, False
-    while not stopping.is_set():
-        try:
-            if version is None:
-                _items, version = kube.list_deployments(selector, namespace)
-                on_change()  # anything may have changed while we were not watching
-            for kind, version in kube.watch_deployments(selector, namespace, version, watch_seconds):
-                if kind != "BOOKMARK":
-                    on_change()
-                if stopping.is_set():
-                    return
-            if failing:
-                log.info("watch of Deployments in %s resumed", where)
-            failing = False
-        except updater.ApiError as err:
-            if err.status == 410:
-                log.info("watch of Deployments in %s: version %s expired, listing again", where, version)
-                version = None
-                continue
-            failing = _watch_failed(where, err, failing, stopping)
-        except Exception as err:  # the apiserver away, a connection cut: try again
-            failing = _watch_failed(where, err, failing, stopping)
-
-
-def _watch_failed(where, err, failing, stopping) -> bool:
-    if not failing:
-        log.warning("watch of Deployments in %s failed (retrying every second): %s", where,
-                    str(err).splitlines()[0] if str(err) else type(err).__name__)
-    stopping.wait(1.0)
-    return True
+    None) may have changed, until `stopping` is set."""
+    watching.follow(lambda: kube.list_deployments(selector, namespace),
+                    lambda version, seconds: kube.watch_deployments(selector, namespace, version, seconds),
+                    lambda _items: on_change(), lambda kind, _obj: kind != "BOOKMARK" and on_change(),
+                    stopping, f"Deployments in {namespace or 'all namespaces'}")

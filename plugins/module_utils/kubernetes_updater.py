@@ -158,15 +158,48 @@ class KubernetesApi:
         """(Deployments matching `selector` as JSON, with apiVersion and kind, the list's resourceVersion), in every
         namespace or in one. Plain JSON, not the client's models: the reconcile loop lists on
         every pass, and building models costs many times the parse."""
+        call, args = self._deployments(namespace)
+        return self._list_json(call, args, DEPLOYMENT, label_selector=selector)
+
+    def watch_deployments(self, selector: str, namespace, resource_version: str, timeout: int):
+        """Yield (event type, object as JSON, resourceVersion) of changes after `resource_version`,
+        for up to `timeout` seconds. ApiError 410 when that version is too old to resume from."""
+        call, args = self._deployments(namespace)
+        return self._watch_json(call, args, resource_version, timeout, label_selector=selector)
+
+    def _deployments(self, namespace) -> tuple:
+        if namespace is None:
+            return self._apps.list_deployment_for_all_namespaces, ()
+        return self._apps.list_namespaced_deployment, (namespace,)
+
+    def list_nodes(self) -> tuple:
+        """(every Node as JSON, the list's resourceVersion)."""
+        return self._list_json(self._core.list_node, (), ("v1", "Node"))
+
+    def watch_nodes(self, resource_version: str, timeout: int):
+        return self._watch_json(self._core.list_node, (), resource_version, timeout)
+
+    def list_pods(self) -> tuple:
+        """(every Pod of the cluster, in all namespaces, as JSON, the list's resourceVersion)."""
+        return self._list_json(self._core.list_pod_for_all_namespaces, (), ("v1", "Pod"))
+
+    def watch_pods(self, resource_version: str, timeout: int):
+        return self._watch_json(self._core.list_pod_for_all_namespaces, (), resource_version, timeout)
+
+    @staticmethod
+    def _list_json(call, args, typed, **kwargs) -> tuple:
         with _api_errors():
-            if namespace is None:
-                response = self._apps.list_deployment_for_all_namespaces(label_selector=selector,
-                                                                         _preload_content=False)
-            else:
-                response = self._apps.list_namespaced_deployment(namespace, label_selector=selector,
-                                                                 _preload_content=False)
+            response = call(*args, _preload_content=False, **kwargs)
         listed = json.loads(response.data)
-        return _typed(listed["items"], *DEPLOYMENT), listed["metadata"].get("resourceVersion", "")
+        return _typed(listed["items"], *typed), listed["metadata"].get("resourceVersion", "")
+
+    @staticmethod
+    def _watch_json(call, args, resource_version: str, timeout: int, **kwargs):
+        kwargs.update(resource_version=resource_version, timeout_seconds=timeout, allow_watch_bookmarks=True)
+        with _api_errors():
+            for event in kube_watch.Watch().stream(call, *args, **kwargs):
+                raw = event["raw_object"]
+                yield event["type"], raw, (raw.get("metadata") or {}).get("resourceVersion", resource_version)
 
     def list_objects(self, api_version: str, kind: str, selector: str, namespace=None) -> list:
         """Objects of a kind matching `selector`, as JSON with apiVersion and kind, in every namespace or in one."""
@@ -174,19 +207,6 @@ class KubernetesApi:
         with _api_errors():
             found = resource.get(namespace=namespace, label_selector=selector)
         return _typed(found.to_dict().get("items") or [], api_version, kind)
-
-    def watch_deployments(self, selector: str, namespace, resource_version: str, timeout: int):
-        """Yield (event type, resourceVersion) of changes after `resource_version`, for up to
-        `timeout` seconds. ApiError 410 when that version is too old to resume from."""
-        kwargs = dict(label_selector=selector, resource_version=resource_version, timeout_seconds=timeout,
-                      allow_watch_bookmarks=True)
-        if namespace is None:
-            call, args = self._apps.list_deployment_for_all_namespaces, ()
-        else:
-            call, args = self._apps.list_namespaced_deployment, (namespace,)
-        with _api_errors():
-            for event in kube_watch.Watch().stream(call, *args, **kwargs):
-                yield event["type"], event["raw_object"]["metadata"].get("resourceVersion", resource_version)
 
     def labels_of(self, obj: dict):
         """The labels of the live object named like `obj`, or None when there is none (its kind

@@ -12,6 +12,7 @@ import json
 import re
 
 from ansible_collections.multicluster.kube.plugins.module_utils import model
+from ansible_collections.multicluster.kube.plugins.module_utils.fit import NodeRoom
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Override, Workload
@@ -58,6 +59,7 @@ def rules_to_message(rules: model.PlacementRules):
     return pb.PlacementRules(
         excluded=sorted(rules.excluded),
         clusters=[pb.ClusterRule(cluster=r.cluster, weight=r.weight, min=r.min, max=r.max) for r in rules.clusters],
+        division="" if rules.division == model.WEIGHTED else rules.division,
     )
 
 
@@ -66,6 +68,7 @@ def rules_from_message(message) -> model.PlacementRules:
         excluded=frozenset(message.excluded),
         clusters=tuple(model.ClusterRule(cluster=r.cluster, weight=_optional(r, "weight"), min=r.min,
                                          max=_optional(r, "max")) for r in message.clusters),
+        division=message.division or model.WEIGHTED,
     )
 
 
@@ -213,8 +216,12 @@ def status_to_message(status: model.ClusterStatus):
         services=[pb.ServiceStatus(region=s.region, service=s.service, namespace=s.namespace,
                                    desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
                                    available=s.available, reports_updated=s.reports_updated, revision=s.revision,
-                                   problems=[pb.ObjectProblem(object=p.object, text=p.text) for p in s.problems])
+                                   problems=[pb.ObjectProblem(object=p.object, text=p.text) for p in s.problems],
+                                   scheduled=s.scheduled, unschedulable=s.unschedulable)
                   for s in status.services],
+        measures_room=status.room is not None,
+        room=[pb.NodeRoom(cpu_milli=n.cpu_milli, memory_bytes=n.memory_bytes, pods=n.pods, count=n.count)
+              for n in status.room or ()],
     )
 
 
@@ -225,8 +232,11 @@ def status_from_message(message) -> model.ClusterStatus:
                                            desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
                                            available=s.available, reports_updated=s.reports_updated,
                                            revision=s.revision,
-                                           problems=tuple(model.ObjectProblem(p.object, p.text) for p in s.problems))
+                                           problems=tuple(model.ObjectProblem(p.object, p.text) for p in s.problems),
+                                           scheduled=s.scheduled, unschedulable=s.unschedulable)
                        for s in message.services),
+        room=tuple(NodeRoom(n.cpu_milli, n.memory_bytes, n.pods, n.count) for n in message.room)
+        if message.measures_room else None,
     )
 
 

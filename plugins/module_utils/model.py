@@ -26,6 +26,8 @@ MAX_WEIGHT = 1_000_000
 MAX_AUTHOR = 256  # characters of a record's author (who made the change)
 DEFAULT_PORT = 8080
 DEFAULT_NAMESPACE = "default"
+WEIGHTED, DYNAMIC = "weighted", "dynamic"  # how a service's replicas are divided among its clusters
+DIVISIONS = (WEIGHTED, DYNAMIC)
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,11 @@ class ClusterRule:
 class PlacementRules:
     excluded: frozenset = frozenset()
     clusters: tuple = ()  # ClusterRule, sorted by cluster name
+    division: str = WEIGHTED  # WEIGHTED: shares by weight; DYNAMIC: by the replicas that fit in each cluster
 
     def __post_init__(self):
+        if self.division not in DIVISIONS:
+            raise ValidationError("rules.division", f"must be one of {', '.join(DIVISIONS)}", self.division)
         if isinstance(self.excluded, (str, bytes)):
             raise ValidationError("rules.excluded", "must be a list of cluster names", self.excluded)
         for name in self.excluded:
@@ -128,9 +133,10 @@ class ReasonCode:
     NO_ROOM = "no_room"                  # replicas unplaced: every eligible cluster is full
     RETURNING = "returning"              # replicas moving back to a recovered cluster
     UPGRADE_NEEDED = "upgrade_needed"    # the cluster's listener cannot do what the service asks yet
+    FIT_CAPPED = "fit_capped"            # the cluster's share is capped by the replicas that fit in its room
 
     ALL = (UNSPECIFIED, EXCLUDED, CORDONED, UNHEALTHY, MINIMUM_LOWERED, MINIMUMS_EXCEED, NO_ELIGIBLE_CLUSTER,
-           NO_ROOM, RETURNING, UPGRADE_NEEDED)
+           NO_ROOM, RETURNING, UPGRADE_NEEDED, FIT_CAPPED)
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,8 @@ class ServiceStatus:
     reports_updated: bool = True  # False: a listener before 0.2, which reports ready replicas only
     revision: str = ""  # of the pod template this status is about (workload.revision)
     problems: tuple = ()  # ObjectProblem, each object's; `conflict` sums them up in one line
+    scheduled: int = 0  # its pods bound to a node (what fits adds back: they already have room)
+    unschedulable: int = 0  # its pods the kube-scheduler has found no node for, longer than unschedulable_after
 
 
 @dataclass(frozen=True)
@@ -267,6 +275,7 @@ class ClusterStatus:
     region: str
     reported_ms: int = 0
     services: tuple = ()  # ServiceStatus
+    room: Optional[tuple] = None  # fit.NodeRoom: free room of its schedulable nodes; None: not measured
 
     @property
     def key(self) -> str:

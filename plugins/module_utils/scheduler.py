@@ -6,9 +6,11 @@ to a Placement ({cluster: replicas}, what is unplaced, and why, as coded Reasons
 Rules, in order:
 - eligible clusters are those of the region that are healthy, not cordoned, not excluded, and
   whose listener can run the spec;
-- each eligible cluster's share is proportional to its weight, but never below its
-  minimum nor above its maximum or remaining capacity (minimums are floors, maximum
-  and capacity hard caps); weight 0 gets nothing beyond its minimum;
+- each eligible cluster's share is proportional to its weight (division "weighted") or to
+  the replicas that fit in its room (division "dynamic", when every eligible cluster's room
+  is measured), but never below its minimum nor above its maximum, remaining capacity or
+  what fits (minimums are floors, the rest hard caps); weight 0 gets nothing beyond its
+  minimum;
 - when the minimums alone exceed the replicas, they are served by weight (higher
   first), then name; when the caps leave too little room, the rest is unplaced;
 - integer shares by largest remainder, ties broken by cluster name;
@@ -23,7 +25,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Mapping, Optional
 
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Reason, ReasonCode
+from ansible_collections.multicluster.kube.plugins.module_utils.model import DYNAMIC, Placement, Reason, ReasonCode
 
 
 _by_name = attrgetter("name")
@@ -35,19 +37,23 @@ def reason(cluster: str, code: str, text: str) -> Reason:
 
 
 def schedule(spec, clusters, previous: Optional[Mapping[str, int]] = None,
-             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None, unable=frozenset()) -> Placement:
+             unhealthy=frozenset(), used: Optional[Mapping[str, int]] = None, unable=frozenset(),
+             fits: Optional[Mapping[str, int]] = None) -> Placement:
     """Place `spec.replicas` over the eligible clusters of `spec.region`.
 
     clusters: model.Cluster values (any order, any region); unhealthy: names of clusters
     whose heartbeats stopped; used: replicas of *other* services already on each cluster,
     taken from its capacity; previous: the placement ({cluster: replicas}) this one replaces;
-    unable: clusters whose listener cannot do what the spec asks yet (an older version).
+    unable: clusters whose listener cannot do what the spec asks yet (an older version);
+    fits: replicas of this service that fit in each cluster's room, those it runs there
+    included (a cluster missing: its room is not measured, or the service requests nothing).
     """
     total = spec.replicas
     rules = {r.cluster: r for r in spec.rules.clusters}
-    used = used or {}
+    used, fits = used or {}, fits or {}
     reasons = []
     names, weights, lower, upper = [], [], [], []
+    fit_capped = {}  # cluster -> the replicas that fit, where that is below its other caps
     excluded = spec.rules.excluded
     for cluster in sorted(clusters, key=_by_name):
         if cluster.region != spec.region:
@@ -74,14 +80,20 @@ def schedule(spec, clusters, previous: Optional[Mapping[str, int]] = None,
             cap = cap if rule.max is None else min(cap, rule.max)
         if cluster.capacity is not None:
             cap = min(cap, max(0, cluster.capacity - used.get(name, 0)))
+        if fits.get(name) is not None and fits[name] < cap:
+            cap = fit_capped[name] = fits[name]
         if low > cap:
             reasons.append(reason(name, ReasonCode.MINIMUM_LOWERED,
-                                  f"minimum {low} lowered to the {cap} replicas its maximum or capacity allows"))
+                                  f"minimum {low} lowered to the {cap} replicas its maximum, capacity or room allows"))
             low = cap
         names.append(name)
         weights.append(weight)
         lower.append(low)
         upper.append(cap if weight > 0 else low)
+
+    if spec.rules.division == DYNAMIC and names and all(fits.get(n) is not None for n in names):
+        weights = [fits[n] if w > 0 else 0 for n, w in zip(names, weights)]
+        upper = [cap if w > 0 else low for cap, w, low in zip(upper, weights, lower)]
 
     if not names:
         if total:
@@ -96,16 +108,23 @@ def schedule(spec, clusters, previous: Optional[Mapping[str, int]] = None,
         if sum(lower) > total:
             reasons.append(reason("", ReasonCode.MINIMUMS_EXCEED,
                                   f"minimums exceed {total} replicas: served by weight, then name"))
-        return Placement(_positive(names, counts), 0, tuple(reasons))
+        return _placement(names, counts, 0, reasons, fit_capped)
 
     room = sum(upper)
     if room <= total:
         if room < total:
             reasons.append(reason("", ReasonCode.NO_ROOM, f"{total - room} replicas unplaced: the eligible clusters "
-                                  "are at their maximum, capacity or minimum (weight 0)"))
-        return Placement(_positive(names, upper), total - room, tuple(reasons))
+                                  "are at their maximum, capacity, room or minimum (weight 0)"))
+        return _placement(names, upper, total - room, reasons, fit_capped)
 
-    return Placement(_positive(names, apportion(total, weights, lower, upper, names)), 0, tuple(reasons))
+    return _placement(names, apportion(total, weights, lower, upper, names), 0, reasons, fit_capped)
+
+
+def _placement(names, counts, unplaced, reasons, fit_capped) -> Placement:
+    """The Placement, saying which clusters' shares their room capped."""
+    full = [reason(n, ReasonCode.FIT_CAPPED, f"room for {c} replicas: its share is capped there")
+            for n, c in zip(names, counts) if n in fit_capped and c == fit_capped[n]]
+    return Placement(_positive(names, counts), unplaced, tuple(reasons + full))
 
 
 def _sticky_bounds(total, names, lower, upper, previous):

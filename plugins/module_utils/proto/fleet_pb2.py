@@ -31,148 +31,153 @@ try:
         b'.kube.v1"=\n\x05Stamp\x12\x13\n\x0bphysical_ms\x18\x01 \x01(\x03\x12\x0f\n\x07logica'
         b'l\x18\x02 \x01(\r\x12\x0e\n\x06origin\x18\x03 \x01(\t"e\n\x0bClusterRule\x12\x0f\n\x07cluste'
         b'r\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0b\n\x03min\x18\x03 \x01(\r\x12\x10\n\x03max'
-        b'\x18\x04 \x01(\rH\x01\x88\x01\x01B\t\n\x07_weightB\x06\n\x04_max"W\n\x0ePlacementRules'
+        b'\x18\x04 \x01(\rH\x01\x88\x01\x01B\t\n\x07_weightB\x06\n\x04_max"i\n\x0ePlacementRules'
         b'\x12\x10\n\x08excluded\x18\x01 \x03(\t\x123\n\x08clusters\x18\x02 \x03(\x0b2!.multiclus'
-        b'ter.kube.v1.ClusterRule"4\n\x0fClusterReplicas\x12\x0f\n\x07cl'
-        b'uster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"\xea\x01\n\x0bServiceSpec\x12\x0e\n'
-        b'\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r'
-        b'\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t'
-        b'\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster.kube.v1.Placement'
-        b'Rules\x12\x11\n\trebalance\x18\x08 \x01(\x08\x120\n\x08workload\x18\r \x01(\x0b2\x1e.mul'
-        b'ticluster.kube.v1.Workload"\x8e\x01\n\x08Workload\x12\x15\n\rtempl'
-        b'ate_json\x18\x01 \x01(\t\x12\x17\n\x0fcompanions_json\x18\x02 \x03(\t\x12\x1f\n\x17witho'
-        b'ut_default_service\x18\x03 \x01(\x08\x121\n\toverrides\x18\x04 \x03(\x0b2\x1e.mu'
-        b'lticluster.kube.v1.Override"\xb6\x02\n\x08Override\x12\x10\n\x08clus'
-        b'ters\x18\x01 \x03(\t\x12I\n\x0ecluster_labels\x18\x02 \x03(\x0b21.multicluste'
-        b'r.kube.v1.Override.ClusterLabelsEntry\x12:\n\x06images\x18'
-        b'\x03 \x03(\x0b2*.multicluster.kube.v1.Override.ImagesEntr'
-        b'y\x12,\n\x07patches\x18\x04 \x03(\x0b2\x1b.multicluster.kube.v1.Patch\x1a'
-        b'4\n\x12ClusterLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01('
-        b'\t:\x028\x01\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t'
-        b':\x028\x01")\n\x05Patch\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x10\n\x08ops_json\x18\x02 \x01(\t"'
-        b'W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12.\n\x04code\x18\x02 \x01(\x0e2 .multi'
-        b'cluster.kube.v1.ReasonCode\x12\x0c\n\x04text\x18\x03 \x01(\t"\xff\x02\n\rSer'
-        b'viceIntent\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08r'
-        b'eplicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tna'
-        b'mespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster.kube'
-        b'.v1.PlacementRules\x12\x11\n\trebalance\x18\x08 \x01(\x08\x128\n\tplaceme'
-        b'nt\x18\t \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas\x12'
-        b'\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07reasons\x18\x0b \x03(\t\x124\n\x0ereason_det'
-        b'ails\x18\x0c \x03(\x0b2\x1c.multicluster.kube.v1.Reason\x120\n\x08work'
-        b'load\x18\r \x01(\x0b2\x1e.multicluster.kube.v1.Workload"\x81\x02\n\x0bC'
-        b'lusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endp'
-        b'oint\x18\x03 \x01(\t\x12=\n\x06labels\x18\x04 \x03(\x0b2-.multicluster.kube.v'
-        b'1.ClusterSpec.LabelsEntry\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15'
-        b'\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabel'
-        b'sEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weigh'
-        b'tB\x0b\n\t_capacity"-\n\rObjectProblem\x12\x0e\n\x06object\x18\x01 \x01(\t\x12'
-        b'\x0c\n\x04text\x18\x02 \x01(\t"\xfb\x01\n\rServiceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12'
-        b'\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04'
-        b' \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflict\x18\x06 \x01(\t\x12\x0f\n\x07updated'
-        b'\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0freports_updated\x18\t \x01'
-        b'(\x08\x12\x10\n\x08revision\x18\n \x01(\t\x125\n\x08problems\x18\x0b \x03(\x0b2#.multicl'
-        b'uster.kube.v1.ObjectProblem"|\n\rClusterStatus\x12\x0f\n\x07'
-        b'cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01'
-        b'(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.Serv'
-        b'iceStatus"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b'
-        b'2\x1b.multicluster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n'
-        b'\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.k'
-        b'ube.v1.ServiceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multic'
-        b'luster.kube.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.m'
-        b'ulticluster.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n'
-        b'\x18SetRegionReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.mult'
-        b'icluster.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12'
-        b'+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0f'
-        b'timeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multiclust'
-        b'er.kube.v1.ServiceSpec"\xac\x02\n\x19SetRegionReplicasResp'
-        b'onse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.Serv'
-        b'iceIntent\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multiclu'
-        b'ster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.mu'
-        b'lticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06wai'
-        b'ted\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b'
-        b'2#.multicluster.kube.v1.ServiceIntent"\x8e\x01\n\x14Delete'
-        b'ServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12'
-        b'\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.ku'
-        b'be.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15Delet'
-        b'eServiceResponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.m'
-        b'ulticluster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01'
-        b'(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08'
-        b'\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previou'
-        b's\x18\x06 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent"&\n\x16'
-        b'GetGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterH'
-        b'ealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_'
-        b'heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features'
-        b'\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02'
-        b' \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigRespo'
-        b'nse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Reco'
-        b'rd\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.kube.v1.Cluste'
-        b'rHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2'
-        b'\x1e.multicluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClus'
-        b'terRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.'
-        b'v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChang'
-        b'e\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01('
-        b'\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88'
-        b'\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels'
-        b'\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB'
-        b'\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01'
-        b' \x03(\x0b2).multicluster.kube.v1.Labels.EntriesEntry\x1a'
-        b'.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"'
-        b'\\\n\x14UpdateClusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multic'
-        b'luster.kube.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n'
-        b'\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02'
-        b' \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multi'
-        b'cluster.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.mul'
-        b'ticluster.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.m'
-        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHe'
-        b'althRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e'
-        b'\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18'
-        b'\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_c'
-        b'luster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kub'
-        b'e.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03('
-        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n\x0cPushRespon'
-        b'se\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08Key'
-        b'Stamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster'
-        b'.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07'
-        b'cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12'
-        b'\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_clus'
-        b'ter\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v'
-        b'1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03'
-        b'(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.He'
-        b'artbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.mult'
-        b'icluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswe'
-        b'red_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheart'
-        b'beats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0f'
-        b'PushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records'
-        b'\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.m'
-        b'ulticluster.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponse'
-        b'Wire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_'
-        b'by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeat'
-        b's\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xc7\x01\n\nRea'
-        b'sonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED'
-        b'\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWER'
-        b'ED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER'
-        b'\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED'
-        b'\x10\t*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMI'
-        b'TTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2'
-        b'\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicluster.kub'
-        b'e.v1.SetRegionReplicasRequest\x1a/.multicluster.kub'
-        b'e.v1.SetRegionReplicasResponse\x12h\n\rDeleteService\x12'
-        b'*.multicluster.kube.v1.DeleteServiceRequest\x1a+.mu'
-        b'lticluster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetG'
-        b'lobalConfig\x12,.multicluster.kube.v1.GetGlobalConf'
-        b'igRequest\x1a-.multicluster.kube.v1.GetGlobalConfig'
-        b"Response\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.Pu"
-        b'tClusterRequest\x1a%.multicluster.kube.v1.ClusterRe'
-        b'sponse\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.U'
-        b'pdateClusterRequest\x1a%.multicluster.kube.v1.Clust'
-        b'erResponse\x12b\n\rRemoveCluster\x12*.multicluster.kube.'
-        b'v1.RemoveClusterRequest\x1a%.multicluster.kube.v1.C'
-        b'lusterResponse\x12S\n\x06Health\x12#.multicluster.kube.v1.'
-        b'HealthRequest\x1a$.multicluster.kube.v1.HealthRespo'
-        b'nse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.Push'
-        b'Request\x1a".multicluster.kube.v1.PushResponse\x12S\n\x06D'
-        b'igest\x12#.multicluster.kube.v1.DigestRequest\x1a$.mul'
-        b'ticluster.kube.v1.DigestResponseb\x06proto3'
+        b'ter.kube.v1.ClusterRule\x12\x10\n\x08division\x18\x03 \x01(\t"4\n\x0fClu'
+        b'sterReplicas\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"'
+        b'\xea\x01\n\x0bServiceSpec\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t'
+        b'\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12'
+        b'\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster'
+        b'.kube.v1.PlacementRules\x12\x11\n\trebalance\x18\x08 \x01(\x08\x120\n\x08wo'
+        b'rkload\x18\r \x01(\x0b2\x1e.multicluster.kube.v1.Workload"\x8e\x01\n'
+        b'\x08Workload\x12\x15\n\rtemplate_json\x18\x01 \x01(\t\x12\x17\n\x0fcompanions_j'
+        b'son\x18\x02 \x03(\t\x12\x1f\n\x17without_default_service\x18\x03 \x01(\x08\x121\n\tov'
+        b'errides\x18\x04 \x03(\x0b2\x1e.multicluster.kube.v1.Override"\xb6\x02'
+        b'\n\x08Override\x12\x10\n\x08clusters\x18\x01 \x03(\t\x12I\n\x0ecluster_labels\x18\x02'
+        b' \x03(\x0b21.multicluster.kube.v1.Override.ClusterLabe'
+        b'lsEntry\x12:\n\x06images\x18\x03 \x03(\x0b2*.multicluster.kube.v1.O'
+        b'verride.ImagesEntry\x12,\n\x07patches\x18\x04 \x03(\x0b2\x1b.multiclus'
+        b'ter.kube.v1.Patch\x1a4\n\x12ClusterLabelsEntry\x12\x0b\n\x03key\x18\x01'
+        b' \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 '
+        b'\x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01")\n\x05Patch\x12\x0e\n\x06target\x18\x01 \x01(\t\x12'
+        b'\x10\n\x08ops_json\x18\x02 \x01(\t"W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12.\n\x04'
+        b'code\x18\x02 \x01(\x0e2 .multicluster.kube.v1.ReasonCode\x12\x0c\n\x04'
+        b'text\x18\x03 \x01(\t"\xff\x02\n\rServiceIntent\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07'
+        b'service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c'
+        b'\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07 \x01(\x0b2$'
+        b'.multicluster.kube.v1.PlacementRules\x12\x11\n\trebalanc'
+        b'e\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.multicluster.kube.v'
+        b'1.ClusterReplicas\x12\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07reasons\x18\x0b'
+        b' \x03(\t\x124\n\x0ereason_details\x18\x0c \x03(\x0b2\x1c.multicluster.kube'
+        b'.v1.Reason\x120\n\x08workload\x18\r \x01(\x0b2\x1e.multicluster.kube'
+        b'.v1.Workload"\x81\x02\n\x0bClusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06re'
+        b'gion\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t\x12=\n\x06labels\x18\x04 \x03(\x0b2-.m'
+        b'ulticluster.kube.v1.ClusterSpec.LabelsEntry\x12\x13\n\x06w'
+        b'eight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordo'
+        b'ned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02'
+        b' \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"-\n\rObjectProble'
+        b'm\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t"\xa5\x02\n\rServiceStatu'
+        b's\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18'
+        b'\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflic'
+        b't\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0fr'
+        b'eports_updated\x18\t \x01(\x08\x12\x10\n\x08revision\x18\n \x01(\t\x125\n\x08proble'
+        b'ms\x18\x0b \x03(\x0b2#.multicluster.kube.v1.ObjectProblem\x12\x11\n'
+        b'\tscheduled\x18\x0c \x01(\r\x12\x15\n\runschedulable\x18\r \x01(\r"P\n\x08NodeR'
+        b'oom\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04'
+        b'pods\x18\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01\n\rClusterStatus\x12\x0f\n\x07c'
+        b'luster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01('
+        b'\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.Servi'
+        b'ceStatus\x12\x15\n\rmeasures_room\x18\x05 \x01(\x08\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.'
+        b'multicluster.kube.v1.NodeRoom"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18'
+        b'\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stam'
+        b'p\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n '
+        b'\x01(\x0b2#.multicluster.kube.v1.ServiceIntentH\x00\x124\n\x07cl'
+        b'uster\x18\x0b \x01(\x0b2!.multicluster.kube.v1.ClusterSpecH\x00'
+        b'\x125\n\x06status\x18\x0c \x01(\x0b2#.multicluster.kube.v1.ClusterS'
+        b'tatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionReplicasRequest\x123\n'
+        b'\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceInte'
+        b'nt\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster'
+        b'.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spe'
+        b'c\x18\x05 \x01(\x0b2!.multicluster.kube.v1.ServiceSpec"\xac\x02\n\x19S'
+        b'etRegionReplicasResponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multi'
+        b'cluster.kube.v1.ServiceIntent\x12A\n\x12previous_placem'
+        b'ent\x18\x02 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas'
+        b'\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07'
+        b'changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01'
+        b'(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicluster.kube.v1.Serv'
+        b'iceIntent"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01'
+        b'(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01'
+        b'(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_sec'
+        b'onds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous'
+        b'_placement\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterR'
+        b'eplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.St'
+        b'amp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_det'
+        b'ail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.'
+        b'v1.ServiceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04ke'
+        b'ys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07he'
+        b'althy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07versi'
+        b'on\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07featur'
+        b'e\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17'
+        b'GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multi'
+        b'cluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicl'
+        b'uster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t'
+        b'\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldB'
+        b'ackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2'
+        b'!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 '
+        b'\x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 '
+        b'\x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12'
+        b'\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicl'
+        b'uster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_'
+        b'endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n'
+        b'\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.'
+        b'Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t'
+        b'\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06c'
+        b'hange\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ClusterChange'
+        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04nam'
+        b'e\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06'
+        b'before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
+        b'0\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpe'
+        b'c\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n'
+        b'\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthRespons'
+        b'e\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03'
+        b' \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bP'
+        b'ushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03('
+        b'\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03('
+        b'\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Hea'
+        b'rtbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_'
+        b'reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18'
+        b'\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 '
+        b'\x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01'
+        b'(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigest'
+        b'Request\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e'
+        b'.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18'
+        b'\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.mul'
+        b'ticluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+'
+        b'\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06w'
+        b'anted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bu'
+        b'ckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.k'
+        b'ube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_clus'
+        b'ter\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\n'
+        b'heartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
+        b't"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wante'
+        b'd\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bucket'
+        b's\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.'
+        b'v1.Heartbeat*\xd7\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPE'
+        b'CIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTH'
+        b'Y\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n'
+        b'\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING'
+        b'\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n*Z\n\x07WaitFo'
+        b'r\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPR'
+        b'OPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11'
+        b'SetRegionReplicas\x12..multicluster.kube.v1.SetRegi'
+        b'onReplicasRequest\x1a/.multicluster.kube.v1.SetRegi'
+        b'onReplicasResponse\x12h\n\rDeleteService\x12*.multiclust'
+        b'er.kube.v1.DeleteServiceRequest\x1a+.multicluster.k'
+        b'ube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12'
+        b',.multicluster.kube.v1.GetGlobalConfigRequest\x1a-.'
+        b'multicluster.kube.v1.GetGlobalConfigResponse\x12\\\n\n'
+        b"PutCluster\x12'.multicluster.kube.v1.PutClusterRequ"
+        b'est\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rUp'
+        b'dateCluster\x12*.multicluster.kube.v1.UpdateCluster'
+        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12b'
+        b'\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveClu'
+        b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
+        b'se\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthReques'
+        b't\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer'
+        b'\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".mu'
+        b'lticluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mult'
+        b'icluster.kube.v1.DigestRequest\x1a$.multicluster.ku'
+        b'be.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -188,100 +193,102 @@ try:
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 5803
-        _globals['_REASONCODE']._serialized_end = 6002
-        _globals['_WAITFOR']._serialized_start = 6004
-        _globals['_WAITFOR']._serialized_end = 6094
+        _globals['_REASONCODE']._serialized_start = 6015
+        _globals['_REASONCODE']._serialized_end = 6230
+        _globals['_WAITFOR']._serialized_start = 6232
+        _globals['_WAITFOR']._serialized_end = 6322
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
         _globals['_CLUSTERRULE']._serialized_end = 222
         _globals['_PLACEMENTRULES']._serialized_start = 224
-        _globals['_PLACEMENTRULES']._serialized_end = 311
-        _globals['_CLUSTERREPLICAS']._serialized_start = 313
-        _globals['_CLUSTERREPLICAS']._serialized_end = 365
-        _globals['_SERVICESPEC']._serialized_start = 368
-        _globals['_SERVICESPEC']._serialized_end = 602
-        _globals['_WORKLOAD']._serialized_start = 605
-        _globals['_WORKLOAD']._serialized_end = 747
-        _globals['_OVERRIDE']._serialized_start = 750
-        _globals['_OVERRIDE']._serialized_end = 1060
-        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_start = 961
-        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_end = 1013
-        _globals['_OVERRIDE_IMAGESENTRY']._serialized_start = 1015
-        _globals['_OVERRIDE_IMAGESENTRY']._serialized_end = 1060
-        _globals['_PATCH']._serialized_start = 1062
-        _globals['_PATCH']._serialized_end = 1103
-        _globals['_REASON']._serialized_start = 1105
-        _globals['_REASON']._serialized_end = 1192
-        _globals['_SERVICEINTENT']._serialized_start = 1195
-        _globals['_SERVICEINTENT']._serialized_end = 1578
-        _globals['_CLUSTERSPEC']._serialized_start = 1581
-        _globals['_CLUSTERSPEC']._serialized_end = 1838
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1769
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1814
-        _globals['_OBJECTPROBLEM']._serialized_start = 1840
-        _globals['_OBJECTPROBLEM']._serialized_end = 1885
-        _globals['_SERVICESTATUS']._serialized_start = 1888
-        _globals['_SERVICESTATUS']._serialized_end = 2139
-        _globals['_CLUSTERSTATUS']._serialized_start = 2141
-        _globals['_CLUSTERSTATUS']._serialized_end = 2265
-        _globals['_RECORD']._serialized_start = 2268
-        _globals['_RECORD']._serialized_end = 2540
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2543
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2758
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2761
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3061
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 3064
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 3206
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 3209
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 3452
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3454
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3492
-        _globals['_CLUSTERHEALTH']._serialized_start = 3494
-        _globals['_CLUSTERHEALTH']._serialized_end = 3606
-        _globals['_HELDBACK']._serialized_start = 3608
-        _globals['_HELDBACK']._serialized_end = 3671
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 3674
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 3877
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 3879
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 3967
-        _globals['_CLUSTERCHANGE']._serialized_start = 3970
-        _globals['_CLUSTERCHANGE']._serialized_end = 4201
-        _globals['_LABELS']._serialized_start = 4203
-        _globals['_LABELS']._serialized_end = 4319
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4273
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4319
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4321
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4413
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4415
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4468
-        _globals['_CLUSTERRESPONSE']._serialized_start = 4471
-        _globals['_CLUSTERRESPONSE']._serialized_end = 4650
-        _globals['_HEALTHREQUEST']._serialized_start = 4652
-        _globals['_HEALTHREQUEST']._serialized_end = 4667
-        _globals['_HEALTHRESPONSE']._serialized_start = 4669
-        _globals['_HEALTHRESPONSE']._serialized_end = 4774
-        _globals['_PUSHREQUEST']._serialized_start = 4777
-        _globals['_PUSHREQUEST']._serialized_end = 4930
-        _globals['_PUSHRESPONSE']._serialized_start = 4932
-        _globals['_PUSHRESPONSE']._serialized_end = 4985
-        _globals['_KEYSTAMP']._serialized_start = 4987
-        _globals['_KEYSTAMP']._serialized_end = 5071
-        _globals['_HEARTBEAT']._serialized_start = 5073
-        _globals['_HEARTBEAT']._serialized_end = 5153
-        _globals['_DIGESTREQUEST']._serialized_start = 5156
-        _globals['_DIGESTREQUEST']._serialized_end = 5335
-        _globals['_DIGESTRESPONSE']._serialized_start = 5338
-        _globals['_DIGESTRESPONSE']._serialized_end = 5516
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 5518
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 5645
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5648
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 5800
-        _globals['_FLEET']._serialized_start = 6097
-        _globals['_FLEET']._serialized_end = 6819
-        _globals['_PEER']._serialized_start = 6822
-        _globals['_PEER']._serialized_end = 6992
+        _globals['_PLACEMENTRULES']._serialized_end = 329
+        _globals['_CLUSTERREPLICAS']._serialized_start = 331
+        _globals['_CLUSTERREPLICAS']._serialized_end = 383
+        _globals['_SERVICESPEC']._serialized_start = 386
+        _globals['_SERVICESPEC']._serialized_end = 620
+        _globals['_WORKLOAD']._serialized_start = 623
+        _globals['_WORKLOAD']._serialized_end = 765
+        _globals['_OVERRIDE']._serialized_start = 768
+        _globals['_OVERRIDE']._serialized_end = 1078
+        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_start = 979
+        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_end = 1031
+        _globals['_OVERRIDE_IMAGESENTRY']._serialized_start = 1033
+        _globals['_OVERRIDE_IMAGESENTRY']._serialized_end = 1078
+        _globals['_PATCH']._serialized_start = 1080
+        _globals['_PATCH']._serialized_end = 1121
+        _globals['_REASON']._serialized_start = 1123
+        _globals['_REASON']._serialized_end = 1210
+        _globals['_SERVICEINTENT']._serialized_start = 1213
+        _globals['_SERVICEINTENT']._serialized_end = 1596
+        _globals['_CLUSTERSPEC']._serialized_start = 1599
+        _globals['_CLUSTERSPEC']._serialized_end = 1856
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1787
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1832
+        _globals['_OBJECTPROBLEM']._serialized_start = 1858
+        _globals['_OBJECTPROBLEM']._serialized_end = 1903
+        _globals['_SERVICESTATUS']._serialized_start = 1906
+        _globals['_SERVICESTATUS']._serialized_end = 2199
+        _globals['_NODEROOM']._serialized_start = 2201
+        _globals['_NODEROOM']._serialized_end = 2281
+        _globals['_CLUSTERSTATUS']._serialized_start = 2284
+        _globals['_CLUSTERSTATUS']._serialized_end = 2477
+        _globals['_RECORD']._serialized_start = 2480
+        _globals['_RECORD']._serialized_end = 2752
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2755
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2970
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2973
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3273
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 3276
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 3418
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 3421
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 3664
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3666
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3704
+        _globals['_CLUSTERHEALTH']._serialized_start = 3706
+        _globals['_CLUSTERHEALTH']._serialized_end = 3818
+        _globals['_HELDBACK']._serialized_start = 3820
+        _globals['_HELDBACK']._serialized_end = 3883
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 3886
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 4089
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 4091
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 4179
+        _globals['_CLUSTERCHANGE']._serialized_start = 4182
+        _globals['_CLUSTERCHANGE']._serialized_end = 4413
+        _globals['_LABELS']._serialized_start = 4415
+        _globals['_LABELS']._serialized_end = 4531
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4485
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4531
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4533
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4625
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4627
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4680
+        _globals['_CLUSTERRESPONSE']._serialized_start = 4683
+        _globals['_CLUSTERRESPONSE']._serialized_end = 4862
+        _globals['_HEALTHREQUEST']._serialized_start = 4864
+        _globals['_HEALTHREQUEST']._serialized_end = 4879
+        _globals['_HEALTHRESPONSE']._serialized_start = 4881
+        _globals['_HEALTHRESPONSE']._serialized_end = 4986
+        _globals['_PUSHREQUEST']._serialized_start = 4989
+        _globals['_PUSHREQUEST']._serialized_end = 5142
+        _globals['_PUSHRESPONSE']._serialized_start = 5144
+        _globals['_PUSHRESPONSE']._serialized_end = 5197
+        _globals['_KEYSTAMP']._serialized_start = 5199
+        _globals['_KEYSTAMP']._serialized_end = 5283
+        _globals['_HEARTBEAT']._serialized_start = 5285
+        _globals['_HEARTBEAT']._serialized_end = 5365
+        _globals['_DIGESTREQUEST']._serialized_start = 5368
+        _globals['_DIGESTREQUEST']._serialized_end = 5547
+        _globals['_DIGESTRESPONSE']._serialized_start = 5550
+        _globals['_DIGESTRESPONSE']._serialized_end = 5728
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 5730
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 5857
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5860
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 6012
+        _globals['_FLEET']._serialized_start = 6325
+        _globals['_FLEET']._serialized_end = 7047
+        _globals['_PEER']._serialized_start = 7050
+        _globals['_PEER']._serialized_end = 7220
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

@@ -1,11 +1,12 @@
-"""The reconciler's watch resumes where it left off: each watch request starts from the last
-resourceVersion seen (bookmarks included), and only 410 Gone lists again."""
+"""A watch resumes where it left off: each watch request starts from the last resourceVersion
+seen (bookmarks included), and only 410 Gone lists again (listener/watching.py, as the
+reconciler follows Deployments)."""
 from __future__ import annotations
 
 import threading
 
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
-from ansible_collections.multicluster.kube.listener.reconciler import follow
+from ansible_collections.multicluster.kube.listener.reconciler import follow_deployments
 
 
 class ScriptedApi:
@@ -28,13 +29,14 @@ class ScriptedApi:
         step = self.steps.pop(0)
         if isinstance(step, Exception):
             raise step
-        yield from step
+        for kind, version in step:
+            yield kind, {"metadata": {"resourceVersion": version}}, version
 
 
 def run(steps):
     stopping, woken = threading.Event(), []
     api = ScriptedApi(steps, stopping)
-    follow(api, "app=x", "apps", lambda: woken.append(1), stopping, watch_seconds=1)
+    follow_deployments(api, "app=x", "apps", lambda: woken.append(1), stopping)
     return api, len(woken)
 
 
@@ -56,5 +58,5 @@ def test_other_failures_retry_from_the_same_version():
     api = ScriptedApi([ApiError(500, "boom"), ConnectionError("reset")], stopping)
     waited = []
     stopping.wait = waited.append  # no real pause in a unit test
-    follow(api, "app=x", None, lambda: None, stopping, watch_seconds=1)
+    follow_deployments(api, "app=x", None, lambda: None, stopping)
     assert api.lists == 1 and api.watched_from == ["L1", "L1", "L1"] and waited == [1.0, 1.0]

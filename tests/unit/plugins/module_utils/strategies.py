@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterRule, PlacementRules, ServiceSpec)
+    DIVISIONS, Cluster, ClusterRule, PlacementRules, ServiceSpec)
 
 CLUSTER_NAMES = ["a", "b", "c", "d", "e", "f", "g", "h"]
 REGIONS = ["us", "eu"]
@@ -34,7 +34,8 @@ def rules(draw, names):
         low = draw(st.integers(0, 20))
         high = draw(st.none() | st.integers(low, 60))
         cluster_rules.append(ClusterRule(cluster=name, weight=draw(st.none() | st.integers(0, 10)), min=low, max=high))
-    return PlacementRules(excluded=frozenset(excluded), clusters=tuple(cluster_rules))
+    return PlacementRules(excluded=frozenset(excluded), clusters=tuple(cluster_rules),
+                          division=draw(st.sampled_from(DIVISIONS)))
 
 
 @st.composite
@@ -47,8 +48,10 @@ def intents(draw, fleet, max_replicas=200):
 
 @st.composite
 def scenarios(draw, max_replicas=200):
-    """A fleet, an intent for one of its regions and a set of unhealthy clusters."""
+    """A fleet, an intent for one of its regions, a set of unhealthy clusters, and the replicas
+    of the service that fit in each cluster whose room is measured (the others: no cap)."""
     fleet = draw(clusters())
     intent = draw(intents(fleet, max_replicas))
     unhealthy = frozenset(draw(st.lists(st.sampled_from(CLUSTER_NAMES), unique=True)))
-    return fleet, intent, unhealthy
+    fits = {c.name: draw(st.integers(0, 80)) for c in fleet if draw(st.booleans())}
+    return fleet, intent, unhealthy, fits

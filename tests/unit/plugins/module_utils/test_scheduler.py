@@ -23,8 +23,10 @@ def rule(intent, name):
     return intent.rules.rule_for(name) or ClusterRule(cluster=name)
 
 
-def cap(intent, cluster):
+def cap(intent, cluster, fits):
     limits = [intent.replicas]
+    if (fits or {}).get(cluster.name) is not None:
+        limits.append(fits[cluster.name])
     if rule(intent, cluster.name).max is not None:
         limits.append(rule(intent, cluster.name).max)
     if cluster.capacity is not None:
@@ -37,93 +39,94 @@ def weight(intent, cluster):
     return cluster.weight if override is None else override
 
 
-def floor(intent, cluster):
-    return min(rule(intent, cluster.name).min, cap(intent, cluster))
+def floor(intent, cluster, fits):
+    return min(rule(intent, cluster.name).min, cap(intent, cluster, fits))
 
 
-def room(intent, clusters):
-    return sum(cap(intent, c) if weight(intent, c) > 0 else floor(intent, c) for c in clusters)
+def room(intent, clusters, fits):
+    return sum(cap(intent, c, fits) if weight(intent, c) > 0 else floor(intent, c, fits) for c in clusters)
 
 
 @given(scenarios())
 def test_sum(scenario):
-    fleet, intent, unhealthy = scenario
-    decision = schedule(intent, fleet, unhealthy=unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    decision = schedule(intent, fleet, fits=fits, unhealthy=unhealthy)
     assert sum(decision.clusters.values()) + decision.unplaced == intent.replicas
     ok = eligible(fleet, intent, unhealthy)
-    if ok and room(intent, ok.values()) >= intent.replicas:
+    if ok and room(intent, ok.values(), fits) >= intent.replicas:
         assert decision.unplaced == 0
 
 
 @given(scenarios())
 def test_caps(scenario):
-    fleet, intent, unhealthy = scenario
-    decision = schedule(intent, fleet, unhealthy=unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    decision = schedule(intent, fleet, fits=fits, unhealthy=unhealthy)
     by_name = {c.name: c for c in fleet}
     for name, count in decision.clusters.items():
-        assert count <= cap(intent, by_name[name])
+        assert count <= cap(intent, by_name[name], fits)
         if weight(intent, by_name[name]) == 0:
-            assert count <= floor(intent, by_name[name])
+            assert count <= floor(intent, by_name[name], fits)
 
 
 @given(scenarios())
 def test_minimums(scenario):
-    fleet, intent, unhealthy = scenario
+    fleet, intent, unhealthy, fits = scenario
     ok = eligible(fleet, intent, unhealthy)
-    decision = schedule(intent, fleet, unhealthy=unhealthy)
-    if sum(floor(intent, c) for c in ok.values()) <= intent.replicas:
+    decision = schedule(intent, fleet, fits=fits, unhealthy=unhealthy)
+    if sum(floor(intent, c, fits) for c in ok.values()) <= intent.replicas:
         for name, cluster in ok.items():
-            assert decision.clusters.get(name, 0) >= floor(intent, cluster)
+            assert decision.clusters.get(name, 0) >= floor(intent, cluster, fits)
 
 
 @given(scenarios())
 def test_exclusion(scenario):
-    fleet, intent, unhealthy = scenario
-    decision = schedule(intent, fleet, unhealthy=unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    decision = schedule(intent, fleet, fits=fits, unhealthy=unhealthy)
     assert not set(decision.clusters) & intent.rules.excluded
 
 
 @given(scenarios())
 def test_eligibility(scenario):
-    fleet, intent, unhealthy = scenario
-    decision = schedule(intent, fleet, unhealthy=unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    decision = schedule(intent, fleet, fits=fits, unhealthy=unhealthy)
     assert set(decision.clusters) <= set(eligible(fleet, intent, unhealthy))
 
 
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_determinism_under_permutation(scenario, rnd):
-    fleet, intent, unhealthy = scenario
+    fleet, intent, unhealthy, fits = scenario
     shuffled_rules = list(intent.rules.clusters)
     rnd.shuffle(shuffled_rules)
     excluded = list(intent.rules.excluded)
     rnd.shuffle(excluded)
-    permuted = dataclasses.replace(intent, rules=PlacementRules(excluded=excluded, clusters=tuple(shuffled_rules)))
+    permuted = dataclasses.replace(intent, rules=PlacementRules(excluded=excluded, clusters=tuple(shuffled_rules),
+                                                                division=intent.rules.division))
     shuffled_fleet = list(fleet)
     rnd.shuffle(shuffled_fleet)
-    first = schedule(intent, fleet, unhealthy=unhealthy)
-    second = schedule(permuted, shuffled_fleet, unhealthy=frozenset(sorted(unhealthy, reverse=True)))
+    first = schedule(intent, fleet, fits=fits, unhealthy=unhealthy)
+    second = schedule(permuted, shuffled_fleet, fits=fits, unhealthy=frozenset(sorted(unhealthy, reverse=True)))
     assert first == second
     assert list(first.clusters) == sorted(first.clusters)
 
 
-def draw_previous(data, fleet, intent, unhealthy):
+def draw_previous(data, fleet, intent, unhealthy, fits):
     """Any placement the rules allow (not only one the scheduler made), so that
     keeping it is a real constraint rather than a side effect of proportionality."""
     previous = {}
     for name, cluster in sorted(eligible(fleet, intent, unhealthy).items()):
-        high = cap(intent, cluster) if weight(intent, cluster) > 0 else floor(intent, cluster)
-        previous[name] = data.draw(st.integers(floor(intent, cluster), high))
+        high = cap(intent, cluster, fits) if weight(intent, cluster) > 0 else floor(intent, cluster, fits)
+        previous[name] = data.draw(st.integers(floor(intent, cluster, fits), high))
     return previous
 
 
 @given(scenarios(), st.data())
 def test_scale_up_only_adds(scenario, data):
-    fleet, intent, unhealthy = scenario
-    before = draw_previous(data, fleet, intent, unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    before = draw_previous(data, fleet, intent, unhealthy, fits)
     bigger = dataclasses.replace(intent, replicas=sum(before.values()) + data.draw(st.integers(0, 200)))
-    after = schedule(bigger, fleet, previous=before, unhealthy=unhealthy).clusters
+    after = schedule(bigger, fleet, previous=before, fits=fits, unhealthy=unhealthy).clusters
     ok = eligible(fleet, bigger, unhealthy)
-    if sum(max(floor(bigger, c), before[n]) for n, c in ok.items()) > bigger.replicas:
+    if sum(max(floor(bigger, c, fits), before[n]) for n, c in ok.items()) > bigger.replicas:
         return  # a minimum that the larger count un-clamps takes precedence over keeping replicas
     for name, count in before.items():
         assert after.get(name, 0) >= count
@@ -131,12 +134,12 @@ def test_scale_up_only_adds(scenario, data):
 
 @given(scenarios(), st.data())
 def test_scale_down_only_removes(scenario, data):
-    fleet, intent, unhealthy = scenario
-    before = draw_previous(data, fleet, intent, unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    before = draw_previous(data, fleet, intent, unhealthy, fits)
     smaller = dataclasses.replace(intent, replicas=data.draw(st.integers(0, sum(before.values()))))
-    after = schedule(smaller, fleet, previous=before, unhealthy=unhealthy).clusters
+    after = schedule(smaller, fleet, previous=before, fits=fits, unhealthy=unhealthy).clusters
     ok = eligible(fleet, smaller, unhealthy)
-    if any(floor(smaller, c) > before[n] for n, c in ok.items()):
+    if any(floor(smaller, c, fits) > before[n] for n, c in ok.items()):
         return  # a minimum that the new count un-clamps takes precedence over keeping replicas
     for name, count in after.items():
         assert count <= before.get(name, 0)
@@ -144,13 +147,13 @@ def test_scale_down_only_removes(scenario, data):
 
 @given(scenarios(), st.data())
 def test_only_lost_clusters_replicas_move(scenario, data):
-    fleet, intent, unhealthy = scenario
-    before = draw_previous(data, fleet, intent, unhealthy)
+    fleet, intent, unhealthy, fits = scenario
+    before = draw_previous(data, fleet, intent, unhealthy, fits)
     intent = dataclasses.replace(intent, replicas=sum(before.values()))
     lost = frozenset(data.draw(st.lists(st.sampled_from(sorted(before)), unique=True))) if before else frozenset()
-    after = schedule(intent, fleet, previous=before, unhealthy=unhealthy | lost).clusters
+    after = schedule(intent, fleet, previous=before, fits=fits, unhealthy=unhealthy | lost).clusters
     survivors = eligible(fleet, intent, unhealthy | lost)
-    if sum(max(floor(intent, c), before[n]) for n, c in survivors.items()) > intent.replicas:
+    if sum(max(floor(intent, c, fits), before[n]) for n, c in survivors.items()) > intent.replicas:
         return  # a minimum that the new count un-clamps takes precedence over keeping replicas
     for name, count in before.items():
         if name in lost:
@@ -268,3 +271,33 @@ def test_cost_does_not_loop_per_replica():
     fleet = [Cluster(name=f"c{i:03d}", region="us", weight=rnd.randint(1, 9)) for i in range(100)]
     decision = schedule(ServiceSpec("us", "web", 1_000_000), fleet)
     assert sum(decision.clusters.values()) == 1_000_000
+
+
+def test_shares_are_capped_by_what_fits_and_the_rest_is_unplaced_saying_why():
+    fleet, fits = us(("us-east", {}), ("us-west", {})), {"us-east": 4, "us-west": 16}
+    assert schedule(ServiceSpec("us", "web", 14), fleet, fits=fits).clusters == {"us-east": 4, "us-west": 10}
+    full = schedule(ServiceSpec("us", "web", 30), fleet, fits=fits)
+    assert (full.clusters, full.unplaced) == ({"us-east": 4, "us-west": 16}, 10)
+    assert [r.code for r in full.reasons] == [ReasonCode.NO_ROOM, ReasonCode.FIT_CAPPED, ReasonCode.FIT_CAPPED]
+    assert full.reasons[0].text == ("10 replicas unplaced: the eligible clusters are at their maximum, capacity, "
+                                    "room or minimum (weight 0)")
+    assert full.reasons[1].text == "us-east: room for 4 replicas: its share is capped there"
+
+
+def test_dynamic_division_shares_in_proportion_to_what_fits():
+    fleet, fits = us(("us-east", {}), ("us-west", {})), {"us-east": 4, "us-west": 16}
+    dynamic = PlacementRules(division="dynamic")
+    assert schedule(ServiceSpec("us", "web", 10, rules=dynamic), fleet, fits=fits).clusters == {
+        "us-east": 2, "us-west": 8}
+    assert schedule(ServiceSpec("us", "web", 10), fleet, fits=fits).clusters == {"us-east": 4, "us-west": 6}, \
+        "weighted: equal weights, capped by fit"
+    unmeasured = {"us-east": 4}
+    assert schedule(ServiceSpec("us", "web", 10, rules=dynamic), fleet, fits=unmeasured).clusters == {
+        "us-east": 4, "us-west": 6}, "a cluster whose room is not measured: by weight, as weighted"
+
+
+def test_a_cluster_without_room_keeps_only_what_fits_and_the_rest_moves():
+    fleet = us(("us-east", {}), ("us-west", {}))
+    after = schedule(ServiceSpec("us", "web", 8), fleet, previous={"us-east": 4, "us-west": 4},
+                     fits={"us-east": 2, "us-west": 20})
+    assert after.clusters == {"us-east": 2, "us-west": 6}
