@@ -52,6 +52,7 @@ class Timing:
     resync_interval: float = 5.0        # a reconcile pass at least this often, changed or not
     peer_timeout: float = 2.0           # deadline of a call to a peer
     tombstone_ttl: float = 3600.0       # seconds a delete is remembered at least (then until all members hold it)
+    unschedulable_after: float = 30.0   # a pod found no node for this long counts as unable to run here
 
 
 @dataclasses.dataclass

@@ -20,19 +20,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from ansible_collections.multicluster.kube.listener.fitting import fits
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Reason, ReasonCode
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
 log = logging.getLogger("multicluster.listener.failover")
 
 
-def next_placement(service, clusters, used, ready, down, settling=frozenset(), unable=frozenset()):
+def next_placement(service, clusters, used, ready, down, settling=frozenset(), unable=frozenset(), fits=None):
     """The coordinator's decision for one service: (new Placement, why) or (None, None).
 
     clusters: the members (model.Cluster); used: replicas of other services per cluster;
     ready: {cluster: ready replicas of this service}; down: clusters without heartbeats;
     settling: back, but not yet for the hold-down time; unable: clusters whose listener cannot
-    run the service's workload yet."""
+    run the service's workload yet; fits: the replicas of the service that fit in each
+    cluster (listener/fitting.py)."""
     spec, current = service.spec, service.placement
     placed = current.clusters
     eligible = {c.name for c in clusters if c.region == spec.region and not c.cordoned
@@ -40,10 +42,10 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset(), u
     unavailable = set(down) | set(settling)
 
     if any(name not in eligible for name in placed):
-        return schedule(spec, clusters, previous=placed, unhealthy=down, used=used, unable=unable), "lost"
+        return schedule(spec, clusters, previous=placed, unhealthy=down, used=used, unable=unable, fits=fits), "lost"
 
     fresh = schedule(dataclasses.replace(spec, rebalance=True), clusters, unhealthy=unavailable, used=used,
-                     unable=unable)
+                     unable=unable, fits=fits)
     returning = [c for c in fresh.clusters if not placed.get(c) and current.has_reason(c, ReasonCode.UNHEALTHY)]
     surging = sum(placed.values()) > spec.replicas
     if returning or surging:
@@ -56,7 +58,8 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset(), u
         return None, None
 
     if current.unplaced:
-        decision = schedule(spec, clusters, previous=placed, unhealthy=unavailable, used=used, unable=unable)
+        decision = schedule(spec, clusters, previous=placed, unhealthy=unavailable, used=used, unable=unable,
+                            fits=fits)
         if decision.unplaced < current.unplaced:
             return decision, "placed"
     return None, None
@@ -80,7 +83,8 @@ class Coordinator:
         for key, service in sorted(self._replica.services(self.region)):
             placement, why = next_placement(service, clusters, self._replica.used_by_others(key),
                                             self._ready(service), down, settling,
-                                            self._features.unable(service.spec, self.region))
+                                            self._features.unable(service.spec, self.region),
+                                            fits(self._replica, service.spec))
             if placement is not None and placement != service.placement:
                 log.info("failover: %s %s -> %s (%s)", key, service.placement.clusters, placement.clusters, why)
                 self._metrics.failovers.labels(why).inc()

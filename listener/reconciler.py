@@ -37,9 +37,9 @@ class Scope:
 
 class Reconciler:
     def __init__(self, scope: Scope, kube, replica, write, beat, metrics, interval: float,
-                 heartbeat_interval: float):
+                 heartbeat_interval: float, room=None):
         """kube: an updater.KubernetesApi plus check_ready(); write: Writer.write; beat: called
-        for each heartbeat."""
+        for each heartbeat; room: a listener.room.Room of this cluster, or None (not measured)."""
         self.scope = scope
         self.kube = kube  # the API service's dry runs use it too
         self._kube, self._replica, self._write, self._beat_out = kube, replica, write, beat
@@ -48,13 +48,17 @@ class Reconciler:
         self.heartbeat_interval = heartbeat_interval
         self.wake = threading.Event()  # this cluster's Deployments should change, or one drifted
         self.stopping = threading.Event()
-        self._last_status = None
+        self._room = room
+        self._last_status = None  # (services, room) last written
+        self._last_pass = None  # (desired, plan, failures) of the last pass: a report of room alone reuses it
         self._last_heartbeat = 0.0
         self._wanted = {}  # service key -> Desired: this cluster's objects, kept as services change
         self._labels = {}  # this cluster's labels (overrides choose clusters by them)
         self._wanted_lock = threading.Lock()
 
     def start(self) -> None:
+        if self._room is not None:
+            self._room.start(self.stopping)
         self.records_changed(self._replica.subscribe(self.records_changed))
         threading.Thread(target=self._loop, name="reconcile", daemon=True).start()
         for namespace in self.scope.namespaces or [None]:
@@ -82,6 +86,7 @@ class Reconciler:
                     doing = "apiserver check"
                     self._kube.check_ready(timeout=max(1.0, self.heartbeat_interval))
                     self._beat()
+                    self._report(*self._last_pass)  # room and pods change between passes
             except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
                 last_pass = None  # until a whole pass succeeds again
                 self._metrics.reconcile_errors.inc()
@@ -101,13 +106,29 @@ class Reconciler:
                 for problem in problems:
                     log.warning("reconcile: service %s: %s", service_ref, problem)
         self._metrics.reconciles.inc()
-        status = updater.status(desired, plan, scope.region, 0, failures)
-        if status.services != self._last_status:
-            self._write([(status_key(scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
-                        author=f"listener@{scope.cluster}")
-            self._last_status = status.services
+        self._last_pass = (desired, plan, failures)
+        self._report(desired, plan, failures)
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_interval:
             self._beat()
+
+    def _report(self, desired, plan, failures) -> None:
+        """Write this cluster's status record if it changed: the pass's view of the services,
+        with the room and the pods the watches see now."""
+        status = self._with_room(updater.status(desired, plan, self.scope.region, 0, failures))
+        if (status.services, status.room) != self._last_status:
+            self._write([(status_key(self.scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
+                        author=f"listener@{self.scope.cluster}")
+            self._last_status = (status.services, status.room)
+
+    def _with_room(self, status):
+        if self._room is None or not self._room.synced.is_set():
+            return status
+        services = []
+        for service in status.services:
+            namespace = self.scope.deployment_namespace or service.namespace
+            scheduled, unschedulable = self._room.pods_of(namespace, service.service)
+            services.append(dataclasses.replace(service, scheduled=scheduled, unschedulable=unschedulable))
+        return dataclasses.replace(status, services=tuple(services), room=self._room.report())
 
     def _beat(self) -> None:
         self._beat_out()

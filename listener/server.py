@@ -43,6 +43,7 @@ from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.reconciler import Reconciler, Scope
 from ansible_collections.multicluster.kube.listener.replica import Replica
 from ansible_collections.multicluster.kube.listener.replication import Replication, quiet_rounds, rounds_until_next
+from ansible_collections.multicluster.kube.listener.room import Room
 from ansible_collections.multicluster.kube.listener.store import Store
 from ansible_collections.multicluster.kube.listener.writer import Writer
 
@@ -139,8 +140,10 @@ class Listener:
         kube, timing = self.config.kubernetes, self.config.timing
         scope = Scope(self.cluster, self.region, tuple(kube.namespaces), kube.deployment_namespace)
         client = api_client({"in_cluster": kube.in_cluster, "kubeconfig": kube.kubeconfig, "context": kube.context})
-        return Reconciler(scope, KubernetesApi(client), self.replica, self.writer.write, self.beacon.beat,
-                          self.metrics, timing.resync_interval, timing.heartbeat_interval)
+        kubernetes = KubernetesApi(client)
+        return Reconciler(scope, kubernetes, self.replica, self.writer.write, self.beacon.beat,
+                          self.metrics, timing.resync_interval, timing.heartbeat_interval,
+                          Room(kubernetes, timing.unschedulable_after))
 
     def _register(self) -> None:
         """Make sure this cluster is a member of its region, with its current endpoint."""

@@ -17,6 +17,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.workload import 
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
 from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE
+from ansible_collections.multicluster.kube.listener.fitting import fits
 
 log = logging.getLogger("multicluster.listener.api")
 
@@ -56,7 +57,7 @@ class FleetService:
             previous = current.value if current is not None else None
             placement = schedule(spec, replica.members(), previous=previous.placement.clusters if previous else None,
                                  unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key),
-                                 unable=self._features.unable(spec, spec.region))
+                                 unable=self._features.unable(spec, spec.region), fits=fits(replica, spec))
             new = Service(spec, placement)
             changed = new != previous
             stamp = current.stamp if current is not None and not changed else None
