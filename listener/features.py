@@ -19,10 +19,17 @@ RECORDS_WHOLE = "records-whole"
 # the seed's image on its port). A service with one is placed only on clusters whose listener
 # can run it, and refused while some member would drop it from the record (no records-whole).
 WORKLOADS = "workloads"
-FEATURES = (RECORDS_WHOLE, WORKLOADS)
+# Reports its cluster's room and the pods of each service, and caps shares by what fits. A
+# cluster whose listener does not report room is placed without that cap (by weight and
+# capacity, as before); `division: dynamic` divides by the weights while one of its region's
+# clusters reports none.
+ROOM = "room"
+FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM)
 MEANWHILE = {RECORDS_WHOLE: "records are written without the fields older listeners would drop (reason codes: "
                             "their texts say the same); services with a workload are refused",
-             WORKLOADS: "services with a workload (a template or companions) are not placed on these clusters"}
+             WORKLOADS: "services with a workload (a template or companions) are not placed on these clusters",
+             ROOM: "these clusters' shares are not capped by what fits in them; dynamic division goes by the weights "
+                   "in their regions"}
 
 
 class Features:

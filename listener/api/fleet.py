@@ -55,9 +55,10 @@ class FleetService:
         with self._writer.lock:
             current = replica.record(spec.key)
             previous = current.value if current is not None else None
+            fitting = fits(replica, spec)
             placement = schedule(spec, replica.members(), previous=previous.placement.clusters if previous else None,
                                  unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key),
-                                 unable=self._features.unable(spec, spec.region), fits=fits(replica, spec))
+                                 unable=self._features.unable(spec, spec.region), fits=fitting)
             new = Service(spec, placement)
             changed = new != previous
             stamp = current.stamp if current is not None and not changed else None
@@ -68,7 +69,8 @@ class FleetService:
                 self._metrics.writes.labels("set_region_replicas").inc()
         response = pb.SetRegionReplicasResponse(
             intent=messages.service_to_message(new), changed=changed,
-            previous_placement=messages.placement_to_message(previous.placement.clusters if previous else {}))
+            previous_placement=messages.placement_to_message(previous.placement.clusters if previous else {}),
+            fits=fitting)
         if stamp is not None:
             response.stamp.CopyFrom(messages.stamp_to_message(stamp))
         if previous is not None:

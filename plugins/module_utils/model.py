@@ -13,6 +13,7 @@ ValidationError names the field and the rule it broke.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
@@ -368,6 +369,7 @@ def global_config(records) -> dict:
                 "cordoned": record.value.cordoned if record else False,
                 "labels": dict(record.value.labels) if record else {},
                 "reported_ms": status.reported_ms if status else 0,
+                "room": [dataclasses.asdict(n) for n in status.room] if status and status.room is not None else None,
                 "changed": change_info(record) if record else None,
                 "services": {},
             }
@@ -398,6 +400,7 @@ def global_config(records) -> dict:
             entry = node["services"].setdefault(svc.service, _no_status(svc.service, 0))
             entry.update(ready=svc.ready, updated=svc.updated if svc.reports_updated else svc.ready,
                          available=svc.available if svc.reports_updated else svc.ready, conflict=svc.conflict,
+                         scheduled=svc.scheduled, unschedulable=svc.unschedulable,
                          problems=[{"object": p.object, "text": p.text} for p in svc.problems])
     return {"regions": regions}
 
@@ -405,7 +408,7 @@ def global_config(records) -> dict:
 def _no_status(service: str, desired: int) -> dict:
     """A service's entry in a cluster's node before its status says more."""
     return {"name": service, "desired": desired, "ready": 0, "updated": 0, "available": 0, "conflict": "",
-            "problems": []}
+            "problems": [], "scheduled": 0, "unschedulable": 0}
 
 
 def change_info(record: Record) -> dict:

@@ -4,4 +4,4 @@
 advertise it in their heartbeats (docs/upgrading.md)."""
 from __future__ import annotations
 
-VERSION = "0.2.0"
+VERSION = "0.3.0"

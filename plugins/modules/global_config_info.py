@@ -46,9 +46,12 @@ RETURN = r"""
 regions:
   description:
     - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
+      C(room) (its schedulable nodes' free room as its listener last measured it, nodes alike grouped, each with
+      C(cpu_milli), C(memory_bytes), C(pods) and C(count); null when not measured),
       C(listener_version) and C(features) as its heartbeats say (empty until heard), C(changed) and C(services)
       with C(desired), C(ready), C(available), C(updated) (replicas of the pod template it should run) and
-      C(problems) per service, each object it could not make as wanted with its C(object) (C(Kind namespace/name))
+      C(scheduled) (pods bound to a node), C(unschedulable) (pods no node was found for, longer than the
+      listener's C(unschedulable_after)) and C(problems) per service, each object it could not make as wanted with its C(object) (C(Kind namespace/name))
       and C(text), and C(conflict), those in one line) and C(services) (each with C(replicas), C(image), C(port), C(namespace), C(workload)
       (C(template), C(companions), C(expose)), C(placement), C(unplaced), C(reasons) and C(changed));
       each reason has the C(cluster) it is about (empty for the region), a C(code) and a C(text).

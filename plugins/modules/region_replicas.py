@@ -130,6 +130,18 @@ options:
       max:
         description: Replicas the cluster runs at most.
         type: int
+  division:
+    description:
+      - How the replicas are divided among the eligible clusters. Either way, no cluster gets more than fit in its
+        room (node by node, from the resource requests of the pod template; its replicas already running count
+        as fitting), and what fits nowhere is unplaced with the reason.
+      - V(weighted), in proportion to the clusters' weights.
+      - V(dynamic), in proportion to the replicas that fit in each cluster, as Karmada's dynamic weight; by the
+        weights while some eligible cluster's room is not measured (its listener manages no Kubernetes).
+      - A service whose pods request no CPU or memory fits anywhere.
+    type: str
+    choices: [weighted, dynamic]
+    default: weighted
   rebalance:
     description:
       - Move existing replicas to restore the proportions of the weights.
@@ -269,6 +281,14 @@ unplaced:
   returned: when O(state=present)
   type: int
   sample: 0
+fits:
+  description:
+    - Replicas of the service that fit in each cluster of the region whose room is measured, those it runs there
+      included, as the placement counted them (in check mode too, before anything is placed). Empty when its pods
+      request nothing.
+  returned: when O(state=present)
+  type: dict
+  sample: {"us-east": 4, "us-west": 16}
 reasons:
   description: Why clusters were left out or replicas unplaced, each with the cluster it is about (empty for the region), a code and the text.
   returned: when O(state=present)
@@ -307,7 +327,7 @@ def spec_from_params(p) -> ServiceSpec:
     rules = PlacementRules(
         excluded=frozenset(p["excluded"]),
         clusters=tuple(ClusterRule(cluster=r["name"], weight=r["weight"], min=r["min"], max=r["max"])
-                       for r in p["clusters"]))
+                       for r in p["clusters"]), division=p["division"])
     return ServiceSpec(region=p["region"], service=p["service"], replicas=p["replicas"], image=p["image"] or "",
                        port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"],
                        workload=workload_from_params(p))
@@ -379,6 +399,7 @@ MODULE_SPEC = dict(
             min=dict(type="int", default=0),
             max=dict(type="int"),
         )),
+        division=dict(type="str", choices=["weighted", "dynamic"], default="weighted"),
         rebalance=dict(type="bool", default=False),
         wait=dict(type="str", choices=["committed", "propagated", "applied", "ready"], default="committed"),
         wait_timeout=dict(type="float", default=120.0),
@@ -411,7 +432,7 @@ def run(module):
                                                   wait_timeout=p["wait_timeout"])
             placed = messages.service_from_message(response.intent).placement
             result = dict(changed=response.changed, placement=dict(placed.clusters), unplaced=placed.unplaced,
-                          reasons=[r.as_dict() for r in placed.reasons],
+                          reasons=[r.as_dict() for r in placed.reasons], fits=dict(response.fits),
                           previous_placement=placement_of(response.previous_placement))
             desired_state = _settings(spec) | {"placement": dict(placed.clusters)}
         else:
@@ -454,7 +475,7 @@ def _settings(spec: ServiceSpec) -> dict:
     data = dataclasses.asdict(spec)
     data["workload"] = spec.workload.as_dict()
     data["rules"] = {"excluded": sorted(spec.rules.excluded),
-                     "clusters": [dataclasses.asdict(r) for r in spec.rules.clusters]}
+                     "clusters": [dataclasses.asdict(r) for r in spec.rules.clusters], "division": spec.rules.division}
     return data
 
 

@@ -116,6 +116,8 @@ def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, name
     status = playbook(["-i", str(inventory), "playbooks/status.yml"])
     assert any(line.split()[:7] == ['"us', "us-east", "healthy", "orders", "2", "2", "2"]
                for line in status.stdout.splitlines())
+    assert any(line.split()[:3] == ['"us', "us-east", "room:"] and line.rstrip('",').endswith(
+        "free on 2 schedulable nodes") for line in status.stdout.splitlines()), status.stdout
     playbook([*common, "playbooks/remove-service.yml", "-e", "region=us", "-e", "service=orders"])
     from fleet_state import managed_deployments
     assert managed_deployments(kube, "us-east", namespace) == {}

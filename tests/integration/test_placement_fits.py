@@ -95,6 +95,11 @@ def test_replicas_are_placed_where_they_fit_and_none_is_left_pending(fleet, divi
 
 def test_what_fits_nowhere_is_unplaced_with_the_reason_and_nothing_pends(fleet):
     listeners, apis = fleet
+    with listeners.client("us-east") as c:  # check mode: what fits where, before anything is placed
+        plan = c.set_region_replicas(cpu_service("fit-all", 30), dry_run=True)
+        assert c.records(["service/us/fit-all"])[0] == [], "a dry run placed it"
+    assert dict(plan.fits) == {"us-east": 4, "us-west": 16}
+    assert {p.cluster: p.replicas for p in plan.intent.placement} == {"us-east": 4, "us-west": 16}
     place(listeners, cpu_service("fit-all", 14))
     intent = place(listeners, cpu_service("fit-all", 30))  # its 14 running pods are added back to the room
     assert {p.cluster: p.replicas for p in intent.placement} == {"us-east": 4, "us-west": 16}

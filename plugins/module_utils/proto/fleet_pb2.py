@@ -88,96 +88,99 @@ try:
         b'\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceInte'
         b'nt\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster'
         b'.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spe'
-        b'c\x18\x05 \x01(\x0b2!.multicluster.kube.v1.ServiceSpec"\xac\x02\n\x19S'
+        b'c\x18\x05 \x01(\x0b2!.multicluster.kube.v1.ServiceSpec"\xa2\x03\n\x19S'
         b'etRegionReplicasResponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multi'
         b'cluster.kube.v1.ServiceIntent\x12A\n\x12previous_placem'
         b'ent\x18\x02 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas'
         b'\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07'
         b'changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01'
         b'(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicluster.kube.v1.Serv'
-        b'iceIntent"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01'
-        b'(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01'
-        b'(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_sec'
-        b'onds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous'
-        b'_placement\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterR'
-        b'eplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.St'
-        b'amp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_det'
-        b'ail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.'
-        b'v1.ServiceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04ke'
-        b'ys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07he'
-        b'althy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07versi'
-        b'on\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07featur'
-        b'e\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17'
-        b'GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multi'
-        b'cluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicl'
-        b'uster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t'
-        b'\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldB'
-        b'ackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2'
-        b'!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 '
-        b'\x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 '
-        b'\x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12'
-        b'\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicl'
-        b'uster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_'
-        b'endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n'
-        b'\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.'
-        b'Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t'
-        b'\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06c'
-        b'hange\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ClusterChange'
-        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04nam'
-        b'e\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06'
-        b'before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
-        b'0\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpe'
-        b'c\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n'
-        b'\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthRespons'
-        b'e\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03'
-        b' \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bP'
-        b'ushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03('
-        b'\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03('
-        b'\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Hea'
-        b'rtbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_'
-        b'reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18'
-        b'\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 '
-        b'\x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01'
-        b'(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigest'
-        b'Request\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e'
-        b'.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18'
-        b'\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.mul'
-        b'ticluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+'
-        b'\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06w'
-        b'anted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bu'
-        b'ckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.k'
-        b'ube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_clus'
-        b'ter\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\n'
-        b'heartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
-        b't"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wante'
-        b'd\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bucket'
-        b's\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.'
-        b'v1.Heartbeat*\xd7\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPE'
-        b'CIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTH'
-        b'Y\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n'
-        b'\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING'
-        b'\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n*Z\n\x07WaitFo'
-        b'r\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPR'
-        b'OPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11'
-        b'SetRegionReplicas\x12..multicluster.kube.v1.SetRegi'
-        b'onReplicasRequest\x1a/.multicluster.kube.v1.SetRegi'
-        b'onReplicasResponse\x12h\n\rDeleteService\x12*.multiclust'
-        b'er.kube.v1.DeleteServiceRequest\x1a+.multicluster.k'
-        b'ube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12'
-        b',.multicluster.kube.v1.GetGlobalConfigRequest\x1a-.'
-        b'multicluster.kube.v1.GetGlobalConfigResponse\x12\\\n\n'
-        b"PutCluster\x12'.multicluster.kube.v1.PutClusterRequ"
-        b'est\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rUp'
-        b'dateCluster\x12*.multicluster.kube.v1.UpdateCluster'
-        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12b'
-        b'\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveClu'
-        b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
-        b'se\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthReques'
-        b't\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04Peer'
-        b'\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".mu'
-        b'lticluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mult'
-        b'icluster.kube.v1.DigestRequest\x1a$.multicluster.ku'
-        b'be.v1.DigestResponseb\x06proto3'
+        b'iceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.multicluster.kube.v1.S'
+        b'etRegionReplicasResponse.FitsEntry\x1a+\n\tFitsEntry\x12'
+        b'\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01"\x8e\x01\n\x14DeleteServic'
+        b'eRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry'
+        b'_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.'
+        b'WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServi'
+        b'ceResponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicl'
+        b'uster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.m'
+        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06wa'
+        b'ited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01('
+        b'\x0b2#.multicluster.kube.v1.ServiceIntent"&\n\x16GetGlo'
+        b'balConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12'
+        b'\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_'
+        b'seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t'
+        b'"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11'
+        b'\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n'
+        b'\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06'
+        b'health\x18\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealt'
+        b'h\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.mult'
+        b'icluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterReq'
+        b'uest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Clu'
+        b'sterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04n'
+        b'ame\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01'
+        b'\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06'
+        b'labels\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08co'
+        b'rdoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_ca'
+        b'pacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2)'
+        b'.multicluster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEnt'
+        b'riesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14Upd'
+        b'ateClusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster'
+        b'.kube.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14Remov'
+        b'eClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3'
+        b'\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluste'
+        b'r.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multiclus'
+        b'ter.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicl'
+        b'uster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRe'
+        b'quest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06regi'
+        b'on\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12'
+        b'\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster'
+        b'\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.R'
+        b'ecord\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.mu'
+        b'lticluster.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08'
+        b'accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12'
+        b'\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.'
+        b'v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluste'
+        b'r\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08fea'
+        b'tures\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 '
+        b'\x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyS'
+        b'tamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\n'
+        b'heartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
+        b't"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multiclust'
+        b'er.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by'
+        b'\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18'
+        b'\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0fPushRe'
+        b'questWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c'
+        b'\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicl'
+        b'uster.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r'
+        b'\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01'
+        b'(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03('
+        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xd7\x01\n\nReasonCod'
+        b'e\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08'
+        b'CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13'
+        b'\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07'
+        b'NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\n'
+        b'FIT_CAPPED\x10\n*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10'
+        b'\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n'
+        b'\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multic'
+        b'luster.kube.v1.SetRegionReplicasRequest\x1a/.multic'
+        b'luster.kube.v1.SetRegionReplicasResponse\x12h\n\rDele'
+        b'teService\x12*.multicluster.kube.v1.DeleteServiceRe'
+        b'quest\x1a+.multicluster.kube.v1.DeleteServiceRespon'
+        b'se\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.Get'
+        b'GlobalConfigRequest\x1a-.multicluster.kube.v1.GetGl'
+        b"obalConfigResponse\x12\\\n\nPutCluster\x12'.multicluster."
+        b'kube.v1.PutClusterRequest\x1a%.multicluster.kube.v1'
+        b'.ClusterResponse\x12b\n\rUpdateCluster\x12*.multicluster'
+        b'.kube.v1.UpdateClusterRequest\x1a%.multicluster.kub'
+        b'e.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.multiclu'
+        b'ster.kube.v1.RemoveClusterRequest\x1a%.multicluster'
+        b'.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.multicluste'
+        b'r.kube.v1.HealthRequest\x1a$.multicluster.kube.v1.H'
+        b'ealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.ku'
+        b'be.v1.PushRequest\x1a".multicluster.kube.v1.PushRes'
+        b'ponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestReq'
+        b'uest\x1a$.multicluster.kube.v1.DigestResponseb\x06prot'
+        b'o3'
     )
 
     _globals = globals()
@@ -191,12 +194,14 @@ try:
         _globals['_OVERRIDE_IMAGESENTRY']._serialized_options = b'8\001'
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._loaded_options = None
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 6015
-        _globals['_REASONCODE']._serialized_end = 6230
-        _globals['_WAITFOR']._serialized_start = 6232
-        _globals['_WAITFOR']._serialized_end = 6322
+        _globals['_REASONCODE']._serialized_start = 6133
+        _globals['_REASONCODE']._serialized_end = 6348
+        _globals['_WAITFOR']._serialized_start = 6350
+        _globals['_WAITFOR']._serialized_end = 6440
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -238,57 +243,59 @@ try:
         _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2755
         _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2970
         _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2973
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3273
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 3276
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 3418
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 3421
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 3664
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3666
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3704
-        _globals['_CLUSTERHEALTH']._serialized_start = 3706
-        _globals['_CLUSTERHEALTH']._serialized_end = 3818
-        _globals['_HELDBACK']._serialized_start = 3820
-        _globals['_HELDBACK']._serialized_end = 3883
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 3886
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 4089
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 4091
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 4179
-        _globals['_CLUSTERCHANGE']._serialized_start = 4182
-        _globals['_CLUSTERCHANGE']._serialized_end = 4413
-        _globals['_LABELS']._serialized_start = 4415
-        _globals['_LABELS']._serialized_end = 4531
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4485
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4531
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4533
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4625
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4627
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4680
-        _globals['_CLUSTERRESPONSE']._serialized_start = 4683
-        _globals['_CLUSTERRESPONSE']._serialized_end = 4862
-        _globals['_HEALTHREQUEST']._serialized_start = 4864
-        _globals['_HEALTHREQUEST']._serialized_end = 4879
-        _globals['_HEALTHRESPONSE']._serialized_start = 4881
-        _globals['_HEALTHRESPONSE']._serialized_end = 4986
-        _globals['_PUSHREQUEST']._serialized_start = 4989
-        _globals['_PUSHREQUEST']._serialized_end = 5142
-        _globals['_PUSHRESPONSE']._serialized_start = 5144
-        _globals['_PUSHRESPONSE']._serialized_end = 5197
-        _globals['_KEYSTAMP']._serialized_start = 5199
-        _globals['_KEYSTAMP']._serialized_end = 5283
-        _globals['_HEARTBEAT']._serialized_start = 5285
-        _globals['_HEARTBEAT']._serialized_end = 5365
-        _globals['_DIGESTREQUEST']._serialized_start = 5368
-        _globals['_DIGESTREQUEST']._serialized_end = 5547
-        _globals['_DIGESTRESPONSE']._serialized_start = 5550
-        _globals['_DIGESTRESPONSE']._serialized_end = 5728
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 5730
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 5857
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5860
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 6012
-        _globals['_FLEET']._serialized_start = 6325
-        _globals['_FLEET']._serialized_end = 7047
-        _globals['_PEER']._serialized_start = 7050
-        _globals['_PEER']._serialized_end = 7220
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3391
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 3348
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 3391
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 3394
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 3536
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 3539
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 3782
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3784
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3822
+        _globals['_CLUSTERHEALTH']._serialized_start = 3824
+        _globals['_CLUSTERHEALTH']._serialized_end = 3936
+        _globals['_HELDBACK']._serialized_start = 3938
+        _globals['_HELDBACK']._serialized_end = 4001
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4004
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 4207
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 4209
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 4297
+        _globals['_CLUSTERCHANGE']._serialized_start = 4300
+        _globals['_CLUSTERCHANGE']._serialized_end = 4531
+        _globals['_LABELS']._serialized_start = 4533
+        _globals['_LABELS']._serialized_end = 4649
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4603
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4649
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4651
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4743
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4745
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4798
+        _globals['_CLUSTERRESPONSE']._serialized_start = 4801
+        _globals['_CLUSTERRESPONSE']._serialized_end = 4980
+        _globals['_HEALTHREQUEST']._serialized_start = 4982
+        _globals['_HEALTHREQUEST']._serialized_end = 4997
+        _globals['_HEALTHRESPONSE']._serialized_start = 4999
+        _globals['_HEALTHRESPONSE']._serialized_end = 5104
+        _globals['_PUSHREQUEST']._serialized_start = 5107
+        _globals['_PUSHREQUEST']._serialized_end = 5260
+        _globals['_PUSHRESPONSE']._serialized_start = 5262
+        _globals['_PUSHRESPONSE']._serialized_end = 5315
+        _globals['_KEYSTAMP']._serialized_start = 5317
+        _globals['_KEYSTAMP']._serialized_end = 5401
+        _globals['_HEARTBEAT']._serialized_start = 5403
+        _globals['_HEARTBEAT']._serialized_end = 5483
+        _globals['_DIGESTREQUEST']._serialized_start = 5486
+        _globals['_DIGESTREQUEST']._serialized_end = 5665
+        _globals['_DIGESTRESPONSE']._serialized_start = 5668
+        _globals['_DIGESTRESPONSE']._serialized_end = 5846
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 5848
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 5975
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5978
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 6130
+        _globals['_FLEET']._serialized_start = 6443
+        _globals['_FLEET']._serialized_end = 7165
+        _globals['_PEER']._serialized_start = 7168
+        _globals['_PEER']._serialized_end = 7338
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
