@@ -114,4 +114,3 @@ def test_what_fits_nowhere_is_unplaced_with_the_reason_and_nothing_pends(fleet):
         [node] = room_of(listeners, cluster)
         assert (node.cpu_milli, node.count) == (0, 1), f"{cluster}'s node is full: {node}"
     remove(listeners, apis, "fit-all")
-
