@@ -30,12 +30,14 @@ def durable(listener):
 @FUZZ
 @given(region=st.one_of(st.just("us"), names), service=st.one_of(st.just("web"), names),
        replicas=st.one_of(st.integers(0, 50), anything), port=st.one_of(st.just(8080), anything),
-       excluded=st.one_of(st.just([]), anything), clusters=st.one_of(st.just([]), anything))
+       excluded=st.one_of(st.just([]), anything), clusters=st.one_of(st.just([]), anything),
+       division=st.one_of(st.sampled_from(["weighted", "dynamic"]), anything))
 def test_region_replicas_with_random_arguments(listener, tried, capsys, region, service, replicas, port, excluded,
-                                               clusters):
+                                               clusters, division):
     before = durable(listener)
     result = run(region_replicas, listener, {"region": region, "service": service, "replicas": replicas,
-                                             "port": port, "excluded": excluded, "clusters": clusters}, capsys)
+                                             "port": port, "excluded": excluded, "clusters": clusters,
+                                             "division": division}, capsys)
     assert "Traceback" not in result.get("msg", "") and "exception" not in result.get("msg", "").lower()
     tried["refused" if result.get("failed") else "placed"] += 1
     if result.get("failed"):

@@ -8,6 +8,7 @@ import sys
 from hypothesis import given, strategies as st
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils.fit import NodeRoom
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, ObjectProblem, Placement, Reason, ReasonCode, Record, Service, ServiceSpec, ServiceStatus,
@@ -44,14 +45,19 @@ def services(draw):
     return Service(spec, placement)
 
 
+rooms = st.none() | st.lists(st.builds(NodeRoom, st.integers(-2**40, 2**40), st.integers(-2**62, 2**62),
+                                        st.integers(-1000, 1000), st.integers(1, 10_000)), max_size=4).map(tuple)
 statuses = st.builds(
     ClusterStatus, cluster=st.sampled_from(CLUSTER_NAMES), region=st.just("us"), reported_ms=st.integers(0, 2**62),
+    room=rooms,
     services=st.lists(st.builds(ServiceStatus, region=st.just("us"), service=st.just("web"),
                                 desired=st.integers(0, 100), ready=st.integers(0, 100),
                                 conflict=st.text(max_size=30), updated=st.integers(0, 100),
                                 available=st.integers(0, 100), revision=st.text(max_size=12),
                                 problems=st.lists(st.builds(ObjectProblem, st.text(max_size=30), st.text(max_size=30)),
-                                                  max_size=3).map(tuple)), max_size=3).map(tuple))
+                                                  max_size=3).map(tuple),
+                                scheduled=st.integers(0, 1000), unschedulable=st.integers(0, 1000)),
+                      max_size=3).map(tuple))
 
 values = st.one_of(st.none(), services(), clusters(min_size=1, max_size=1).map(lambda c: c[0]), statuses)
 
