@@ -19,47 +19,65 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
-from ansible_collections.multicluster.kube.listener.fitting import fits
+from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Reason, ReasonCode
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
 log = logging.getLogger("multicluster.listener.failover")
 
 
-def next_placement(service, clusters, used, ready, down, settling=frozenset(), unable=frozenset(), fits=None):
+def next_placement(service, clusters, used, ready, down, settling=frozenset(), unable=frozenset(), fits=None,
+                   stuck=None, recovered=frozenset()):
     """The coordinator's decision for one service: (new Placement, why) or (None, None).
 
     clusters: the members (model.Cluster); used: replicas of other services per cluster;
     ready: {cluster: ready replicas of this service}; down: clusters without heartbeats;
     settling: back, but not yet for the hold-down time; unable: clusters whose listener cannot
     run the service's workload yet; fits: the replicas of the service that fit in each
-    cluster (listener/fitting.py)."""
+    cluster (listener/fitting.py); stuck: {cluster: (replicas of its share it reports it
+    cannot run, why)}; recovered: clusters replicas were rescued from that have had room again
+    for the hold-down time."""
     spec, current = service.spec, service.placement
     placed = current.clusters
+    fitting = held(fits or {}, current, recovered)
     eligible = {c.name for c in clusters if c.region == spec.region and not c.cordoned
                 and c.name not in spec.rules.excluded and c.name not in down and c.name not in unable}
     unavailable = set(down) | set(settling)
 
-    if any(name not in eligible for name in placed):
-        return schedule(spec, clusters, previous=placed, unhealthy=down, used=used, unable=unable, fits=fits), "lost"
+    def decide(spec_, unhealthy, previous, caps=fitting):
+        return carrying(schedule(spec_, clusters, previous=previous, unhealthy=unhealthy, used=used, unable=unable,
+                                 fits=caps), current, recovered)
 
-    fresh = schedule(dataclasses.replace(spec, rebalance=True), clusters, unhealthy=unavailable, used=used,
-                     unable=unable, fits=fits)
-    returning = [c for c in fresh.clusters if not placed.get(c) and current.has_reason(c, ReasonCode.UNHEALTHY)]
+    if any(name not in eligible for name in placed):
+        return decide(spec, down, placed), "lost"
+
+    stuck = {c: (n, why) for c, (n, why) in (stuck or {}).items() if n > 0 and placed.get(c, 0) > 0}
+    if stuck:
+        caps = {**fitting, **{c: min(fitting.get(c, placed[c]), placed[c] - n) for c, (n, _why) in stuck.items()}}
+        decision = decide(spec, down, placed, caps)
+        rescued = tuple(Reason(c, ReasonCode.RESCUED, f"{c}: {n} replicas could not run there ({why}): moved")
+                        for c, (n, why) in sorted(stuck.items()))
+        kept = tuple(r for r in decision.reasons if not (r.code == ReasonCode.RESCUED and r.cluster in stuck))
+        return Placement(decision.clusters, decision.unplaced, kept + rescued), "rescued"
+
+    fresh = decide(dataclasses.replace(spec, rebalance=True), unavailable, None)
+    returning = [c for c in fresh.clusters if fresh.clusters[c] > placed.get(c, 0) and (
+        (not placed.get(c) and current.has_reason(c, ReasonCode.UNHEALTHY)) or c in recovered)]
     surging = sum(placed.values()) > spec.replicas
     if returning or surging:
         surge = {c: max(placed.get(c, 0), fresh.clusters.get(c, 0)) for c in set(placed) | set(fresh.clusters)}
         if placed != surge:
-            return Placement(surge, 0, tuple(Reason(c, ReasonCode.RETURNING, f"{c}: replicas returning after recovery")
-                                             for c in sorted(returning))), "surge"
+            back = tuple(Reason(c, ReasonCode.RETURNING, f"{c}: replicas returning after recovery")
+                         for c in sorted(returning))
+            return carrying(Placement(surge, 0, back), current, set(recovered) | set(returning)), "surge"
         if all(ready.get(c, 0) >= n for c, n in fresh.clusters.items()):
             return fresh, "back"
         return None, None
 
     if current.unplaced:
-        decision = schedule(spec, clusters, previous=placed, unhealthy=unavailable, used=used, unable=unable,
-                            fits=fits)
+        decision = decide(spec, unavailable, placed)
         if decision.unplaced < current.unplaced:
             return decision, "placed"
     return None, None
@@ -68,23 +86,27 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset(), u
 class Coordinator:
     """Runs on every listener; acts only while its cluster coordinates its region."""
 
-    def __init__(self, cluster: str, region: str, replica, health, features, write, metrics):
+    def __init__(self, cluster: str, region: str, replica, health, features, write, metrics, clock=time.monotonic):
         self.cluster, self.region = cluster, region
         self._replica, self._health, self._features = replica, health, features
-        self._write, self._metrics = write, metrics
+        self._write, self._metrics, self._clock = write, metrics, clock
+        self._room_since = {}  # (service key, cluster rescued from) -> since when it could run more (monotonic)
 
     def tick(self) -> int:
         self._health.refresh()
         if self._health.coordinator(self.region) != self.cluster:
+            self._room_since.clear()  # a coordinator again later starts its hold-downs afresh
             return 0
         down, settling = self._health.unhealthy(), self._health.settling()
         clusters = self._replica.members()
         moves = []
         for key, service in sorted(self._replica.services(self.region)):
+            fitting = fits(self._replica, service.spec)
+            stuck, recovered = self._stuck_and_recovered(key, service, fitting)
             placement, why = next_placement(service, clusters, self._replica.used_by_others(key),
                                             self._ready(service), down, settling,
-                                            self._features.unable(service.spec, self.region),
-                                            fits(self._replica, service.spec))
+                                            self._features.unable(service.spec, self.region), fitting,
+                                            stuck, recovered)
             if placement is not None and placement != service.placement:
                 log.info("failover: %s %s -> %s (%s)", key, service.placement.clusters, placement.clusters, why)
                 self._metrics.failovers.labels(why).inc()
@@ -93,12 +115,37 @@ class Coordinator:
             self._write(moves, author=f"failover@{self.cluster}")
         return len(moves)
 
-    def _ready(self, service) -> dict:
-        """{cluster: ready replicas of the service} from the clusters' latest statuses."""
-        ready = {}
-        for cluster in service.placement.clusters:
+    def _entries(self, service) -> dict:
+        """{cluster: the service's entry in the cluster's latest status}, for its clusters."""
+        current = service.placement
+        entries = {}
+        for cluster in set(current.clusters) | {r.cluster for r in current.reasons if r.code == ReasonCode.RESCUED}:
             status = self._replica.status_of(cluster)
             for entry in status.services if status else ():
                 if (entry.region, entry.service) == (service.spec.region, service.spec.service):
-                    ready[cluster] = entry.ready
-        return ready
+                    entries[cluster] = entry
+        return entries
+
+    def _ready(self, service) -> dict:
+        """{cluster: ready replicas of the service} from the clusters' latest statuses."""
+        return {cluster: entry.ready for cluster, entry in self._entries(service).items()}
+
+    def _stuck_and_recovered(self, key, service, fitting) -> tuple:
+        """({cluster: (replicas it cannot run, why)}, {clusters rescued from that could run more
+        for the hold-down time}), from statuses that report on the share the placement gives."""
+        current, now = service.placement, self._clock()
+        rescued = {r.cluster for r in current.reasons if r.code == ReasonCode.RESCUED}
+        stuck, recovered = {}, set()
+        for cluster, entry in self._entries(service).items():
+            if entry.desired != current.clusters.get(cluster, 0):
+                continue  # not yet reporting on its share now
+            if entry.cannot_run:
+                stuck[cluster] = (entry.cannot_run, f"its Deployment cannot be applied: {entry.conflict}"
+                                  if entry.blocked else "pods the kube-scheduler found no node for")
+            if cluster in rescued:
+                more_fits = fitting.get(cluster) is None or fitting[cluster] > entry.desired
+                if entry.cannot_run or not more_fits:
+                    self._room_since.pop((key, cluster), None)
+                elif now - self._room_since.setdefault((key, cluster), now) >= self._health.hold_down:
+                    recovered.add(cluster)
+        return stuck, recovered

@@ -17,7 +17,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.workload import 
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
 from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE
-from ansible_collections.multicluster.kube.listener.fitting import fits
+from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
 
 log = logging.getLogger("multicluster.listener.api")
 
@@ -56,9 +56,11 @@ class FleetService:
             current = replica.record(spec.key)
             previous = current.value if current is not None else None
             fitting = fits(replica, spec)
-            placement = schedule(spec, replica.members(), previous=previous.placement.clusters if previous else None,
-                                 unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key),
-                                 unable=self._features.unable(spec, spec.region), fits=fitting)
+            before = previous.placement if previous else None
+            placement = carrying(schedule(
+                spec, replica.members(), previous=before.clusters if before else None,
+                unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key),
+                unable=self._features.unable(spec, spec.region), fits=held(fitting, before)), before)
             new = Service(spec, placement)
             changed = new != previous
             stamp = current.stamp if current is not None and not changed else None

@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    ClusterStatus, ObjectProblem, Service, ServiceStatus, problems_summary)
+    ClusterStatus, ObjectProblem, ReasonCode, Service, ServiceStatus, problems_summary)
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import (
     CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGER, SERVICE_LABEL, render, revision)
 
@@ -299,11 +299,15 @@ def _detail(err) -> str:
 
 
 def desired_for(services, region: str, cluster: str, labels=None) -> list:
-    """What `cluster` of `region` (with `labels`) should run, from the services."""
+    """What `cluster` of `region` (with `labels`) should run, from the services. A service the
+    coordinator rescued all replicas from here stays, at 0 replicas: its status says whether
+    what was in the way still is (the coordinator gives the share back once it is not)."""
     wanted = []
     for s in services:
-        if isinstance(s, Service) and s.region == region and s.placement.clusters.get(cluster, 0) > 0:
-            replicas = s.placement.clusters[cluster]
+        if not isinstance(s, Service) or s.region != region:
+            continue
+        replicas = s.placement.clusters.get(cluster, 0)
+        if replicas > 0 or s.placement.has_reason(cluster, ReasonCode.RESCUED):
             wanted.append(Desired(s.spec.region, s.spec.service, s.spec.namespace, replicas,
                                   tuple(render(s.spec, cluster, replicas, labels))))
     return sorted(wanted, key=lambda d: d.key)
@@ -434,14 +438,16 @@ def status(desired, result: Plan, region: str, reported_ms: int, failures=None) 
         current = bool(live) and live_status.get("observedGeneration", 0) >= generation and \
             contains(live, want.objects[-1])
         condition = _failing_condition(live_status)
-        problems = tuple(result.conflicts.get(want.ref, []) + failures.get(want.ref, []) +
-                         ([ObjectProblem(ref_of(want.objects[-1]), condition)] if condition else []))
+        in_the_way = result.conflicts.get(want.ref, []) + failures.get(want.ref, [])
+        deployment = ref_of(want.objects[-1])
+        problems = tuple(in_the_way + ([ObjectProblem(deployment, condition)] if condition else []))
         services.append(ServiceStatus(
             region=want.region, service=want.service, namespace=want.namespace, desired=want.replicas,
             ready=live_status.get("readyReplicas") or 0,
             updated=(live_status.get("updatedReplicas") or 0) if current else 0,
             available=live_status.get("availableReplicas") or 0, revision=want.revision,
-            conflict=problems_summary(problems), problems=problems))
+            conflict=problems_summary(problems), problems=problems,
+            blocked=any(p.object in (deployment, "") for p in in_the_way)))
     return ClusterStatus(cluster=result.cluster, region=region, reported_ms=reported_ms, services=tuple(services))
 
 

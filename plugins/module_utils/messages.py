@@ -217,7 +217,7 @@ def status_to_message(status: model.ClusterStatus):
                                    desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
                                    available=s.available, reports_updated=s.reports_updated, revision=s.revision,
                                    problems=[pb.ObjectProblem(object=p.object, text=p.text) for p in s.problems],
-                                   scheduled=s.scheduled, unschedulable=s.unschedulable)
+                                   scheduled=s.scheduled, unschedulable=s.unschedulable, blocked=s.blocked)
                   for s in status.services],
         measures_room=status.room is not None,
         room=[pb.NodeRoom(cpu_milli=n.cpu_milli, memory_bytes=n.memory_bytes, pods=n.pods, count=n.count)
@@ -233,7 +233,7 @@ def status_from_message(message) -> model.ClusterStatus:
                                            available=s.available, reports_updated=s.reports_updated,
                                            revision=s.revision,
                                            problems=tuple(model.ObjectProblem(p.object, p.text) for p in s.problems),
-                                           scheduled=s.scheduled, unschedulable=s.unschedulable)
+                                           scheduled=s.scheduled, unschedulable=s.unschedulable, blocked=s.blocked)
                        for s in message.services),
         room=tuple(NodeRoom(n.cpu_milli, n.memory_bytes, n.pods, n.count) for n in message.room)
         if message.measures_room else None,

@@ -135,9 +135,10 @@ class ReasonCode:
     RETURNING = "returning"              # replicas moving back to a recovered cluster
     UPGRADE_NEEDED = "upgrade_needed"    # the cluster's listener cannot do what the service asks yet
     FIT_CAPPED = "fit_capped"            # the cluster's share is capped by the replicas that fit in its room
+    RESCUED = "rescued"                  # replicas that could not run on the cluster were moved away from it
 
     ALL = (UNSPECIFIED, EXCLUDED, CORDONED, UNHEALTHY, MINIMUM_LOWERED, MINIMUMS_EXCEED, NO_ELIGIBLE_CLUSTER,
-           NO_ROOM, RETURNING, UPGRADE_NEEDED, FIT_CAPPED)
+           NO_ROOM, RETURNING, UPGRADE_NEEDED, FIT_CAPPED, RESCUED)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,12 @@ class ServiceStatus:
     problems: tuple = ()  # ObjectProblem, each object's; `conflict` sums them up in one line
     scheduled: int = 0  # its pods bound to a node (what fits adds back: they already have room)
     unschedulable: int = 0  # its pods the kube-scheduler has found no node for, longer than unschedulable_after
+    blocked: bool = False  # its Deployment cannot be applied here (someone else's in the way, refused)
+
+    @property
+    def cannot_run(self) -> int:
+        """Replicas of its share this cluster cannot run: all while its Deployment is blocked."""
+        return self.desired if self.blocked else min(self.unschedulable, self.desired)
 
 
 @dataclass(frozen=True)

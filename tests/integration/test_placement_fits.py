@@ -46,8 +46,12 @@ def room_of(listeners, cluster):
 
 
 def held_back(listeners):
-    with listeners.client(CLUSTERS[0]) as c:
-        return c.view().held_back
+    """What any listener still holds back (until each has heard every member's version)."""
+    for cluster in CLUSTERS:
+        with listeners.client(cluster) as c:
+            if c.view().held_back:
+                return True
+    return False
 
 
 def cpu_service(name, replicas, division="weighted"):
@@ -61,9 +65,10 @@ def cpu_service(name, replicas, division="weighted"):
 
 
 def pods_of(apis, name):
-    """{cluster: [phase of each pod of the service]}, as the apiservers list them."""
+    """{cluster: [phase of each pod of the service not being deleted]}, as the apiservers list them."""
     return {c: sorted(p.status.phase for p in client.CoreV1Api(api).list_namespaced_pod(
-        "default", label_selector=f"app={name}").items) for c, api in apis.items()}
+        "default", label_selector=f"app={name}").items if p.metadata.deletion_timestamp is None)
+        for c, api in apis.items()}
 
 
 def place(listeners, spec):
@@ -114,3 +119,85 @@ def test_what_fits_nowhere_is_unplaced_with_the_reason_and_nothing_pends(fleet):
         [node] = room_of(listeners, cluster)
         assert (node.cpu_milli, node.count) == (0, 1), f"{cluster}'s node is full: {node}"
     remove(listeners, apis, "fit-all")
+
+
+def placement_of(listeners, name):
+    with listeners.client("us-east") as c:
+        records = c.records([f"service/us/{name}"])[0]
+    return messages_placement(records)
+
+
+def messages_placement(records):
+    return records[0].value.placement if records else None
+
+
+def running(apis, name):
+    return {c: phases.count("Running") for c, phases in pods_of(apis, name).items()}
+
+
+def watch_ready(apis, name, until, timeout, what):
+    """Poll the clusters' pods until `until(running)`; the least total Running seen meanwhile."""
+    least = [None]
+
+    def check():
+        now = running(apis, name)
+        total = sum(now.values())
+        least[0] = total if least[0] is None else min(least[0], total)
+        return until(now)
+    wait_for(check, timeout, interval=0.2, what=what)
+    return least[0]
+
+
+def test_replicas_that_cannot_run_are_rescued_where_they_fit_and_come_back_after_the_filler_goes(fleet):
+    listeners, apis = fleet
+    place(listeners, cpu_service("rescue", 4))  # {us-east: 2, us-west: 2}
+    apps = client.AppsV1Api(apis["us-west"])
+    scheduling = client.SchedulingV1Api(apis["us-west"])
+    scheduling.create_priority_class({"metadata": {"name": "filler"}, "value": 1_000_000})
+    filler = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "filler"},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "filler"}},
+                       "template": {"metadata": {"labels": {"app": "filler"}}, "spec": {
+                           "priorityClassName": "filler", "containers": [
+                               {"name": "filler", "image": "filler", "resources": {"requests": {"cpu": "16"}}}]}}}}
+    # someone else's more important workload takes the whole node: the kube-scheduler preempts our
+    # pods there, and their replacements find no room
+    apps.create_namespaced_deployment("default", filler)
+    wait_for(lambda: pods_of(apis, "filler")["us-west"] == ["Running"], 30, what="the filler to run")
+    wait_for(lambda: pods_of(apis, "rescue")["us-west"] == ["Pending", "Pending"], 30,
+             what="the service's us-west pods to be Pending")
+    # unschedulable_after (30 s, the default), then the coordinator moves them where they fit
+    wait_for(lambda: running(apis, "rescue") == {"us-east": 4, "us-west": 0}, 30 + 30,
+             what="the replicas us-west cannot run to run in us-east")
+    placement = placement_of(listeners, "rescue")
+    assert placement.clusters == {"us-east": 4} and placement.has_reason("us-west", ReasonCode.RESCUED)
+    assert pods_of(apis, "rescue")["us-west"] == [], "no pod of ours is left Pending"
+
+    apps.delete_namespaced_deployment("filler", "default")  # the room comes back
+    scheduling.delete_priority_class("filler")
+    least = watch_ready(apis, "rescue", lambda now: now == {"us-east": 2, "us-west": 2}, 60,
+                        "the replicas to come back to us-west after the hold-down")
+    assert least >= 4, f"ready replicas fell to {least} while they came back"
+    assert not placement_of(listeners, "rescue").has_reason("us-west", ReasonCode.RESCUED)
+    remove(listeners, apis, "rescue")
+
+
+def test_a_same_named_deployment_we_do_not_own_sends_the_share_elsewhere_until_it_is_removed(fleet):
+    listeners, apis = fleet
+    apps = client.AppsV1Api(apis["us-west"])
+    theirs = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "blocked"},
+              "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "theirs"}},
+                       "template": {"metadata": {"labels": {"app": "theirs"}},
+                                    "spec": {"containers": [{"name": "theirs", "image": "theirs"}]}}}}
+    apps.create_namespaced_deployment("default", theirs)
+    with listeners.client("us-east") as c:
+        c.set_region_replicas(cpu_service("blocked", 4))
+    wait_for(lambda: running(apis, "blocked") == {"us-east": 4, "us-west": 0}, 30,
+             what="us-west's share to run in us-east")
+    placement = placement_of(listeners, "blocked")
+    assert placement.clusters == {"us-east": 4} and placement.has_reason("us-west", ReasonCode.RESCUED)
+    assert apps.read_namespaced_deployment("blocked", "default").spec.template.spec.containers[0].image == "theirs"
+    apps.delete_namespaced_deployment("blocked", "default")
+    least = watch_ready(apis, "blocked", lambda now: now == {"us-east": 2, "us-west": 2}, 60,
+                        "the share to return to us-west once the object in the way is gone")
+    assert least >= 4, f"ready replicas fell to {least} while they came back"
+    remove(listeners, apis, "blocked")

@@ -66,121 +66,121 @@ try:
         b'eight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordo'
         b'ned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02'
         b' \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"-\n\rObjectProble'
-        b'm\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t"\xa5\x02\n\rServiceStatu'
+        b'm\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t"\xb6\x02\n\rServiceStatu'
         b's\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18'
         b'\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflic'
         b't\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0fr'
         b'eports_updated\x18\t \x01(\x08\x12\x10\n\x08revision\x18\n \x01(\t\x125\n\x08proble'
         b'ms\x18\x0b \x03(\x0b2#.multicluster.kube.v1.ObjectProblem\x12\x11\n'
-        b'\tscheduled\x18\x0c \x01(\r\x12\x15\n\runschedulable\x18\r \x01(\r"P\n\x08NodeR'
-        b'oom\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04'
-        b'pods\x18\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01\n\rClusterStatus\x12\x0f\n\x07c'
-        b'luster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01('
-        b'\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.Servi'
-        b'ceStatus\x12\x15\n\rmeasures_room\x18\x05 \x01(\x08\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.'
-        b'multicluster.kube.v1.NodeRoom"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18'
-        b'\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stam'
-        b'p\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n '
-        b'\x01(\x0b2#.multicluster.kube.v1.ServiceIntentH\x00\x124\n\x07cl'
-        b'uster\x18\x0b \x01(\x0b2!.multicluster.kube.v1.ClusterSpecH\x00'
-        b'\x125\n\x06status\x18\x0c \x01(\x0b2#.multicluster.kube.v1.ClusterS'
-        b'tatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionReplicasRequest\x123\n'
-        b'\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceInte'
-        b'nt\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster'
-        b'.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spe'
-        b'c\x18\x05 \x01(\x0b2!.multicluster.kube.v1.ServiceSpec"\xa2\x03\n\x19S'
-        b'etRegionReplicasResponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multi'
-        b'cluster.kube.v1.ServiceIntent\x12A\n\x12previous_placem'
-        b'ent\x18\x02 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas'
-        b'\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07'
-        b'changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01'
-        b'(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multicluster.kube.v1.Serv'
-        b'iceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.multicluster.kube.v1.S'
-        b'etRegionReplicasResponse.FitsEntry\x1a+\n\tFitsEntry\x12'
-        b'\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01"\x8e\x01\n\x14DeleteServic'
-        b'eRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry'
-        b'_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.'
-        b'WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServi'
-        b'ceResponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicl'
-        b'uster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.m'
-        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06wa'
-        b'ited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01('
-        b'\x0b2#.multicluster.kube.v1.ServiceIntent"&\n\x16GetGlo'
-        b'balConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12'
-        b'\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_'
-        b'seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t'
-        b'"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11'
-        b'\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n'
-        b'\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06'
-        b'health\x18\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealt'
-        b'h\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.mult'
-        b'icluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterReq'
-        b'uest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Clu'
-        b'sterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04n'
-        b'ame\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01'
-        b'\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06'
-        b'labels\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08co'
-        b'rdoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_ca'
-        b'pacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2)'
-        b'.multicluster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEnt'
-        b'riesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14Upd'
-        b'ateClusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster'
-        b'.kube.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14Remov'
-        b'eClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3'
-        b'\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluste'
-        b'r.kube.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multiclus'
-        b'ter.kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicl'
-        b'uster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRe'
-        b'quest"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06regi'
-        b'on\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12'
-        b'\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster'
-        b'\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.R'
-        b'ecord\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.mu'
-        b'lticluster.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08'
-        b'accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12'
-        b'\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.'
-        b'v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluste'
-        b'r\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08fea'
-        b'tures\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 '
-        b'\x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyS'
-        b'tamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\n'
-        b'heartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
-        b't"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multiclust'
-        b'er.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by'
-        b'\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18'
-        b'\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0fPushRe'
-        b'questWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c'
-        b'\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicl'
-        b'uster.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r'
-        b'\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01'
-        b'(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03('
-        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat*\xd7\x01\n\nReasonCod'
-        b'e\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08'
-        b'CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13'
-        b'\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07'
-        b'NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\n'
-        b'FIT_CAPPED\x10\n*Z\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10'
-        b'\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n'
-        b'\x05READY\x10\x042\xd2\x05\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multic'
-        b'luster.kube.v1.SetRegionReplicasRequest\x1a/.multic'
-        b'luster.kube.v1.SetRegionReplicasResponse\x12h\n\rDele'
-        b'teService\x12*.multicluster.kube.v1.DeleteServiceRe'
-        b'quest\x1a+.multicluster.kube.v1.DeleteServiceRespon'
-        b'se\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1.Get'
-        b'GlobalConfigRequest\x1a-.multicluster.kube.v1.GetGl'
-        b"obalConfigResponse\x12\\\n\nPutCluster\x12'.multicluster."
-        b'kube.v1.PutClusterRequest\x1a%.multicluster.kube.v1'
-        b'.ClusterResponse\x12b\n\rUpdateCluster\x12*.multicluster'
-        b'.kube.v1.UpdateClusterRequest\x1a%.multicluster.kub'
-        b'e.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.multiclu'
-        b'ster.kube.v1.RemoveClusterRequest\x1a%.multicluster'
-        b'.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.multicluste'
-        b'r.kube.v1.HealthRequest\x1a$.multicluster.kube.v1.H'
-        b'ealthResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.ku'
-        b'be.v1.PushRequest\x1a".multicluster.kube.v1.PushRes'
-        b'ponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestReq'
-        b'uest\x1a$.multicluster.kube.v1.DigestResponseb\x06prot'
-        b'o3'
+        b'\tscheduled\x18\x0c \x01(\r\x12\x15\n\runschedulable\x18\r \x01(\r\x12\x0f\n\x07block'
+        b'ed\x18\x0e \x01(\x08"P\n\x08NodeRoom\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cmemor'
+        b'y_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04pods\x18\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01\n\rC'
+        b'lusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n'
+        b'\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multiclus'
+        b'ter.kube.v1.ServiceStatus\x12\x15\n\rmeasures_room\x18\x05 \x01(\x08'
+        b'\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.multicluster.kube.v1.NodeRoom"\x90'
+        b'\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclu'
+        b'ster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 '
+        b'\x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.Serv'
+        b'iceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.kube'
+        b'.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multicluster'
+        b'.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionR'
+        b'eplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.ku'
+        b'be.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01'
+        b'(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_sec'
+        b'onds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kube.v1.'
+        b'ServiceSpec"\xa2\x03\n\x19SetRegionReplicasResponse\x123\n\x06int'
+        b'ent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12A'
+        b'\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kube.v'
+        b'1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.'
+        b'kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13'
+        b'\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multiclu'
+        b'ster.kube.v1.ServiceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.multi'
+        b'cluster.kube.v1.SetRegionReplicasResponse.FitsEn'
+        b'try\x1a+\n\tFitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01'
+        b'"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07ser'
+        b'vice\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.mult'
+        b'icluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01('
+        b'\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous_placemen'
+        b't\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas\x12*'
+        b'\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07ch'
+        b'anged\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t'
+        b'\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.v1.Servic'
+        b'eIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"'
+        b'p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01'
+        b'(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12'
+        b'\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f'
+        b'\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobal'
+        b'ConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.k'
+        b'ube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.kub'
+        b'e.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_'
+        b'back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05'
+        b'"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicl'
+        b'uster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rC'
+        b'lusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08en'
+        b'dpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capaci'
+        b'ty\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicluster.kub'
+        b'e.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB'
+        b'\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:'
+        b'\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.Labels.En'
+        b'triesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value'
+        b'\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06change\x18\x01 \x01'
+        b'(\x0b2#.multicluster.kube.v1.ClusterChange\x12\x0f\n\x07dry_r'
+        b'un\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f'
+        b'\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 '
+        b'\x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n\x05after\x18'
+        b'\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12*\n\x05stam'
+        b'p\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18'
+        b'\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07clus'
+        b'ter\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bp'
+        b'eers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushReques'
+        b't\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multi'
+        b'cluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nhear'
+        b'tbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n'
+        b'\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02'
+        b' \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.m'
+        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHe'
+        b'artbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07ver'
+        b'sion\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14'
+        b'\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multiclu'
+        b'ster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07'
+        b'buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster'
+        b'.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01'
+        b' \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03'
+        b'(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03'
+        b'(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.He'
+        b'artbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t'
+        b'\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeat'
+        b's\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x98\x01\n\x12Dig'
+        b'estResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13'
+        b'\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123'
+        b'\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartb'
+        b'eat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12'
+        b'\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMI'
+        b'NIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGI'
+        b'BLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPG'
+        b'RADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*Z\n\x07Wa'
+        b'itFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e'
+        b'\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet'
+        b'\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.Set'
+        b'RegionReplicasRequest\x1a/.multicluster.kube.v1.Set'
+        b'RegionReplicasResponse\x12h\n\rDeleteService\x12*.multic'
+        b'luster.kube.v1.DeleteServiceRequest\x1a+.multiclust'
+        b'er.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalCon'
+        b'fig\x12,.multicluster.kube.v1.GetGlobalConfigReques'
+        b't\x1a-.multicluster.kube.v1.GetGlobalConfigResponse'
+        b"\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutCluster"
+        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12b'
+        b'\n\rUpdateCluster\x12*.multicluster.kube.v1.UpdateClu'
+        b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
+        b'se\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.Remov'
+        b'eClusterRequest\x1a%.multicluster.kube.v1.ClusterRe'
+        b'sponse\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthRe'
+        b'quest\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04'
+        b'Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a'
+        b'".multicluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.'
+        b'multicluster.kube.v1.DigestRequest\x1a$.multicluste'
+        b'r.kube.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -198,10 +198,10 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 6133
-        _globals['_REASONCODE']._serialized_end = 6348
-        _globals['_WAITFOR']._serialized_start = 6350
-        _globals['_WAITFOR']._serialized_end = 6440
+        _globals['_REASONCODE']._serialized_start = 6150
+        _globals['_REASONCODE']._serialized_end = 6378
+        _globals['_WAITFOR']._serialized_start = 6380
+        _globals['_WAITFOR']._serialized_end = 6470
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -233,69 +233,69 @@ try:
         _globals['_OBJECTPROBLEM']._serialized_start = 1858
         _globals['_OBJECTPROBLEM']._serialized_end = 1903
         _globals['_SERVICESTATUS']._serialized_start = 1906
-        _globals['_SERVICESTATUS']._serialized_end = 2199
-        _globals['_NODEROOM']._serialized_start = 2201
-        _globals['_NODEROOM']._serialized_end = 2281
-        _globals['_CLUSTERSTATUS']._serialized_start = 2284
-        _globals['_CLUSTERSTATUS']._serialized_end = 2477
-        _globals['_RECORD']._serialized_start = 2480
-        _globals['_RECORD']._serialized_end = 2752
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2755
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2970
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2973
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3391
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 3348
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 3391
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 3394
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 3536
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 3539
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 3782
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3784
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3822
-        _globals['_CLUSTERHEALTH']._serialized_start = 3824
-        _globals['_CLUSTERHEALTH']._serialized_end = 3936
-        _globals['_HELDBACK']._serialized_start = 3938
-        _globals['_HELDBACK']._serialized_end = 4001
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4004
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 4207
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 4209
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 4297
-        _globals['_CLUSTERCHANGE']._serialized_start = 4300
-        _globals['_CLUSTERCHANGE']._serialized_end = 4531
-        _globals['_LABELS']._serialized_start = 4533
-        _globals['_LABELS']._serialized_end = 4649
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4603
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4649
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4651
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4743
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4745
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4798
-        _globals['_CLUSTERRESPONSE']._serialized_start = 4801
-        _globals['_CLUSTERRESPONSE']._serialized_end = 4980
-        _globals['_HEALTHREQUEST']._serialized_start = 4982
-        _globals['_HEALTHREQUEST']._serialized_end = 4997
-        _globals['_HEALTHRESPONSE']._serialized_start = 4999
-        _globals['_HEALTHRESPONSE']._serialized_end = 5104
-        _globals['_PUSHREQUEST']._serialized_start = 5107
-        _globals['_PUSHREQUEST']._serialized_end = 5260
-        _globals['_PUSHRESPONSE']._serialized_start = 5262
-        _globals['_PUSHRESPONSE']._serialized_end = 5315
-        _globals['_KEYSTAMP']._serialized_start = 5317
-        _globals['_KEYSTAMP']._serialized_end = 5401
-        _globals['_HEARTBEAT']._serialized_start = 5403
-        _globals['_HEARTBEAT']._serialized_end = 5483
-        _globals['_DIGESTREQUEST']._serialized_start = 5486
-        _globals['_DIGESTREQUEST']._serialized_end = 5665
-        _globals['_DIGESTRESPONSE']._serialized_start = 5668
-        _globals['_DIGESTRESPONSE']._serialized_end = 5846
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 5848
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 5975
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5978
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 6130
-        _globals['_FLEET']._serialized_start = 6443
-        _globals['_FLEET']._serialized_end = 7165
-        _globals['_PEER']._serialized_start = 7168
-        _globals['_PEER']._serialized_end = 7338
+        _globals['_SERVICESTATUS']._serialized_end = 2216
+        _globals['_NODEROOM']._serialized_start = 2218
+        _globals['_NODEROOM']._serialized_end = 2298
+        _globals['_CLUSTERSTATUS']._serialized_start = 2301
+        _globals['_CLUSTERSTATUS']._serialized_end = 2494
+        _globals['_RECORD']._serialized_start = 2497
+        _globals['_RECORD']._serialized_end = 2769
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2772
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2987
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2990
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3408
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 3365
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 3408
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 3411
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 3553
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 3556
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 3799
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3801
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3839
+        _globals['_CLUSTERHEALTH']._serialized_start = 3841
+        _globals['_CLUSTERHEALTH']._serialized_end = 3953
+        _globals['_HELDBACK']._serialized_start = 3955
+        _globals['_HELDBACK']._serialized_end = 4018
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4021
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 4224
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 4226
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 4314
+        _globals['_CLUSTERCHANGE']._serialized_start = 4317
+        _globals['_CLUSTERCHANGE']._serialized_end = 4548
+        _globals['_LABELS']._serialized_start = 4550
+        _globals['_LABELS']._serialized_end = 4666
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4620
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4666
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4668
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4760
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4762
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4815
+        _globals['_CLUSTERRESPONSE']._serialized_start = 4818
+        _globals['_CLUSTERRESPONSE']._serialized_end = 4997
+        _globals['_HEALTHREQUEST']._serialized_start = 4999
+        _globals['_HEALTHREQUEST']._serialized_end = 5014
+        _globals['_HEALTHRESPONSE']._serialized_start = 5016
+        _globals['_HEALTHRESPONSE']._serialized_end = 5121
+        _globals['_PUSHREQUEST']._serialized_start = 5124
+        _globals['_PUSHREQUEST']._serialized_end = 5277
+        _globals['_PUSHRESPONSE']._serialized_start = 5279
+        _globals['_PUSHRESPONSE']._serialized_end = 5332
+        _globals['_KEYSTAMP']._serialized_start = 5334
+        _globals['_KEYSTAMP']._serialized_end = 5418
+        _globals['_HEARTBEAT']._serialized_start = 5420
+        _globals['_HEARTBEAT']._serialized_end = 5500
+        _globals['_DIGESTREQUEST']._serialized_start = 5503
+        _globals['_DIGESTREQUEST']._serialized_end = 5682
+        _globals['_DIGESTRESPONSE']._serialized_start = 5685
+        _globals['_DIGESTRESPONSE']._serialized_end = 5863
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 5865
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 5992
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5995
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 6147
+        _globals['_FLEET']._serialized_start = 6473
+        _globals['_FLEET']._serialized_end = 7195
+        _globals['_PEER']._serialized_start = 7198
+        _globals['_PEER']._serialized_end = 7368
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

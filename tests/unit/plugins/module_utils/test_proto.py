@@ -45,8 +45,9 @@ def services(draw):
     return Service(spec, placement)
 
 
-rooms = st.none() | st.lists(st.builds(NodeRoom, st.integers(-2**40, 2**40), st.integers(-2**62, 2**62),
-                                        st.integers(-1000, 1000), st.integers(1, 10_000)), max_size=4).map(tuple)
+node_rooms = st.builds(NodeRoom, st.integers(-2**40, 2**40), st.integers(-2**62, 2**62), st.integers(-1000, 1000),
+                       st.integers(1, 10_000))
+rooms = st.none() | st.lists(node_rooms, max_size=4).map(tuple)
 statuses = st.builds(
     ClusterStatus, cluster=st.sampled_from(CLUSTER_NAMES), region=st.just("us"), reported_ms=st.integers(0, 2**62),
     room=rooms,
