@@ -11,11 +11,8 @@ placement, a user's write included, is capped so and carries the reason on.
 """
 from __future__ import annotations
 
-import functools
-
-from ansible_collections.multicluster.kube.plugins.module_utils.fit import replicas_that_fit, template_requests
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, ReasonCode, ValidationError
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import render
+from ansible_collections.multicluster.kube.plugins.module_utils.fit import replicas_of_spec_that_fit
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, ReasonCode
 
 
 def fits(replica, spec) -> dict:
@@ -26,14 +23,13 @@ def fits(replica, spec) -> dict:
     out = {}
     for cluster in replica.region_clusters(spec.region):
         status = replica.status_of(cluster)
-        if status is None or status.room is None:
-            continue
-        requests = _requests(spec, cluster, tuple(sorted((labels.get(cluster) or {}).items())))
-        if not requests:
+        if status is None:
             continue
         running = next((s.scheduled for s in status.services if (s.region, s.service) == (spec.region, spec.service)),
                        0)
-        out[cluster] = replicas_that_fit(status.room, requests) + running
+        fitting = replicas_of_spec_that_fit(spec, cluster, labels.get(cluster), status.room, running)
+        if fitting is not None:
+            out[cluster] = fitting
     return out
 
 
@@ -55,13 +51,3 @@ def carrying(new, previous, recovered=frozenset()) -> Placement:
     kept = tuple(r for r in previous.reasons if r.code == ReasonCode.RESCUED and r.cluster not in recovered
                  and (r.cluster, r.code) not in have)
     return Placement(new.clusters, new.unplaced, new.reasons + kept) if kept else new
-
-
-@functools.lru_cache(maxsize=4096)
-def _requests(spec, cluster: str, labels: tuple):
-    """One replica's requests as `cluster` renders the service (an override may change them);
-    cached, as the coordinator asks for every service at every tick."""
-    try:
-        return template_requests(render(spec, cluster, 1, dict(labels))[-1])
-    except ValidationError:  # an override that does not apply there: the reconciler says so
-        return None

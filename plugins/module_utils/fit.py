@@ -9,8 +9,12 @@ bytes throughout, so every listener computes the same number from the same repor
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+
+from ansible_collections.multicluster.kube.plugins.module_utils.validation import ValidationError
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import render
 
 try:
     from kubernetes.utils import parse_quantity
@@ -97,3 +101,25 @@ def replicas_that_fit(room, requests: Requests) -> int:
             limits.append(node.memory_bytes // requests.memory_bytes)
         fitting += max(0, min(limits)) * node.count
     return fitting
+
+
+def replicas_of_spec_that_fit(spec, cluster: str, labels, room, running: int):
+    """How many replicas of the service of `spec` fit in `cluster`'s `room` (NodeRoom, or
+    None: not measured), `running` of them there already: None when there is no cap (room not
+    measured, nothing requested, or requests that cannot be counted here)."""
+    if room is None or spec.workload.default or parse_quantity is None:
+        return None
+    requests = _rendered_requests(spec, cluster, tuple(sorted((labels or {}).items())))
+    if not requests:
+        return None
+    return replicas_that_fit(room, requests) + running
+
+
+@functools.lru_cache(maxsize=4096)
+def _rendered_requests(spec, cluster: str, labels: tuple):
+    """One replica's requests as `cluster` renders the service (an override may change them);
+    cached, as a region's coordinator asks for every service at every tick."""
+    try:
+        return template_requests(render(spec, cluster, 1, dict(labels))[-1])
+    except ValidationError:  # an override that does not apply there: the reconciler says so
+        return None

@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
+from ansible_collections.multicluster.kube.plugins.module_utils.fit import replicas_of_spec_that_fit
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.validation import (  # noqa: F401 (re-exported)
     ValidationError, check_image, check_int, check_labels, check_name, check_optional_int)
@@ -396,6 +397,8 @@ def global_config(records) -> dict:
             "placement": dict(placement.clusters),
             "unplaced": placement.unplaced,
             "reasons": [r.as_dict() for r in placement.reasons],
+            "division": spec.rules.division,
+            "fits": _fits(spec, clusters, statuses),
             "workload": spec.workload.as_dict(),
             "changed": change_info(record),
         }
@@ -410,6 +413,20 @@ def global_config(records) -> dict:
                          scheduled=svc.scheduled, unschedulable=svc.unschedulable,
                          problems=[{"object": p.object, "text": p.text} for p in svc.problems])
     return {"regions": regions}
+
+
+def _fits(spec, clusters, statuses) -> dict:
+    """{cluster: replicas of the service that fit in its room} where its room is measured."""
+    out = {}
+    for name, record in sorted(clusters.items()):
+        status = statuses.get(name)
+        if record.value.region != spec.region or status is None:
+            continue
+        running = next((s.scheduled for s in status.services if s.service == spec.service), 0)
+        fitting = replicas_of_spec_that_fit(spec, name, record.value.labels, status.room, running)
+        if fitting is not None:
+            out[name] = fitting
+    return out
 
 
 def _no_status(service: str, desired: int) -> dict:

@@ -53,7 +53,9 @@ regions:
       C(scheduled) (pods bound to a node), C(unschedulable) (pods no node was found for, longer than the
       listener's C(unschedulable_after)) and C(problems) per service, each object it could not make as wanted with its C(object) (C(Kind namespace/name))
       and C(text), and C(conflict), those in one line) and C(services) (each with C(replicas), C(image), C(port), C(namespace), C(workload)
-      (C(template), C(companions), C(expose)), C(placement), C(unplaced), C(reasons) and C(changed));
+      (C(template), C(companions), C(expose)), C(placement), C(unplaced), C(reasons), C(division), C(fits) (replicas
+      that fit in each cluster whose room is measured, those running there included; empty when its pods request
+      nothing, or where the kubernetes Python library is missing to count them) and C(changed));
       each reason has the C(cluster) it is about (empty for the region), a C(code) and a C(text).
     - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
   returned: always

@@ -94,7 +94,8 @@ def test_set_region_takes_a_manifest_file(inventory, heard, kube, namespace, tmp
         {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {
             "selector": {"matchLabels": {"app": "orders"}},
             "template": {"metadata": {"labels": {"app": "orders"}}, "spec": {"containers": [
-                {"name": "orders", "image": "registry.example.com/orders:2", "env": [{"name": "MODE", "value": "x"}]}]}}}},
+                {"name": "orders", "image": "registry.example.com/orders:2", "env": [{"name": "MODE", "value": "x"}],
+                 "resources": {"requests": {"cpu": "1"}}}]}}}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "orders"}, "data": {"a": "b"}}]))
     placed = playbook(["-i", str(inventory), "-e", f"service_namespace={namespace}", "playbooks/set-region.yml",
                        "-e", "region=eu", "-e", "service=orders", "-e", "replicas=3", "-e", f"manifest={manifest}",
@@ -103,6 +104,9 @@ def test_set_region_takes_a_manifest_file(inventory, heard, kube, namespace, tmp
     apps, core = client.AppsV1Api(kube("eu-west")), client.CoreV1Api(kube("eu-west"))
     assert apps.read_namespaced_deployment("orders", namespace).spec.template.spec.containers[0].env[0].value == "x"
     assert core.read_namespaced_config_map("orders", namespace).data == {"a": "b"}
+    status = playbook(["-i", str(inventory), "playbooks/status.yml", "-e", "region=eu"])
+    [row] = [line.split() for line in status.stdout.splitlines() if line.split()[1:4] == ["eu-west", "healthy", "orders"]]
+    assert row[4:7] == ["1", "1", "1"] and int(row[7]) > 3, f"FITS: 1 CPU each, 2 nodes of 32 CPUs: {row}"
 
 
 def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, namespace):

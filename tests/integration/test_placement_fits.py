@@ -11,7 +11,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.model import PlacementRules, ReasonCode, ServiceSpec
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
-from lab import processes
+from lab import filler, processes
 from lab.cluster import Lab
 from lab.listeners import ListenerFleet
 from lab.topology import from_mapping
@@ -151,18 +151,10 @@ def watch_ready(apis, name, until, timeout, what):
 def test_replicas_that_cannot_run_are_rescued_where_they_fit_and_come_back_after_the_filler_goes(fleet):
     listeners, apis = fleet
     place(listeners, cpu_service("rescue", 4))  # {us-east: 2, us-west: 2}
-    apps = client.AppsV1Api(apis["us-west"])
-    scheduling = client.SchedulingV1Api(apis["us-west"])
-    scheduling.create_priority_class({"metadata": {"name": "filler"}, "value": 1_000_000})
-    filler = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "filler"},
-              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "filler"}},
-                       "template": {"metadata": {"labels": {"app": "filler"}}, "spec": {
-                           "priorityClassName": "filler", "containers": [
-                               {"name": "filler", "image": "filler", "resources": {"requests": {"cpu": "16"}}}]}}}}
     # someone else's more important workload takes the whole node: the kube-scheduler preempts our
     # pods there, and their replacements find no room
-    apps.create_namespaced_deployment("default", filler)
-    wait_for(lambda: pods_of(apis, "filler")["us-west"] == ["Running"], 30, what="the filler to run")
+    filler.fill(apis["us-west"], cpu="16")
+    wait_for(lambda: pods_of(apis, filler.NAME)["us-west"] == ["Running"], 30, what="the filler to run")
     wait_for(lambda: pods_of(apis, "rescue")["us-west"] == ["Pending", "Pending"], 30,
              what="the service's us-west pods to be Pending")
     # unschedulable_after (30 s, the default), then the coordinator moves them where they fit
@@ -172,8 +164,7 @@ def test_replicas_that_cannot_run_are_rescued_where_they_fit_and_come_back_after
     assert placement.clusters == {"us-east": 4} and placement.has_reason("us-west", ReasonCode.RESCUED)
     assert pods_of(apis, "rescue")["us-west"] == [], "no pod of ours is left Pending"
 
-    apps.delete_namespaced_deployment("filler", "default")  # the room comes back
-    scheduling.delete_priority_class("filler")
+    filler.unfill(apis["us-west"])  # the room comes back
     least = watch_ready(apis, "rescue", lambda now: now == {"us-east": 2, "us-west": 2}, 60,
                         "the replicas to come back to us-west after the hold-down")
     assert least >= 4, f"ready replicas fell to {least} while they came back"
