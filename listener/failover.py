@@ -46,9 +46,9 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset(), u
                 and c.name not in spec.rules.excluded and c.name not in down and c.name not in unable}
     unavailable = set(down) | set(settling)
 
-    def decide(spec_, unhealthy, previous, caps=fitting):
+    def decide(spec_, unhealthy, previous, caps=None):
         return carrying(schedule(spec_, clusters, previous=previous, unhealthy=unhealthy, used=used, unable=unable,
-                                 fits=caps), current, recovered)
+                                 fits=fitting if caps is None else caps), current, recovered)
 
     if any(name not in eligible for name in placed):
         return decide(spec, down, placed), "lost"
