@@ -26,8 +26,8 @@ BLOCKING_TAINTS = ("NoSchedule", "NoExecute")
 
 
 class Room:
-    def __init__(self, kube, unschedulable_after: float, on_change=lambda: None, clock=time.time):
-        self._kube, self._after, self._on_change, self._clock = kube, unschedulable_after, on_change, clock
+    def __init__(self, kube, unschedulable_after: float, clock=time.time):
+        self._kube, self._after, self._clock = kube, unschedulable_after, clock
         self._nodes = {}  # node name -> (cpu_milli, memory_bytes, pods) allocatable, if schedulable
         self._pods = {}  # uid -> Pod: what room reads of a pod
         self._lock = threading.Lock()
@@ -53,13 +53,11 @@ class Room:
             (self._nodes if what == "nodes" else self._pods).clear()
             for obj in items:
                 take(obj, deleted=False)
-        self._on_change()
 
     def _event(self, kind, obj, take) -> None:
         if kind in ("ADDED", "MODIFIED", "DELETED"):
             with self._lock:
                 take(obj, deleted=kind == "DELETED")
-            self._on_change()
 
     def _node(self, node: dict, deleted: bool) -> None:
         name = node["metadata"]["name"]
@@ -108,16 +106,6 @@ class Room:
                     elif pod.unschedulable_since is not None and now - pod.unschedulable_since >= self._after:
                         stuck += 1
         return bound, stuck
-
-    def next_unschedulable_deadline(self):
-        """When (wall clock) a pod unschedulable now will have been so for unschedulable_after;
-        None if none is waiting: the status should be written again then."""
-        now = self._clock()
-        with self._lock:
-            waiting = [p.unschedulable_since + self._after for p in self._pods.values()
-                       if not p.node and p.unschedulable_since is not None and p.deployment
-                       and p.unschedulable_since + self._after > now]
-        return min(waiting) if waiting else None
 
 
 Pod = collections.namedtuple("Pod", "node requests deployment unschedulable_since")

@@ -62,7 +62,6 @@ def test_a_deployments_pods_bound_and_unschedulable_for_longer_than_the_setting(
     assert room.pods_of("default", "web") == (2, 1), "the pod unschedulable since 50 s is not yet 30 s so"
     assert room.pods_of("default", "api") == (1, 0)
     assert room.pods_of("other", "web") == (0, 0)
-    assert room.next_unschedulable_deadline() == 80.0
 
 
 def test_a_pods_requests_count_sidecars_the_largest_init_container_and_the_overhead():
