@@ -1,11 +1,11 @@
-"""Ansible: set-region.yml over a region of 4 clusters, against a playbook doing the same with
+"""Ansible: set_region.yml over a region of 4 clusters, against a playbook doing the same with
 kubernetes.core.k8s cluster by cluster (kubernetes.core from the ansible package), in one run.
 Both wait until the Deployments are applied in every cluster; wall time of ansible-playbook.
-Also timed in the same run: set-region.yml with its module run as a module (a task environment
+Also timed in the same run: set_region.yml with its module run as a module (a task environment
 keeps the action plugin from running it on the controller), a playbook of one no-op task, the
 start-up cost all pay, and one of a single ansible.builtin.ping task, the least a playbook that
 runs any module costs. And a realistic workload (a Deployment template, a ConfigMap and a Service)
-both ways: set-region.yml -e manifest=FILE against kubernetes.core.k8s applying the same three
+both ways: set_region.yml -e manifest=FILE against kubernetes.core.k8s applying the same three
 objects cluster by cluster."""
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def main():
                 yaml.safe_dump(inventory, f)
             with open(f"{tmp}/baseline.yml", "w") as f:
                 f.write(BASELINE)
-            set_region_as_module = as_module("playbooks/set-region.yml", f"{tmp}/set-region-as-module.yml")
+            set_region_as_module = as_module("playbooks/set_region.yml", f"{tmp}/set-region-as-module.yml")
             with open(f"{tmp}/floor.yml", "w") as f:
                 f.write(FLOOR)
             with open(f"{tmp}/shop.yml", "w") as f:
@@ -165,14 +165,14 @@ def main():
             for i in range(ROUNDS):
                 replicas = 8 + 4 * (i % 2)  # 8, 10 (as a module), 12, 14, 8...: every run changes something
                 placement = {c: replicas // 4 for c in CLUSTERS}
-                ours.append(run(["-i", inv, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=web",
+                ours.append(run(["-i", inv, "playbooks/set_region.yml", "-e", "region=us", "-e", "service=web",
                                  "-e", f"replicas={replicas}", "-e", "wait=applied"], env))
                 ours_as_module.append(run(["-i", inv, set_region_as_module, "-e", "region=us", "-e", "service=web",
                                            "-e", f"replicas={replicas + 2}", "-e", "wait=applied"], env))
                 baseline.append(run([f"{tmp}/baseline.yml", "-e", f"kubeconfig={lab.kubeconfig}",
                                      "-e", yaml.safe_dump({"placement": placement}, default_flow_style=True).strip()],
                                     env))
-                ours_manifest.append(run(["-i", inv, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=shop",
+                ours_manifest.append(run(["-i", inv, "playbooks/set_region.yml", "-e", "region=us", "-e", "service=shop",
                                           "-e", f"replicas={replicas}", "-e", f"manifest={tmp}/shop.yml",
                                           "-e", "wait=applied"], env))
                 baseline_manifest.append(run([f"{tmp}/baseline-manifest.yml", "-e", f"kubeconfig={lab.kubeconfig}",
@@ -180,7 +180,7 @@ def main():
                                                   SHOP, replicas // 4)}, default_flow_style=True).strip()], env))
                 floor.append(run([f"{tmp}/floor.yml"], env))
                 one_module.append(run([f"{tmp}/one_module.yml"], env))
-                print(f"ansible: round {i + 1}: set-region.yml {ours[-1]:.2f}s (as a module {ours_as_module[-1]:.2f}s), "
+                print(f"ansible: round {i + 1}: set_region.yml {ours[-1]:.2f}s (as a module {ours_as_module[-1]:.2f}s), "
                       f"kubernetes.core loop {baseline[-1]:.2f}s, with a manifest {ours_manifest[-1]:.2f}s "
                       f"vs {baseline_manifest[-1]:.2f}s, "
                       f"no-op playbook {floor[-1]:.2f}s, one ping task {one_module[-1]:.2f}s")
@@ -198,18 +198,18 @@ def main():
                / (common.percentile(ours, 50) - start_up)}
     common.save("ansible", results)
     common.plot_rounds("ansible", f"ansible-playbook wall time, region of 4 clusters, {ROUNDS} rounds", {
-        "set-region.yml": ours, "set-region.yml, as a module": ours_as_module,
-        "kubernetes.core.k8s loop": baseline, "set-region.yml with a manifest": ours_manifest,
+        "set_region.yml": ours, "set_region.yml, as a module": ours_as_module,
+        "kubernetes.core.k8s loop": baseline, "set_region.yml with a manifest": ours_manifest,
         "kubernetes.core.k8s loop of the manifest": baseline_manifest, "one ping task": one_module,
         "no-op (start-up)": floor})
-    print(f"ansible: set-region.yml over 4 clusters is {results['ratio_median']:.2f}x the speed of a "
+    print(f"ansible: set_region.yml over 4 clusters is {results['ratio_median']:.2f}x the speed of a "
           f"kubernetes.core.k8s loop (median {common.percentile(ours, 50):.2f}s vs "
           f"{common.percentile(baseline, 50):.2f}s); {results['ratio_as_module']:.2f}x with its module run as a "
           f"module ({common.percentile(ours_as_module, 50):.2f}s); {results['ratio_after_start_up']:.1f}x once the "
           f"{start_up:.2f}s start-up of ansible-playbook both pay is taken off; a playbook of one "
           f"ansible.builtin.ping task takes {common.percentile(one_module, 50):.2f}s, "
           f"{results['ratio_of_one_ping_task']:.2f}x the loop's speed: the most a playbook sending one module reaches")
-    print(f"ansible: with a manifest (Deployment, ConfigMap, Service), set-region.yml is {results['ratio_manifest']:.2f}x "
+    print(f"ansible: with a manifest (Deployment, ConfigMap, Service), set_region.yml is {results['ratio_manifest']:.2f}x "
           f"the speed of the kubernetes.core.k8s loop (median {common.percentile(ours_manifest, 50):.2f}s vs "
           f"{common.percentile(baseline_manifest, 50):.2f}s)")
 

@@ -97,7 +97,7 @@ def test_set_region_takes_a_manifest_file(inventory, heard, kube, namespace, tmp
                 {"name": "orders", "image": "registry.example.com/orders:2", "env": [{"name": "MODE", "value": "x"}],
                  "resources": {"requests": {"cpu": "1"}}}]}}}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "orders"}, "data": {"a": "b"}}]))
-    placed = playbook(["-i", str(inventory), "-e", f"service_namespace={namespace}", "playbooks/set-region.yml",
+    placed = playbook(["-i", str(inventory), "-e", f"service_namespace={namespace}", "playbooks/set_region.yml",
                        "-e", "region=eu", "-e", "service=orders", "-e", "replicas=3", "-e", f"manifest={manifest}",
                        "-e", "wait=ready"])
     assert "orders in eu: eu-central=2, eu-west=1" in placed.stdout
@@ -111,10 +111,10 @@ def test_set_region_takes_a_manifest_file(inventory, heard, kube, namespace, tmp
 
 def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, namespace):
     common = ["-i", str(inventory), "-e", f"service_namespace={namespace}"]
-    first = playbook([*common, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=orders",
+    first = playbook([*common, "playbooks/set_region.yml", "-e", "region=us", "-e", "service=orders",
                       "-e", "replicas=4", "-e", "wait=ready"])
     assert "orders in us: us-east=2, us-west=2" in first.stdout
-    second = playbook([*common, "playbooks/set-region.yml", "-e", "region=us", "-e", "service=orders",
+    second = playbook([*common, "playbooks/set_region.yml", "-e", "region=us", "-e", "service=orders",
                        "-e", "replicas=4"])
     assert "changed=0" in second.stdout
     status = playbook(["-i", str(inventory), "playbooks/status.yml"])
@@ -122,19 +122,19 @@ def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, name
                for line in status.stdout.splitlines())
     assert any(line.split()[:3] == ['"us', "us-east", "room:"] and line.rstrip('",').endswith(
         "free on 2 schedulable nodes") for line in status.stdout.splitlines()), status.stdout
-    playbook([*common, "playbooks/remove-service.yml", "-e", "region=us", "-e", "service=orders"])
+    playbook([*common, "playbooks/remove_service.yml", "-e", "region=us", "-e", "service=orders"])
     from fleet_state import managed_deployments
     assert managed_deployments(kube, "us-east", namespace) == {}
 
 
 @pytest.mark.parametrize("play,extra,message", [
-    ("set-region", ["region=us", "service=web", "replicas=-1"], "replicas: must be a whole number from 0 to 1000000"),
-    ("set-region", ["region=us", "service=web", "replicas=many"], "argument 'replicas' is of type str"),
-    ("set-region", ["region=us", "service=Web", "replicas=2"], "service: must be a DNS-1123 label"),
-    ("set-region", ["region=mars", "service=web", "replicas=2"], "region: must name a region with registered clusters"),
-    ("set-region", ["region=us", "service=web"], "replicas is required"),
-    ("remove-service", ["region=us", "service=Web"], "service: must be a DNS-1123 label"),
-    ("remove-service", ["service=web"], "region is required"),
+    ("set_region", ["region=us", "service=web", "replicas=-1"], "replicas: must be a whole number from 0 to 1000000"),
+    ("set_region", ["region=us", "service=web", "replicas=many"], "argument 'replicas' is of type str"),
+    ("set_region", ["region=us", "service=Web", "replicas=2"], "service: must be a DNS-1123 label"),
+    ("set_region", ["region=mars", "service=web", "replicas=2"], "region: must name a region with registered clusters"),
+    ("set_region", ["region=us", "service=web"], "replicas is required"),
+    ("remove_service", ["region=us", "service=Web"], "service: must be a DNS-1123 label"),
+    ("remove_service", ["service=web"], "region is required"),
 ])
 def test_playbooks_refuse_bad_input_and_change_nothing(inventory, listeners, play, extra, message):
     before = {n: durable_state(listeners, n) for n in listeners.names}
@@ -143,6 +143,17 @@ def test_playbooks_refuse_bad_input_and_change_nothing(inventory, listeners, pla
     assert result.returncode != 0
     assert message in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
     assert {n: durable_state(listeners, n) for n in listeners.names} == before
+
+
+def test_a_playbook_runs_from_the_checkout_as_the_readme_prints_it(inventory, listeners, namespace):
+    """No ANSIBLE_COLLECTIONS_PATH: the checkout's ansible.cfg finds the collection."""
+    env = {k: v for k, v in ansible_env().items() if not k.startswith("ANSIBLE_COLLECTIONS")}
+    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/set_region.yml",
+                             "-e", "region=us", "-e", "service=as-printed", "-e", "replicas=2",
+                             "-e", f"service_namespace={namespace}"], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "as-printed in us: us-east=1, us-west=1" in result.stdout
 
 
 def test_the_galaxy_tarball_installs_documents_and_runs(inventory, listeners, tmp_path, namespace):
@@ -157,15 +168,20 @@ def test_the_galaxy_tarball_installs_documents_and_runs(inventory, listeners, tm
     assert install.returncode == 0, install.stderr
     home = installed / "ansible_collections" / "multicluster" / "kube"
     assert (home / "listener" / "server.py").exists() and not (home / "lab").exists()
+    assert not (home / "ansible.cfg").exists() and not (home / ".cache").exists() and not (home / ".venv").exists()
     doc = subprocess.run([str(VENV_BIN / "ansible-doc"), "multicluster.kube.region_replicas"], capture_output=True,
                          text=True, env={**ansible_env(installed), "ANSIBLE_NOCOLOR": "1"}, check=False)
     assert doc.returncode == 0, doc.stderr
     assert "Sets how many replicas of a service run in a region" in doc.stdout
     assert "wait_timeout" in doc.stdout and "EXAMPLES" in doc.stdout
-    run = playbook(["-i", str(inventory), str(home / "playbooks" / "set-region.yml"), "-e", "region=eu",
+    # an installed collection's playbooks, by their names (valid identifiers, as Ansible requires)
+    run = playbook(["-i", str(inventory), "multicluster.kube.set_region", "-e", "region=eu",
                     "-e", "service=from-galaxy", "-e", "replicas=2", "-e", f"service_namespace={namespace}"],
                    collections_path=installed)
     assert "from-galaxy in eu: eu-central=1, eu-west=1" in run.stdout
+    status = playbook(["-i", str(inventory), "multicluster.kube.status", "-e", "region=eu"], collections_path=installed)
+    assert any(line.split()[1:4] == ["eu-west", "healthy", "from-galaxy"] for line in status.stdout.splitlines()), \
+        status.stdout
 
 
 def test_the_inventory_plugin_reads_the_fleet_from_any_listener(listeners, tmp_path):
@@ -213,7 +229,7 @@ def test_bootstrap_runs_a_supervised_listener_per_cluster_idempotently(lab, tmp_
         assert "failed=0" in first.stdout
         second = playbook(["-i", str(inventory), "playbooks/bootstrap.yml"])
         assert all("changed=0" in line for line in second.stdout.splitlines() if "ok=" in line), second.stdout[-2000:]
-        placed = playbook(["-i", str(inventory), "playbooks/set-region.yml", "-e", "region=eu", "-e", "service=boot",
+        placed = playbook(["-i", str(inventory), "playbooks/set_region.yml", "-e", "region=eu", "-e", "service=boot",
                            "-e", "replicas=2", "-e", "wait=propagated"])
         assert "boot in eu: eu-central=1, eu-west=1" in placed.stdout
         pids = [int((tmp_path / n / "listener.pid").read_text()) for n in lab.clusters]

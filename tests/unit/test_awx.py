@@ -10,9 +10,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def playbook_variables():
-    play = yaml.safe_load((ROOT / "playbooks" / "set-region.yml").read_text())[0]
+    play = yaml.safe_load((ROOT / "playbooks" / "set_region.yml").read_text())[0]
     optional = set(play["vars"])
-    text = (ROOT / "playbooks" / "set-region.yml").read_text()
+    text = (ROOT / "playbooks" / "set_region.yml").read_text()
     required = {name for name in ("region", "service", "replicas") if f"{name} | mandatory" in text}
     return required, optional
 
@@ -25,7 +25,7 @@ def test_the_survey_asks_for_what_set_region_uses():
     assert set(questions) - required <= optional
     assert (questions["replicas"]["min"], questions["replicas"]["max"]) == (0, 1_000_000)
     assert questions["region"]["max"] == questions["service"]["max"] == 63
-    play = yaml.safe_load((ROOT / "playbooks" / "set-region.yml").read_text())[0]
+    play = yaml.safe_load((ROOT / "playbooks" / "set_region.yml").read_text())[0]
     for name, question in questions.items():
         if name in play["vars"] and question.get("default") not in ("", None):
             assert question["default"] == play["vars"][name], name
