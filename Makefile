@@ -12,7 +12,7 @@ SANITY_ROOT := $(or $(TMPDIR),/tmp)/multicluster-kube-sanity/ansible_collections
 KUBE_BIN := .cache/kube/bin
 LAB := $(PY) -m lab
 
-.PHONY: help venv kube-bins proto test test-unit test-layers test-sanity test-lint test-integration test-chaos chaos bench bench-scheduler demo lab-up lab-down lab-status clean
+.PHONY: help venv kube-bins chromium proto test test-unit test-layers test-sanity test-lint test-integration test-chaos chaos bench bench-scheduler demo lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo | test | test-unit | test-layers | test-lint | test-sanity | test-integration | bench | kube-bins | lab-up | lab-down | lab-status"
@@ -75,9 +75,14 @@ test-lint: venv
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections \
 		ansible-lint --offline --profile production roles/ playbooks/
 
-test-integration: venv kube-bins
+test-integration: venv kube-bins chromium
 	$(PY) -m pytest -m integration tests/integration
 
+# The status page's browser test drives Debian's chromium (tests/integration/test_status_page.py).
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { command -v apt-get >/dev/null && \
+		[ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		chromium chromium-driver >/dev/null; } || echo "chromium: not installed and could not be; the status page test fails"
 # The chaos suite: a short bounded run in `make test`; `make chaos` is the long one.
 test-chaos: venv kube-bins
 	$(PY) -m pytest -m integration -s tests/chaos

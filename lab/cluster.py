@@ -52,6 +52,7 @@ class Cluster:
         self.tokens = state.get("tokens") or {u: secrets.token_hex(16) for u in ("admin", "scheduler", "system")}
         self.ports.setdefault("listener", processes.free_port())
         self.ports.setdefault("listener_metrics", processes.free_port())
+        self.ports.setdefault("listener_page", processes.free_port())
         self.pids = state.get("pids", {})
 
     @property
@@ -254,6 +255,7 @@ class Lab:
             regions.setdefault(cluster.region, {"hosts": {}})["hosts"][name] = {
                 "listener_listen": f"127.0.0.1:{cluster.ports['listener']}",
                 "listener_metrics_listen": f"127.0.0.1:{cluster.ports['listener_metrics']}",
+                "listener_page_listen": f"127.0.0.1:{cluster.ports['listener_page']}",
                 "listener_data_dir": str(self.workdir / "listeners" / name),
             }
         inventory = {"all": {"vars": {

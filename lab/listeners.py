@@ -54,6 +54,7 @@ class ListenerFleet:
                          "anti_entropy_interval": 1.0, **(settings or {})}
         self.ports = {name: processes.free_port() for name in self.names}
         self.metrics_ports = {name: processes.free_port() for name in self.names}
+        self.page_ports = {name: processes.free_port() for name in self.names}
         self.pids = {}
         self.proxies = {}
         if proxies:
@@ -74,6 +75,10 @@ class ListenerFleet:
         return {name: float(value) for name, _space, value in (line.partition(" ") for line in lines)
                 if name and not name.startswith("#") and "{" not in name}
 
+    def page(self, name: str) -> str:
+        """The address of the listener's status page, with the client token in its fragment."""
+        return f"http://{self.members[name].client_host}:{self.page_ports[name]}/#token={self.token}"
+
     def advertised(self, name: str) -> str:
         """Where the other listeners reach it."""
         return f"{self.members[name].advertise_host}:{self.ports[name]}"
@@ -83,7 +88,8 @@ class ListenerFleet:
         argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", member.region,
                 "--listen", f"{member.listen_host}:{self.ports[name]}", "--advertise", self.advertised(name),
                 "--data-dir", str(self.workdir / name),
-                "--metrics-listen", f"{member.listen_host}:{self.metrics_ports[name]}", "--log-format", "text"]
+                "--metrics-listen", f"{member.listen_host}:{self.metrics_ports[name]}",
+                "--page-listen", f"{member.listen_host}:{self.page_ports[name]}", "--log-format", "text"]
         if self.tls:  # a certificate from the lab's CA: TLS for clients, mutual TLS among listeners
             cert, key = self.lab.ca.serving_pair(f"listener-{name}")
             argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(self.lab.ca.cert_file)]

@@ -40,6 +40,7 @@ class Network:
     tls_ca: str = ""                 # with cert and key: mutual TLS among listeners
     insecure: bool = False           # serve plain text; must be asked for
     metrics_listen: str = ""         # host:port of /metrics and /healthz; empty: none
+    page_listen: str = ""            # host:port of the status page (the client token to read it); empty: none
 
 
 @dataclasses.dataclass

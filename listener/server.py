@@ -32,6 +32,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import Clu
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import add_servicer
 
 from ansible_collections.multicluster.kube.listener import metrics as metrics_mod
+from ansible_collections.multicluster.kube.listener.api import page
 from ansible_collections.multicluster.kube.listener.api.auth import TokenCheck
 from ansible_collections.multicluster.kube.listener.api.fleet import FleetService
 from ansible_collections.multicluster.kube.listener.api.peer import PeerService
@@ -99,6 +100,7 @@ class Listener:
         self.reconciler = None
         self.server = None
         self.metrics_server = None
+        self.page_server = None
 
     def start(self) -> None:
         cfg, net = self.config, self.config.network
@@ -130,6 +132,10 @@ class Listener:
         if net.metrics_listen:
             host, port = net.metrics_listen.rsplit(":", 1)
             self.metrics_server = metrics_mod.serve(self.metrics, host, int(port), lambda: not self.stopping.is_set())
+        if net.page_listen:
+            host, port = net.page_listen.rsplit(":", 1)
+            self.page_server = page.serve(
+                host, int(port), lambda: page.fleet_view(self.replica, self.health, self.cluster), self.client_token)
         if self.reconciler is not None:
             self.reconciler.start()
         threading.Thread(target=self._background, name="anti-entropy", daemon=True).start()
@@ -203,8 +209,9 @@ class Listener:
             self.reconciler.stop()
         if self.server is not None:
             self.server.stop(grace).wait()
-        if self.metrics_server is not None:
-            self.metrics_server.shutdown()
+        for http_server in (self.metrics_server, self.page_server):
+            if http_server is not None:
+                http_server.shutdown()
         self.replication.close()
         self.store.close()
         log.info("listener %s stopped", self.cluster)
