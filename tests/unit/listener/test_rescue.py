@@ -96,3 +96,12 @@ def test_a_rescued_clusters_share_never_grows_before_it_recovered(steps):
             if rescued_before and name.name not in recovered:
                 assert after.clusters.get(name.name, 0) <= before.clusters.get(name.name, 0), (before, after)
         svc = Service(svc.spec, after)
+
+
+def test_what_cannot_run_and_fits_nowhere_else_is_reported_unplaced():
+    svc = service({"us-east": 2, "us-west": 2})
+    two = [Cluster(name="us-east", region="us"), Cluster(name="us-west", region="us")]
+    placement, why = next_placement(svc, two, {}, {}, set(), fits={"us-east": 2, "us-west": 0},
+                                    stuck={"us-west": (2, UNSCHEDULABLE)})
+    assert why == "rescued" and placement.clusters == {"us-east": 2} and placement.unplaced == 2
+    assert {r.code for r in placement.reasons} >= {ReasonCode.NO_ROOM, ReasonCode.RESCUED}
