@@ -51,7 +51,8 @@ options:
   definition:
     description:
       - The service's workload, the way M(kubernetes.core.k8s) takes manifests - one object, a list of them, or
-        YAML text of several documents (e.g. from C(lookup('template', ...))) - an C(apps/v1) C(Deployment) and its
+        YAML text of several documents or of one list (e.g. from C(lookup('template', ...))) - an C(apps/v1)
+        C(Deployment) and its
         companions (C(Service), C(ConfigMap), C(ServiceAccount), C(PodDisruptionBudget), ...).
       - The Deployment's name and namespace come from O(service) and O(namespace), its C(spec.replicas) from the
         placement in each cluster (leave it out); everything else is yours. Companions go wherever the service has
@@ -355,6 +356,8 @@ def workload_from_params(p) -> Workload:
             raise ValidationError("definition", f"must be YAML ({error})", documents[:80]) from None
     if isinstance(documents, dict):
         documents = [documents]
+    if isinstance(documents, list) and len(documents) == 1 and isinstance(documents[0], list):
+        documents = documents[0]  # YAML text of one document that is a list of manifests
     if not isinstance(documents, list):
         raise ValidationError("definition", "must be a manifest, a list of them or YAML text", type(documents).__name__)
     objects = [d for d in documents if d is not None]

@@ -76,6 +76,9 @@ def test_a_definition_as_yaml_text_or_a_file_becomes_the_services_workload(run_m
     source.write_text(SHOP_YAML)
     assert run_module(region_replicas, {**{k: v for k, v in args.items() if k != "definition"},
                                         "src": str(source)})["changed"] is False, "the same workload from a file"
+    source.write_text(yaml.safe_dump(list(yaml.safe_load_all(SHOP_YAML))))  # one document: a list of manifests
+    assert run_module(region_replicas, {**{k: v for k, v in args.items() if k != "definition"},
+                                        "src": str(source)})["changed"] is False, "the same workload, as one list"
     changed = run_module(region_replicas, {**args, "definition": SHOP_YAML.replace("info", "debug")}, check=True)
     assert changed["changed"] and listener.replica.live("service/us/shop").spec.workload == workload
 
