@@ -88,8 +88,9 @@ class ListenerFleet:
         argv = [sys.executable, "-m", MODULE, "--cluster", name, "--region", member.region,
                 "--listen", f"{member.listen_host}:{self.ports[name]}", "--advertise", self.advertised(name),
                 "--data-dir", str(self.workdir / name),
-                "--metrics-listen", f"{member.listen_host}:{self.metrics_ports[name]}",
-                "--page-listen", f"{member.listen_host}:{self.page_ports[name]}", "--log-format", "text"]
+                "--metrics-listen", f"{member.listen_host}:{self.metrics_ports[name]}", "--log-format", "text"]
+        if not member.collections:  # a listener of another version (lab/releases.py) may have no page
+            argv += ["--page-listen", f"{member.listen_host}:{self.page_ports[name]}"]
         if self.tls:  # a certificate from the lab's CA: TLS for clients, mutual TLS among listeners
             cert, key = self.lab.ca.serving_pair(f"listener-{name}")
             argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(self.lab.ca.cert_file)]

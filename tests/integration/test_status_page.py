@@ -39,10 +39,10 @@ def browser():
 
 
 def text_of(driver, selector) -> str:
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
+    """The text of the first element `selector` matches, read in one step in the page (it
+    redraws every second: an element found in one call may be replaced by the next)."""
+    return driver.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.textContent : '';", selector)
 
 
 def test_the_page_shows_the_fleet_and_follows_a_write_and_a_failure_by_itself(listeners, browser, namespace):
