@@ -5,6 +5,9 @@ of a region is its healthy cluster with the lowest name. The coordinator alone
 - moves the replicas of clusters that became ineligible (unhealthy, cordoned, excluded,
   removed) onto the survivors, with the scheduler's minimal movement;
 - places replicas that could not be placed before, when room appears;
+- rescues replicas a cluster reports it cannot run (pods left Unschedulable, its Deployment
+  blocked): lowers its share by them and places them where they fit, and gives the share back
+  once the cluster could run more for the hold-down time, as a fail-back;
 - moves replicas back to a cluster that was failed over, once that cluster has been
   healthy for the hold-down time: first it adds the returning cluster's replicas (surge),
   and only when they are ready does it remove the surplus, so ready replicas never drop
