@@ -124,9 +124,9 @@ class Coordinator:
         entries = {}
         for cluster in set(current.clusters) | {r.cluster for r in current.reasons if r.code == ReasonCode.RESCUED}:
             status = self._replica.status_of(cluster)
-            for entry in status.services if status else ():
-                if (entry.region, entry.service) == (service.spec.region, service.spec.service):
-                    entries[cluster] = entry
+            entry = status.entry(service.spec.region, service.spec.service) if status else None
+            if entry is not None:
+                entries[cluster] = entry
         return entries
 
     def _ready(self, service) -> dict:

@@ -23,11 +23,11 @@ def fits(replica, spec) -> dict:
     out = {}
     for cluster in replica.region_clusters(spec.region):
         status = replica.status_of(cluster)
-        if status is None:
+        if status is None or status.room is None:
             continue
-        running = next((s.scheduled for s in status.services if (s.region, s.service) == (spec.region, spec.service)),
-                       0)
-        fitting = replicas_of_spec_that_fit(spec, cluster, labels.get(cluster), status.room, running)
+        entry = status.entry(spec.region, spec.service)
+        fitting = replicas_of_spec_that_fit(spec, cluster, labels.get(cluster), status.room,
+                                            entry.scheduled if entry else 0)
         if fitting is not None:
             out[cluster] = fitting
     return out

@@ -46,8 +46,7 @@ def wait_for(replica, wait, timeout: float, acks: dict, key: str, new: dict, pre
         behind, stuck = [], []
         for cluster, want in sorted(targets.items()):
             status = replica.status_of(cluster)
-            entry = next((s for s in (status.services if status else ()) if (s.region, s.service) == (region, service)),
-                         None)
+            entry = status.entry(region, service) if status else None
             have = (_rolled_out(entry) if ready else entry.desired) if entry else 0
             stale = want and entry is not None and entry.reports_updated and entry.revision != revisions.get(cluster)
             if stale:

@@ -14,6 +14,7 @@ ValidationError names the field and the rule it broke.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
@@ -290,6 +291,14 @@ class ClusterStatus:
     def key(self) -> str:
         return status_key(self.cluster)
 
+    def entry(self, region: str, service: str) -> Optional[ServiceStatus]:
+        """The service's entry, or None: the coordinator asks for every service at every tick."""
+        return self._entries.get((region, service))
+
+    @functools.cached_property
+    def _entries(self) -> dict:
+        return {(s.region, s.service): s for s in self.services}
+
 
 Value = Union[Service, Cluster, ClusterStatus]
 
@@ -422,7 +431,8 @@ def _fits(spec, clusters, statuses) -> dict:
         status = statuses.get(name)
         if record.value.region != spec.region or status is None:
             continue
-        running = next((s.scheduled for s in status.services if s.service == spec.service), 0)
+        entry = status.entry(spec.region, spec.service)
+        running = entry.scheduled if entry else 0
         fitting = replicas_of_spec_that_fit(spec, name, record.value.labels, status.room, running)
         if fitting is not None:
             out[name] = fitting
