@@ -123,10 +123,11 @@ class Reconciler:
     def _with_room(self, status):
         if self._room is None or not self._room.synced.is_set():
             return status
+        pods = self._room.pods_by_deployment()
         services = []
         for service in status.services:
             namespace = self.scope.deployment_namespace or service.namespace
-            scheduled, unschedulable = self._room.pods_of(namespace, service.service)
+            scheduled, unschedulable = pods.get((namespace, service.service), (0, 0))
             services.append(dataclasses.replace(service, scheduled=scheduled, unschedulable=unschedulable))
         return dataclasses.replace(status, services=tuple(services), room=self._room.report())
 

@@ -95,17 +95,19 @@ class Room:
         return tuple(NodeRoom(cpu, memory, pods, count)
                      for (cpu, memory, pods), count in sorted(free.items(), reverse=True))
 
-    def pods_of(self, namespace: str, deployment: str) -> tuple:
-        """(pods bound to a node, pods unschedulable for longer than unschedulable_after) of a Deployment."""
-        now, bound, stuck = self._clock(), 0, 0
+    def pods_by_deployment(self) -> dict:
+        """{(namespace, Deployment): (pods bound to a node, pods unschedulable for longer than
+        unschedulable_after)}, in one pass over the pods (the status asks every heartbeat)."""
+        now, counts = self._clock(), collections.defaultdict(lambda: [0, 0])
         with self._lock:
             for pod in self._pods.values():
-                if pod.deployment == (namespace, deployment):
-                    if pod.node:
-                        bound += 1
-                    elif pod.unschedulable_since is not None and now - pod.unschedulable_since >= self._after:
-                        stuck += 1
-        return bound, stuck
+                if pod.deployment is None:
+                    continue
+                if pod.node:
+                    counts[pod.deployment][0] += 1
+                elif pod.unschedulable_since is not None and now - pod.unschedulable_since >= self._after:
+                    counts[pod.deployment][1] += 1
+        return {deployment: tuple(n) for deployment, n in counts.items()}
 
 
 Pod = collections.namedtuple("Pod", "node requests deployment unschedulable_since")

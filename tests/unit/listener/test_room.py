@@ -59,9 +59,10 @@ def test_a_deployments_pods_bound_and_unschedulable_for_longer_than_the_setting(
             pod("4", unschedulable_at="1970-01-01T00:00:50Z"), pod("5", "a", deployment="api"),
             pod("6", unschedulable_at="1970-01-01T00:00:10Z", deployment="web-canary")]
     room = room_with([node("a", cpu="16")], pods, now=60.0)
-    assert room.pods_of("default", "web") == (2, 1), "the pod unschedulable since 50 s is not yet 30 s so"
-    assert room.pods_of("default", "api") == (1, 0)
-    assert room.pods_of("other", "web") == (0, 0)
+    pods = room.pods_by_deployment()
+    assert pods[("default", "web")] == (2, 1), "the pod unschedulable since 50 s is not yet 30 s so"
+    assert pods[("default", "api")] == (1, 0)
+    assert ("other", "web") not in pods
 
 
 def test_a_pods_requests_count_sidecars_the_largest_init_container_and_the_overhead():
