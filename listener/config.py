@@ -119,6 +119,10 @@ class Config:
         if not net.tls_cert and not net.insecure:
             raise ValidationError("insecure", "without tls_cert and tls_key the listener serves plain text "
                                   "only when insecure is true", net.insecure)
+        for name in ("metrics_listen", "page_listen"):  # served by http.server, which would fail at start
+            host, colon, port = getattr(net, name).rpartition(":")
+            if getattr(net, name) and not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+                raise ValidationError(name, "must be host:port, the port from 1 to 65535", getattr(net, name))
         if net.token and net.token_file:
             raise ValidationError("token_file", "give token or token_file, not both", net.token_file)
         for field in dataclasses.fields(Timing):

@@ -30,6 +30,8 @@ def test_a_deployment_namespace_is_the_only_namespace_managed():
     (["--heartbeat-interval", "0"], "heartbeat_interval"),
     (["--failure-timeout", "0.5"], "failure_timeout"),
     (["--anti-entropy-fanout", "three"], "anti_entropy_fanout"),
+    (["--page-listen", "127.0.0.1"], "page_listen"),
+    (["--metrics-listen", "127.0.0.1:99999"], "metrics_listen"),
 ])
 def test_bad_settings_are_refused_naming_the_setting(argv, field):
     with pytest.raises(ValidationError) as refused:
