@@ -8,6 +8,7 @@ of a region is its healthy cluster with the lowest name. The coordinator alone
 - rescues replicas a cluster reports it cannot run (pods left Unschedulable, its Deployment
   blocked): lowers its share by them and places them where they fit, and gives the share back
   once the cluster could run more for the hold-down time, as a fail-back;
+- advances the rollouts of the region's services, wave by wave (listener/rolling.py);
 - moves replicas back to a cluster that was failed over, once that cluster has been
   healthy for the hold-down time: first it adds the returning cluster's replicas (surge),
   and only when they are ready does it remove the surplus, so ready replicas never drop
@@ -24,7 +25,9 @@ import dataclasses
 import logging
 import time
 
+from ansible_collections.multicluster.kube.listener import rolling
 from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Reason, ReasonCode
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 
@@ -89,10 +92,11 @@ def next_placement(service, clusters, used, ready, down, settling=frozenset(), u
 class Coordinator:
     """Runs on every listener; acts only while its cluster coordinates its region."""
 
-    def __init__(self, cluster: str, region: str, replica, health, features, write, metrics, clock=time.monotonic):
+    def __init__(self, cluster: str, region: str, replica, health, features, write, metrics, clock=time.monotonic,
+                 wall=wall_clock_ms):
         self.cluster, self.region = cluster, region
         self._replica, self._health, self._features = replica, health, features
-        self._write, self._metrics, self._clock = write, metrics, clock
+        self._write, self._metrics, self._clock, self._wall = write, metrics, clock, wall
         self._room_since = {}  # (service key, cluster rescued from) -> since when it could run more (monotonic)
 
     def tick(self) -> int:
@@ -110,12 +114,20 @@ class Coordinator:
                                             self._ready(service), down, settling,
                                             self._features.unable(service.spec, self.region), fitting,
                                             stuck, recovered)
+            changed = service
             if placement is not None and placement != service.placement:
                 log.info("failover: %s %s -> %s (%s)", key, service.placement.clusters, placement.clusters, why)
                 self._metrics.failovers.labels(why).inc()
-                moves.append((key, dataclasses.replace(service, placement=placement)))
+                changed = dataclasses.replace(changed, placement=placement)
+            rollout = rolling.step(self._replica, changed, self._wall())
+            if rollout != service.rollout:
+                log.info("rollout: %s to %s: %s, released %s %s", key, rollout.target, rollout.state,
+                         list(rollout.released), rollout.why)
+                changed = dataclasses.replace(changed, rollout=rollout)
+            if changed != service:
+                moves.append((key, changed))
         if moves:
-            self._write(moves, author=f"failover@{self.cluster}")
+            self._write(moves, author=f"coordinator@{self.cluster}")
         return len(moves)
 
     def _entries(self, service) -> dict:

@@ -24,12 +24,17 @@ WORKLOADS = "workloads"
 # capacity, as before); `division: dynamic` divides by the weights while one of its region's
 # clusters reports none.
 ROOM = "room"
-FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM)
+# Runs the release a rollout holds its cluster on, reports the release its Deployment runs, and
+# advances rollouts as a coordinator. A service with a rollout strategy is refused while a
+# member of its region lacks it (that member would run the new release at once).
+ROLLOUT = "rollout"
+FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM, ROLLOUT)
 MEANWHILE = {RECORDS_WHOLE: "records are written without the fields older listeners would drop (reason codes: "
                             "their texts say the same); services with a workload are refused",
              WORKLOADS: "services with a workload (a template or companions) are not placed on these clusters",
              ROOM: "these clusters' shares are not capped by what fits in them; dynamic division goes by the weights "
-                   "in their regions"}
+                   "in their regions",
+             ROLLOUT: "services with a rollout strategy are refused in their regions"}
 
 
 class Features:

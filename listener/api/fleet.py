@@ -7,7 +7,9 @@ import logging
 import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils import rollout as ro
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER
+from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     MAX_AUTHOR, Placement, Service, ValidationError, check_name, cluster_key, service_key)
@@ -16,7 +18,8 @@ from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import check_against, render, revision
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
-from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE
+from ansible_collections.multicluster.kube.listener import rolling
+from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE, ROLLOUT
 from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
 
 log = logging.getLogger("multicluster.listener.api")
@@ -42,6 +45,7 @@ class FleetService:
                 raise ValidationError("region", f"must name a region with registered clusters "
                                       f"(known: {', '.join(replica.regions()) or 'none'})", spec.region)
             spec.check_rules_against(region)
+            spec.check_rollout_against(region)
             clusters = [c for c in replica.members() if c.region == spec.region]
             check_against(spec, clusters)
             check_wait(request.wait, request.timeout_seconds)
@@ -52,6 +56,10 @@ class FleetService:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "workload: some members may drop it from the record "
                           f"({', '.join(self._features.lacking(RECORDS_WHOLE))}: not heard from yet, or older than "
                           "0.1.1); try again once they are heard, or upgrade them first (docs/upgrading.md)")
+        if spec.rollout is not None and not self._features.supported(ROLLOUT, spec.region):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "rollout: some members of region "
+                          f"{spec.region} would run a new release at once ({', '.join(self._features.lacking(ROLLOUT, spec.region))}: "
+                          "not heard from yet, or older than 0.4); upgrade them first (docs/upgrading.md)")
         with self._writer.lock:
             current = replica.record(spec.key)
             previous = current.value if current is not None else None
@@ -61,27 +69,69 @@ class FleetService:
                 spec, replica.members(), previous=before.clusters if before else None,
                 unhealthy=self._health.unhealthy(), used=replica.used_by_others(spec.key),
                 unable=self._features.unable(spec, spec.region), fits=held(fitting, before)), before)
-            new = Service(spec, placement)
-            changed = new != previous
-            stamp = current.stamp if current is not None and not changed else None
-            acks = {}
-            if changed and not request.dry_run:
-                [record], acks = self._writer.write([(new.key, new)], author=_author(context))
-                stamp = record.stamp
-                self._metrics.writes.labels("set_region_replicas").inc()
+            new = Service(spec, placement, rolling.begun(replica, previous, spec, wall_clock_ms()))
+            response, acks = self._written(context, request.dry_run, current, new, "set_region_replicas")
+        response.fits.update(fitting)
+        self._wait_written(request, response, acks, new, previous)
+        return response
+
+    def ChangeRollout(self, request, context):  # noqa: N802
+        """Resume a halted (or reverted) rollout, or roll a service back to its last good release."""
+        try:
+            key = service_key(check_name("region", request.region), check_name("service", request.service))
+            check_wait(request.wait, request.timeout_seconds)
+            if request.action not in (pb.RESUME, pb.ROLLBACK):
+                raise ValidationError("action", "must be RESUME or ROLLBACK", request.action)
+        except ValidationError as error:
+            _invalid(context, error)
+        with self._writer.lock:
+            current = self._replica.record(key)
+            previous = current.value if current is not None else None
+            if previous is None:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"service: there is no service {request.service} in "
+                              f"region {request.region}")
+            now = wall_clock_ms()
+            if request.action == pb.RESUME:
+                new = previous if previous.rollout is None else \
+                    Service(previous.spec, previous.placement, ro.resumed(previous.rollout, now))
+            else:
+                back = rolling.rolled_back(self._replica, previous, now)
+                if back is None:
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"rollout: {key} has no earlier release to "
+                                  "roll back to (it has not been rolled out with a strategy)")
+                new = Service(back[0], previous.placement, back[1])
+            response, acks = self._written(context, request.dry_run, current, new, "change_rollout")
+        self._wait_written(request, response, acks, new, previous)
+        return response
+
+    def _written(self, context, dry_run: bool, current, new: Service, what: str) -> tuple:
+        """Write `new` over the record `current` unless it is the same (or a dry run): (the
+        response so far, the peers' acknowledgements). Under the writer's lock."""
+        previous = current.value if current is not None else None
+        changed = new != previous
+        stamp = current.stamp if current is not None and not changed else None
+        acks = {}
+        if changed and not dry_run:
+            [record], acks = self._writer.write([(new.key, new)], author=_author(context))
+            stamp = record.stamp
+            self._metrics.writes.labels(what).inc()
         response = pb.SetRegionReplicasResponse(
             intent=messages.service_to_message(new), changed=changed,
-            previous_placement=messages.placement_to_message(previous.placement.clusters if previous else {}),
-            fits=fitting)
+            previous_placement=messages.placement_to_message(previous.placement.clusters if previous else {}))
         if stamp is not None:
             response.stamp.CopyFrom(messages.stamp_to_message(stamp))
         if previous is not None:
             response.previous.CopyFrom(messages.service_to_message(previous))
-        labels = {c.name: c.labels for c in replica.members()}
-        revisions = {c: revision(render(spec, c, n, labels.get(c))[-1]) for c, n in new.placement.clusters.items()}
+        return response, acks
+
+    def _wait_written(self, request, response, acks, new: Service, previous) -> None:
+        """Wait as the request asks for the write of `new`, each cluster for what it should run now."""
+        labels = {c.name: c.labels for c in self._replica.members()}
+        revisions = {c: revision(render(new.spec_for(c), c, n, labels.get(c))[-1])
+                     for c, n in new.placement.clusters.items()}
         response.waited, response.wait_detail = self._wait(
-            request, acks, new.key, new.placement, previous.placement if previous else Placement(), revisions)
-        return response
+            request, acks, new.key, new.placement, previous.placement if previous else Placement(), revisions,
+            new.spec.release.revision)
 
     def DeleteService(self, request, context):  # noqa: N802
         try:
@@ -129,11 +179,11 @@ class FleetService:
                     log.warning("dry run of %s %s skipped: %s", obj["kind"], obj["metadata"]["name"], error)
                     return
 
-    def _wait(self, request, acks, key, new: Placement, previous: Placement, revisions=None) -> tuple:
+    def _wait(self, request, acks, key, new: Placement, previous: Placement, revisions=None, release="") -> tuple:
         if request.dry_run:
             return True, ""
         return wait_for(self._replica, request.wait, request.timeout_seconds, acks, key, new.clusters,
-                        previous.clusters, revisions)
+                        previous.clusters, revisions, release)
 
     def GetGlobalConfig(self, request, context):  # noqa: N802
         replica = self._replica

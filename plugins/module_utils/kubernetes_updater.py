@@ -17,6 +17,7 @@ test's fake has the same methods).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import traceback
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class Desired:
     namespace: str
     replicas: int
     objects: tuple
+    release: str = ""  # the revision of the release the objects are of (model.Release)
 
     @property
     def key(self) -> tuple:
@@ -299,24 +301,26 @@ def _detail(err) -> str:
 
 
 def desired_for(services, region: str, cluster: str, labels=None) -> list:
-    """What `cluster` of `region` (with `labels`) should run, from the services. A service the
-    coordinator rescued all replicas from here stays, at 0 replicas: its status says whether
-    what was in the way still is (the coordinator gives the share back once it is not)."""
+    """What `cluster` of `region` (with `labels`) should run, from the services: each on the
+    release a rollout holds the cluster on, if one does. A service the coordinator rescued all
+    replicas from here stays, at 0 replicas: its status says whether what was in the way still
+    is (the coordinator gives the share back once it is not)."""
     wanted = []
     for s in services:
         if not isinstance(s, Service) or s.region != region:
             continue
         replicas = s.placement.clusters.get(cluster, 0)
         if replicas > 0 or s.placement.has_reason(cluster, ReasonCode.RESCUED):
-            wanted.append(Desired(s.spec.region, s.spec.service, s.spec.namespace, replicas,
-                                  tuple(render(s.spec, cluster, replicas, labels))))
+            spec = s.spec_for(cluster)
+            wanted.append(Desired(spec.region, spec.service, spec.namespace, replicas,
+                                  tuple(render(spec, cluster, replicas, labels)), spec.release.revision))
     return sorted(wanted, key=lambda d: d.key)
 
 
 def in_namespace(desired: Desired, namespace: str) -> Desired:
     """The same service with all its objects in `namespace` (fleet members sharing an apiserver)."""
     objects = tuple({**o, "metadata": {**o["metadata"], "namespace": namespace}} for o in desired.objects)
-    return Desired(desired.region, desired.service, namespace, desired.replicas, objects)
+    return dataclasses.replace(desired, namespace=namespace, objects=objects)
 
 
 def plan(api, desired, cluster: str, namespaces=None) -> Plan:
@@ -445,7 +449,8 @@ def status(desired, result: Plan, region: str, reported_ms: int, failures=None) 
             region=want.region, service=want.service, namespace=want.namespace, desired=want.replicas,
             ready=live_status.get("readyReplicas") or 0,
             updated=(live_status.get("updatedReplicas") or 0) if current else 0,
-            available=live_status.get("availableReplicas") or 0, revision=want.revision,
+            available=live_status.get("availableReplicas") or 0, revision=want.revision, release=want.release,
+            pods=live_status.get("replicas") or 0,
             conflict=problems_summary(problems), problems=problems,
             blocked=any(p.object in (deployment, "") for p in in_the_way)))
     return ClusterStatus(cluster=result.cluster, region=region, reported_ms=reported_ms, services=tuple(services))

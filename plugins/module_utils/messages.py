@@ -15,6 +15,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.fit import NodeRoom
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
+from ansible_collections.multicluster.kube.plugins.module_utils.rollout import DEFAULT_DEADLINE_S, Rollout, Strategy
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Override, Workload
 
 try:
@@ -105,12 +106,62 @@ def _parsed(field_name: str, text: str):
         raise model.ValidationError(field_name, f"must be JSON ({error})", text[:80]) from None
 
 
+def strategy_to_message(strategy: Strategy):
+    explicit = isinstance(strategy.order, tuple)
+    return pb.RolloutStrategy(
+        max_parallel=strategy.max_parallel, order="" if explicit or strategy.order == "name" else strategy.order,
+        order_clusters=list(strategy.order) if explicit else [],
+        progress_deadline_seconds=strategy.progress_deadline_s, pause_seconds=strategy.pause_s,
+        on_failure="" if strategy.on_failure == "halt" else strategy.on_failure)
+
+
+def strategy_from_message(message) -> Strategy:
+    return Strategy(max_parallel=message.max_parallel,
+                    order=tuple(message.order_clusters) if message.order_clusters else message.order or "name",
+                    progress_deadline_s=message.progress_deadline_seconds or DEFAULT_DEADLINE_S,
+                    pause_s=message.pause_seconds, on_failure=message.on_failure or "halt")
+
+
+def release_to_message(release: model.Release):
+    message = pb.Release(image=release.image, port=release.port)
+    if not release.workload.default:
+        message.workload.CopyFrom(workload_to_message(release.workload))
+    return message
+
+
+def release_from_message(message) -> model.Release:
+    model.check_image("rollout_state.releases[].image", message.image)
+    model.check_int("rollout_state.releases[].port", message.port, 1, 65535)
+    return model.Release(message.image, message.port,
+                         workload_from_message(message.workload) if message.HasField("workload") else Workload())
+
+
+def rollout_to_message(rollout: Rollout):
+    return pb.RolloutState(
+        target=rollout.target, last_good=rollout.last_good,
+        held=[pb.ClusterRevision(cluster=c, revision=r) for c, r in rollout.held],
+        releases=[release_to_message(r) for r in rollout.releases], released=list(rollout.released),
+        since_ms=rollout.since_ms, state=rollout.state, why=rollout.why)
+
+
+def rollout_from_message(message) -> Rollout:
+    for name in list(message.released) + [h.cluster for h in message.held]:
+        model.check_name("rollout_state.released[]", name)
+    return Rollout(target=message.target, last_good=message.last_good,
+                   held=tuple((h.cluster, h.revision) for h in message.held),
+                   releases=tuple(release_from_message(r) for r in message.releases),
+                   released=tuple(message.released), since_ms=message.since_ms, state=message.state,
+                   why=message.why)
+
+
 def _spec_fields(spec: model.ServiceSpec) -> dict:
     """The fields of ServiceSpec, which ServiceIntent shares by name and number."""
     fields = dict(region=spec.region, service=spec.service, replicas=spec.replicas, image=spec.image, port=spec.port,
                   namespace=spec.namespace, rules=rules_to_message(spec.rules), rebalance=spec.rebalance)
     if not spec.workload.default:  # the seed's workload is no workload on the wire, as before
         fields["workload"] = workload_to_message(spec.workload)
+    if spec.rollout is not None:
+        fields["rollout"] = strategy_to_message(spec.rollout)
     return fields
 
 
@@ -124,7 +175,8 @@ def spec_from_message(message) -> model.ServiceSpec:
         region=message.region, service=message.service, replicas=message.replicas, image=message.image,
         port=message.port or model.DEFAULT_PORT, namespace=message.namespace or model.DEFAULT_NAMESPACE,
         rules=rules_from_message(message.rules), rebalance=message.rebalance,
-        workload=workload_from_message(message.workload) if message.HasField("workload") else Workload())
+        workload=workload_from_message(message.workload) if message.HasField("workload") else Workload(),
+        rollout=strategy_from_message(message.rollout) if message.HasField("rollout") else None)
 
 
 def _reason_numbers() -> dict:
@@ -150,7 +202,8 @@ def service_to_message(service: model.Service, for_older_readers: bool = False):
     return pb.ServiceIntent(
         **_spec_fields(service.spec), placement=placement_to_message(placement.clusters),
         unplaced=placement.unplaced, reasons=[r.text for r in placement.reasons],
-        reason_details=[] if for_older_readers else [reason_to_message(r) for r in placement.reasons])
+        reason_details=[] if for_older_readers else [reason_to_message(r) for r in placement.reasons],
+        rollout_state=rollout_to_message(service.rollout) if service.rollout is not None else None)
 
 
 # The texts listeners before 0.2 wrote, which had no codes: the one place a reason's text is
@@ -184,7 +237,8 @@ def service_from_message(message) -> model.Service:
     else:  # written by a listener before 0.2, or for one: codes from the texts it wrote
         reasons = tuple(_reason_from_01_text(text) for text in message.reasons)
     placement = model.Placement(placement_from_message(message.placement), message.unplaced, reasons)
-    return model.Service(spec_from_message(message), placement)
+    rollout = rollout_from_message(message.rollout_state) if message.HasField("rollout_state") else None
+    return model.Service(spec_from_message(message), placement, rollout)
 
 
 def cluster_to_message(cluster: model.Cluster):
@@ -217,7 +271,8 @@ def status_to_message(status: model.ClusterStatus):
                                    desired=s.desired, ready=s.ready, conflict=s.conflict, updated=s.updated,
                                    available=s.available, reports_updated=s.reports_updated, revision=s.revision,
                                    problems=[pb.ObjectProblem(object=p.object, text=p.text) for p in s.problems],
-                                   scheduled=s.scheduled, unschedulable=s.unschedulable, blocked=s.blocked)
+                                   scheduled=s.scheduled, unschedulable=s.unschedulable, blocked=s.blocked,
+                                   release=s.release, pods=s.pods)
                   for s in status.services],
         measures_room=status.room is not None,
         room=[pb.NodeRoom(cpu_milli=n.cpu_milli, memory_bytes=n.memory_bytes, pods=n.pods, count=n.count)
@@ -233,7 +288,8 @@ def status_from_message(message) -> model.ClusterStatus:
                                            available=s.available, reports_updated=s.reports_updated,
                                            revision=s.revision,
                                            problems=tuple(model.ObjectProblem(p.object, p.text) for p in s.problems),
-                                           scheduled=s.scheduled, unschedulable=s.unschedulable, blocked=s.blocked)
+                                           scheduled=s.scheduled, unschedulable=s.unschedulable, blocked=s.blocked,
+                                           release=s.release, pods=s.pods)
                        for s in message.services),
         room=tuple(NodeRoom(n.cpu_milli, n.memory_bytes, n.pods, n.count) for n in message.room)
         if message.measures_room else None,

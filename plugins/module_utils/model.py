@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
 from ansible_collections.multicluster.kube.plugins.module_utils.fit import replicas_of_spec_that_fit
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Rollout, Strategy
 from ansible_collections.multicluster.kube.plugins.module_utils.validation import (  # noqa: F401 (re-exported)
     ValidationError, check_image, check_int, check_labels, check_name, check_optional_int)
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
@@ -83,6 +86,22 @@ class PlacementRules:
 
 
 @dataclass(frozen=True)
+class Release:
+    """What a service runs apart from how many replicas and where: a revision, which a rollout
+    moves clusters from and to. A change of replicas or placement rules is not a new one."""
+
+    image: str
+    port: int
+    workload: Workload
+
+    @functools.cached_property
+    def revision(self) -> str:
+        """Its name in rollouts and statuses: a hash of what it is, the same on every listener."""
+        text = json.dumps([self.image, self.port, self.workload.to_json()], separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """What a user asks for a service in a region: the spec of its record."""
 
@@ -95,6 +114,7 @@ class ServiceSpec:
     rules: PlacementRules = field(default_factory=PlacementRules)
     rebalance: bool = False
     workload: Workload = field(default_factory=Workload)  # what runs: a Deployment template, companions
+    rollout: Optional[Strategy] = None  # how a new release goes through the region; None: everywhere at once
 
     def __post_init__(self):
         check_name("region", self.region)
@@ -110,10 +130,28 @@ class ServiceSpec:
         if not isinstance(self.workload, Workload):
             raise ValidationError("workload", "must be a Workload", type(self.workload).__name__)
         self.workload.check(self.service, self.namespace)
+        if self.rollout is not None and not isinstance(self.rollout, Strategy):
+            raise ValidationError("rollout", "must be a rollout strategy", type(self.rollout).__name__)
 
     @property
     def key(self) -> str:
         return service_key(self.region, self.service)
+
+    @functools.cached_property
+    def release(self) -> Release:
+        return Release(self.image, self.port, self.workload)
+
+    def running(self, release: Release) -> "ServiceSpec":
+        """This spec with `release` in place of its own (what a cluster a rollout holds runs)."""
+        return dataclasses.replace(self, image=release.image, port=release.port, workload=release.workload)
+
+    def check_rollout_against(self, region_clusters) -> None:
+        """An explicit release order may only name clusters of the spec's region."""
+        if self.rollout is None or not isinstance(self.rollout.order, tuple):
+            return
+        for name in self.rollout.order:
+            if name not in region_clusters:
+                raise ValidationError("rollout.order[]", f"must name a cluster of region {self.region}", name)
 
     def check_rules_against(self, region_clusters) -> None:
         """Rules may only name clusters of the spec's region."""
@@ -187,10 +225,19 @@ class Placement:
 
 @dataclass(frozen=True)
 class Service:
-    """The replicated value of a service: its spec and, apart from it, its placement."""
+    """The replicated value of a service: its spec and, apart from it, its placement and the
+    state of the rollout of its release (None: every cluster runs the spec's release)."""
 
     spec: ServiceSpec
     placement: Placement = field(default_factory=Placement)
+    rollout: Optional[Rollout] = None
+
+    def spec_for(self, cluster: str) -> ServiceSpec:
+        """The spec as `cluster` runs it now: with the release a rollout holds it on, if any."""
+        if self.rollout is None or self.rollout.runs_target(cluster):
+            return self.spec
+        release = self.rollout.release_of(self.rollout.expected(cluster))
+        return self.spec if release is None else self.spec.running(release)
 
     @property
     def key(self) -> str:
@@ -270,6 +317,14 @@ class ServiceStatus:
     scheduled: int = 0  # its pods bound to a node (what fits adds back: they already have room)
     unschedulable: int = 0  # its pods the kube-scheduler has found no node for, longer than unschedulable_after
     blocked: bool = False  # its Deployment cannot be applied here (someone else's in the way, refused)
+    release: str = ""  # the revision of the release it runs (Release.revision: the same in every cluster)
+    pods: int = 0  # pods its Deployment counts, of every revision (status.replicas)
+
+    @property
+    def rolled_out(self) -> bool:
+        """Its release rolled out: every replica updated, available and ready, no old pod left."""
+        return self.reports_updated and self.updated == self.desired and self.pods == self.desired and \
+            min(self.ready, self.available) >= self.desired
 
     @property
     def cannot_run(self) -> int:

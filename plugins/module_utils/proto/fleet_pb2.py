@@ -35,152 +35,176 @@ try:
         b'\x12\x10\n\x08excluded\x18\x01 \x03(\t\x123\n\x08clusters\x18\x02 \x03(\x0b2!.multiclus'
         b'ter.kube.v1.ClusterRule\x12\x10\n\x08division\x18\x03 \x01(\t"4\n\x0fClu'
         b'sterReplicas\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r"'
-        b'\xea\x01\n\x0bServiceSpec\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t'
+        b'\xa2\x02\n\x0bServiceSpec\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t'
         b'\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12'
         b'\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07 \x01(\x0b2$.multicluster'
         b'.kube.v1.PlacementRules\x12\x11\n\trebalance\x18\x08 \x01(\x08\x120\n\x08wo'
-        b'rkload\x18\r \x01(\x0b2\x1e.multicluster.kube.v1.Workload"\x8e\x01\n'
-        b'\x08Workload\x12\x15\n\rtemplate_json\x18\x01 \x01(\t\x12\x17\n\x0fcompanions_j'
-        b'son\x18\x02 \x03(\t\x12\x1f\n\x17without_default_service\x18\x03 \x01(\x08\x121\n\tov'
-        b'errides\x18\x04 \x03(\x0b2\x1e.multicluster.kube.v1.Override"\xb6\x02'
-        b'\n\x08Override\x12\x10\n\x08clusters\x18\x01 \x03(\t\x12I\n\x0ecluster_labels\x18\x02'
-        b' \x03(\x0b21.multicluster.kube.v1.Override.ClusterLabe'
-        b'lsEntry\x12:\n\x06images\x18\x03 \x03(\x0b2*.multicluster.kube.v1.O'
-        b'verride.ImagesEntry\x12,\n\x07patches\x18\x04 \x03(\x0b2\x1b.multiclus'
-        b'ter.kube.v1.Patch\x1a4\n\x12ClusterLabelsEntry\x12\x0b\n\x03key\x18\x01'
-        b' \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01 '
-        b'\x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01")\n\x05Patch\x12\x0e\n\x06target\x18\x01 \x01(\t\x12'
-        b'\x10\n\x08ops_json\x18\x02 \x01(\t"W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12.\n\x04'
-        b'code\x18\x02 \x01(\x0e2 .multicluster.kube.v1.ReasonCode\x12\x0c\n\x04'
-        b'text\x18\x03 \x01(\t"\xff\x02\n\rServiceIntent\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07'
-        b'service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12\x0c'
-        b'\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07 \x01(\x0b2$'
-        b'.multicluster.kube.v1.PlacementRules\x12\x11\n\trebalanc'
-        b'e\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.multicluster.kube.v'
-        b'1.ClusterReplicas\x12\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07reasons\x18\x0b'
-        b' \x03(\t\x124\n\x0ereason_details\x18\x0c \x03(\x0b2\x1c.multicluster.kube'
-        b'.v1.Reason\x120\n\x08workload\x18\r \x01(\x0b2\x1e.multicluster.kube'
-        b'.v1.Workload"\x81\x02\n\x0bClusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06re'
-        b'gion\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t\x12=\n\x06labels\x18\x04 \x03(\x0b2-.m'
-        b'ulticluster.kube.v1.ClusterSpec.LabelsEntry\x12\x13\n\x06w'
-        b'eight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordo'
-        b'ned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02'
-        b' \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"-\n\rObjectProble'
-        b'm\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t"\xb6\x02\n\rServiceStatu'
-        b's\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18'
-        b'\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflic'
-        b't\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0fr'
-        b'eports_updated\x18\t \x01(\x08\x12\x10\n\x08revision\x18\n \x01(\t\x125\n\x08proble'
-        b'ms\x18\x0b \x03(\x0b2#.multicluster.kube.v1.ObjectProblem\x12\x11\n'
-        b'\tscheduled\x18\x0c \x01(\r\x12\x15\n\runschedulable\x18\r \x01(\r\x12\x0f\n\x07block'
-        b'ed\x18\x0e \x01(\x08"P\n\x08NodeRoom\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cmemor'
-        b'y_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04pods\x18\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01\n\rC'
-        b'lusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n'
-        b'\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multiclus'
-        b'ter.kube.v1.ServiceStatus\x12\x15\n\rmeasures_room\x18\x05 \x01(\x08'
-        b'\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.multicluster.kube.v1.NodeRoom"\x90'
-        b'\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multiclu'
-        b'ster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 '
-        b'\x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.Serv'
-        b'iceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.kube'
-        b'.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multicluster'
-        b'.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionR'
-        b'eplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.ku'
-        b'be.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01'
+        b'rkload\x18\r \x01(\x0b2\x1e.multicluster.kube.v1.Workload\x126\n\x07'
+        b'rollout\x18\x0e \x01(\x0b2%.multicluster.kube.v1.RolloutStra'
+        b'tegy"\x9c\x01\n\x0fRolloutStrategy\x12\x14\n\x0cmax_parallel\x18\x01 \x01(\r\x12\r'
+        b'\n\x05order\x18\x02 \x01(\t\x12\x16\n\x0eorder_clusters\x18\x03 \x03(\t\x12!\n\x19progres'
+        b's_deadline_seconds\x18\x04 \x01(\r\x12\x15\n\rpause_seconds\x18\x05 \x01(\r\x12'
+        b'\x12\n\non_failure\x18\x06 \x01(\t"X\n\x07Release\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0c\n'
+        b'\x04port\x18\x02 \x01(\r\x120\n\x08workload\x18\x03 \x01(\x0b2\x1e.multicluster.kub'
+        b'e.v1.Workload"4\n\x0fClusterRevision\x12\x0f\n\x07cluster\x18\x01 \x01('
+        b'\t\x12\x10\n\x08revision\x18\x02 \x01(\t"\xd7\x01\n\x0cRolloutState\x12\x0e\n\x06target\x18\x01'
+        b' \x01(\t\x12\x11\n\tlast_good\x18\x02 \x01(\t\x123\n\x04held\x18\x03 \x03(\x0b2%.multiclu'
+        b'ster.kube.v1.ClusterRevision\x12/\n\x08releases\x18\x04 \x03(\x0b2\x1d'
+        b'.multicluster.kube.v1.Release\x12\x10\n\x08released\x18\x05 \x03(\t\x12'
+        b'\x10\n\x08since_ms\x18\x06 \x01(\x03\x12\r\n\x05state\x18\x07 \x01(\t\x12\x0b\n\x03why\x18\x08 \x01(\t"\x8e\x01'
+        b'\n\x08Workload\x12\x15\n\rtemplate_json\x18\x01 \x01(\t\x12\x17\n\x0fcompanions_'
+        b'json\x18\x02 \x03(\t\x12\x1f\n\x17without_default_service\x18\x03 \x01(\x08\x121\n\to'
+        b'verrides\x18\x04 \x03(\x0b2\x1e.multicluster.kube.v1.Override"\xb6'
+        b'\x02\n\x08Override\x12\x10\n\x08clusters\x18\x01 \x03(\t\x12I\n\x0ecluster_labels\x18'
+        b'\x02 \x03(\x0b21.multicluster.kube.v1.Override.ClusterLab'
+        b'elsEntry\x12:\n\x06images\x18\x03 \x03(\x0b2*.multicluster.kube.v1.'
+        b'Override.ImagesEntry\x12,\n\x07patches\x18\x04 \x03(\x0b2\x1b.multiclu'
+        b'ster.kube.v1.Patch\x1a4\n\x12ClusterLabelsEntry\x12\x0b\n\x03key\x18'
+        b'\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01\x1a-\n\x0bImagesEntry\x12\x0b\n\x03key\x18\x01'
+        b' \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01")\n\x05Patch\x12\x0e\n\x06target\x18\x01 \x01(\t'
+        b'\x12\x10\n\x08ops_json\x18\x02 \x01(\t"W\n\x06Reason\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12.\n'
+        b'\x04code\x18\x02 \x01(\x0e2 .multicluster.kube.v1.ReasonCode\x12\x0c\n'
+        b'\x04text\x18\x03 \x01(\t"\xf2\x03\n\rServiceIntent\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n'
+        b'\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\r\n\x05image\x18\x04 \x01(\t\x12'
+        b'\x0c\n\x04port\x18\x05 \x01(\r\x12\x11\n\tnamespace\x18\x06 \x01(\t\x123\n\x05rules\x18\x07 \x01(\x0b2'
+        b'$.multicluster.kube.v1.PlacementRules\x12\x11\n\trebalan'
+        b'ce\x18\x08 \x01(\x08\x128\n\tplacement\x18\t \x03(\x0b2%.multicluster.kube.'
+        b'v1.ClusterReplicas\x12\x10\n\x08unplaced\x18\n \x01(\r\x12\x0f\n\x07reasons\x18'
+        b'\x0b \x03(\t\x124\n\x0ereason_details\x18\x0c \x03(\x0b2\x1c.multicluster.kub'
+        b'e.v1.Reason\x120\n\x08workload\x18\r \x01(\x0b2\x1e.multicluster.kub'
+        b'e.v1.Workload\x126\n\x07rollout\x18\x0e \x01(\x0b2%.multicluster.ku'
+        b'be.v1.RolloutStrategy\x129\n\rrollout_state\x18\x0f \x01(\x0b2".m'
+        b'ulticluster.kube.v1.RolloutState"\x81\x02\n\x0bClusterSpec'
+        b'\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t'
+        b'\x12=\n\x06labels\x18\x04 \x03(\x0b2-.multicluster.kube.v1.ClusterS'
+        b'pec.LabelsEntry\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity'
+        b'\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03'
+        b'key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capa'
+        b'city"-\n\rObjectProblem\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 '
+        b'\x01(\t"\xd5\x02\n\rServiceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service'
+        b'\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05re'
+        b'ady\x18\x05 \x01(\r\x12\x10\n\x08conflict\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\t'
+        b'available\x18\x08 \x01(\r\x12\x17\n\x0freports_updated\x18\t \x01(\x08\x12\x10\n\x08revi'
+        b'sion\x18\n \x01(\t\x125\n\x08problems\x18\x0b \x03(\x0b2#.multicluster.kube'
+        b'.v1.ObjectProblem\x12\x11\n\tscheduled\x18\x0c \x01(\r\x12\x15\n\runschedu'
+        b'lable\x18\r \x01(\r\x12\x0f\n\x07blocked\x18\x0e \x01(\x08\x12\x0f\n\x07release\x18\x0f \x01(\t\x12\x0c\n'
+        b'\x04pods\x18\x10 \x01(\r"P\n\x08NodeRoom\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cme'
+        b'mory_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04pods\x18\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01'
+        b'\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t'
+        b'\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multic'
+        b'luster.kube.v1.ServiceStatus\x12\x15\n\rmeasures_room\x18\x05 '
+        b'\x01(\x08\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.multicluster.kube.v1.NodeRoo'
+        b'm"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
+        b'cluster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted'
+        b'\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.S'
+        b'erviceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.k'
+        b'ube.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multiclus'
+        b'ter.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegi'
+        b'onReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster'
+        b'.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18'
+        b'\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_'
+        b'seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kube.'
+        b'v1.ServiceSpec"\xa2\x03\n\x19SetRegionReplicasResponse\x123\n\x06'
+        b'intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceInten'
+        b't\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kub'
+        b'e.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multiclust'
+        b'er.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01('
+        b'\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multi'
+        b'cluster.kube.v1.ServiceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.mu'
+        b'lticluster.kube.v1.SetRegionReplicasResponse.Fit'
+        b'sEntry\x1a+\n\tFitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:'
+        b'\x028\x01"\xc3\x01\n\x14ChangeRolloutRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07'
+        b'service\x18\x02 \x01(\t\x123\n\x06action\x18\x03 \x01(\x0e2#.multicluster.kub'
+        b'e.v1.RolloutAction\x12\x0f\n\x07dry_run\x18\x04 \x01(\x08\x12+\n\x04wait\x18\x05 \x01('
+        b'\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seco'
+        b'nds\x18\x06 \x01(\x01"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01'
+        b'(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01'
         b'(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_sec'
-        b'onds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kube.v1.'
-        b'ServiceSpec"\xa2\x03\n\x19SetRegionReplicasResponse\x123\n\x06int'
-        b'ent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12A'
-        b'\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kube.v'
-        b'1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.'
-        b'kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13'
-        b'\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multiclu'
-        b'ster.kube.v1.ServiceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.multi'
-        b'cluster.kube.v1.SetRegionReplicasResponse.FitsEn'
-        b'try\x1a+\n\tFitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01'
-        b'"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07ser'
-        b'vice\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.mult'
-        b'icluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01('
-        b'\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous_placemen'
-        b't\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas\x12*'
-        b'\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07ch'
-        b'anged\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t'
-        b'\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.v1.Servic'
-        b'eIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"'
-        b'p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01'
-        b'(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12'
-        b'\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f'
-        b'\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobal'
-        b'ConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluster.k'
-        b'ube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.kub'
-        b'e.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_'
-        b'back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05'
-        b'"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicl'
-        b'uster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rC'
-        b'lusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08en'
-        b'dpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capaci'
-        b'ty\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicluster.kub'
-        b'e.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB'
-        b'\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06Labels\x12:'
-        b'\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.Labels.En'
-        b'triesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value'
-        b'\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06change\x18\x01 \x01'
-        b'(\x0b2#.multicluster.kube.v1.ClusterChange\x12\x0f\n\x07dry_r'
-        b'un\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f'
-        b'\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18\x01 '
-        b'\x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n\x05after\x18'
-        b'\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12*\n\x05stam'
-        b'p\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18'
-        b'\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07clus'
-        b'ter\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bp'
-        b'eers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushReques'
-        b't\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multi'
-        b'cluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nhear'
-        b'tbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"5\n'
-        b'\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02'
-        b' \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.m'
-        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHe'
-        b'artbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07ver'
-        b'sion\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14'
-        b'\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multiclu'
-        b'ster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07'
-        b'buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster'
-        b'.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer\x18\x01'
-        b' \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03'
-        b'(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03'
-        b'(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.He'
-        b'artbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t'
-        b'\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeat'
-        b's\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x98\x01\n\x12Dig'
-        b'estResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13'
-        b'\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123'
-        b'\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartb'
-        b'eat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12'
-        b'\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMI'
-        b'NIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGI'
-        b'BLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPG'
-        b'RADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*Z\n\x07Wa'
-        b'itFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e'
-        b'\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x042\xd2\x05\n\x05Fleet'
-        b'\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1.Set'
-        b'RegionReplicasRequest\x1a/.multicluster.kube.v1.Set'
-        b'RegionReplicasResponse\x12h\n\rDeleteService\x12*.multic'
-        b'luster.kube.v1.DeleteServiceRequest\x1a+.multiclust'
-        b'er.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalCon'
-        b'fig\x12,.multicluster.kube.v1.GetGlobalConfigReques'
-        b't\x1a-.multicluster.kube.v1.GetGlobalConfigResponse'
-        b"\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutCluster"
-        b'Request\x1a%.multicluster.kube.v1.ClusterResponse\x12b'
-        b'\n\rUpdateCluster\x12*.multicluster.kube.v1.UpdateClu'
+        b'onds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous'
+        b'_placement\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterR'
+        b'eplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.St'
+        b'amp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_det'
+        b'ail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.'
+        b'v1.ServiceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04ke'
+        b'ys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07he'
+        b'althy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07versi'
+        b'on\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07featur'
+        b'e\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17'
+        b'GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multi'
+        b'cluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicl'
+        b'uster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t'
+        b'\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldB'
+        b'ackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2'
+        b'!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 '
+        b'\x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 '
+        b'\x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12'
+        b'\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicl'
+        b'uster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_'
+        b'endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n'
+        b'\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.'
+        b'Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t'
+        b'\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06c'
+        b'hange\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ClusterChange'
+        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04nam'
+        b'e\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06'
+        b'before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
+        b'0\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpe'
+        b'c\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n'
+        b'\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthRespons'
+        b'e\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03'
+        b' \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bP'
+        b'ushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03('
+        b'\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03('
+        b'\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Hea'
+        b'rtbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_'
+        b'reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18'
+        b'\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 '
+        b'\x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01'
+        b'(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigest'
+        b'Request\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e'
+        b'.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18'
+        b'\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.mul'
+        b'ticluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+'
+        b'\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06w'
+        b'anted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bu'
+        b'ckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.k'
+        b'ube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_clus'
+        b'ter\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\n'
+        b'heartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
+        b't"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wante'
+        b'd\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bucket'
+        b's\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.'
+        b'v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPE'
+        b'CIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTH'
+        b'Y\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n'
+        b'\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING'
+        b'\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUE'
+        b'D\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMM'
+        b'ITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12'
+        b'\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTI'
+        b'ON_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05F'
+        b'leet\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1'
+        b'.SetRegionReplicasRequest\x1a/.multicluster.kube.v1'
+        b'.SetRegionReplicasResponse\x12h\n\rDeleteService\x12*.mu'
+        b'lticluster.kube.v1.DeleteServiceRequest\x1a+.multic'
+        b'luster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGloba'
+        b'lConfig\x12,.multicluster.kube.v1.GetGlobalConfigRe'
+        b'quest\x1a-.multicluster.kube.v1.GetGlobalConfigResp'
+        b"onse\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutClu"
         b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
-        b'se\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.Remov'
+        b'se\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.Updat'
         b'eClusterRequest\x1a%.multicluster.kube.v1.ClusterRe'
-        b'sponse\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthRe'
-        b'quest\x1a$.multicluster.kube.v1.HealthResponse2\xaa\x01\n\x04'
-        b'Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a'
-        b'".multicluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.'
-        b'multicluster.kube.v1.DigestRequest\x1a$.multicluste'
-        b'r.kube.v1.DigestResponseb\x06proto3'
+        b'sponse\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.R'
+        b'emoveClusterRequest\x1a%.multicluster.kube.v1.Clust'
+        b'erResponse\x12S\n\x06Health\x12#.multicluster.kube.v1.Heal'
+        b'thRequest\x1a$.multicluster.kube.v1.HealthResponse\x12'
+        b'l\n\rChangeRollout\x12*.multicluster.kube.v1.ChangeRo'
+        b'lloutRequest\x1a/.multicluster.kube.v1.SetRegionRep'
+        b'licasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.ku'
+        b'be.v1.PushRequest\x1a".multicluster.kube.v1.PushRes'
+        b'ponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestReq'
+        b'uest\x1a$.multicluster.kube.v1.DigestResponseb\x06prot'
+        b'o3'
     )
 
     _globals = globals()
@@ -198,10 +222,12 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 6150
-        _globals['_REASONCODE']._serialized_end = 6378
-        _globals['_WAITFOR']._serialized_start = 6380
-        _globals['_WAITFOR']._serialized_end = 6470
+        _globals['_REASONCODE']._serialized_start = 7071
+        _globals['_REASONCODE']._serialized_end = 7299
+        _globals['_WAITFOR']._serialized_start = 7301
+        _globals['_WAITFOR']._serialized_end = 7407
+        _globals['_ROLLOUTACTION']._serialized_start = 7409
+        _globals['_ROLLOUTACTION']._serialized_end = 7482
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -211,91 +237,101 @@ try:
         _globals['_CLUSTERREPLICAS']._serialized_start = 331
         _globals['_CLUSTERREPLICAS']._serialized_end = 383
         _globals['_SERVICESPEC']._serialized_start = 386
-        _globals['_SERVICESPEC']._serialized_end = 620
-        _globals['_WORKLOAD']._serialized_start = 623
-        _globals['_WORKLOAD']._serialized_end = 765
-        _globals['_OVERRIDE']._serialized_start = 768
-        _globals['_OVERRIDE']._serialized_end = 1078
-        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_start = 979
-        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_end = 1031
-        _globals['_OVERRIDE_IMAGESENTRY']._serialized_start = 1033
-        _globals['_OVERRIDE_IMAGESENTRY']._serialized_end = 1078
-        _globals['_PATCH']._serialized_start = 1080
-        _globals['_PATCH']._serialized_end = 1121
-        _globals['_REASON']._serialized_start = 1123
-        _globals['_REASON']._serialized_end = 1210
-        _globals['_SERVICEINTENT']._serialized_start = 1213
-        _globals['_SERVICEINTENT']._serialized_end = 1596
-        _globals['_CLUSTERSPEC']._serialized_start = 1599
-        _globals['_CLUSTERSPEC']._serialized_end = 1856
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 1787
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 1832
-        _globals['_OBJECTPROBLEM']._serialized_start = 1858
-        _globals['_OBJECTPROBLEM']._serialized_end = 1903
-        _globals['_SERVICESTATUS']._serialized_start = 1906
-        _globals['_SERVICESTATUS']._serialized_end = 2216
-        _globals['_NODEROOM']._serialized_start = 2218
-        _globals['_NODEROOM']._serialized_end = 2298
-        _globals['_CLUSTERSTATUS']._serialized_start = 2301
-        _globals['_CLUSTERSTATUS']._serialized_end = 2494
-        _globals['_RECORD']._serialized_start = 2497
-        _globals['_RECORD']._serialized_end = 2769
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 2772
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 2987
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 2990
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 3408
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 3365
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 3408
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 3411
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 3553
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 3556
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 3799
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 3801
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 3839
-        _globals['_CLUSTERHEALTH']._serialized_start = 3841
-        _globals['_CLUSTERHEALTH']._serialized_end = 3953
-        _globals['_HELDBACK']._serialized_start = 3955
-        _globals['_HELDBACK']._serialized_end = 4018
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4021
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 4224
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 4226
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 4314
-        _globals['_CLUSTERCHANGE']._serialized_start = 4317
-        _globals['_CLUSTERCHANGE']._serialized_end = 4548
-        _globals['_LABELS']._serialized_start = 4550
-        _globals['_LABELS']._serialized_end = 4666
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 4620
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 4666
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 4668
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 4760
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 4762
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 4815
-        _globals['_CLUSTERRESPONSE']._serialized_start = 4818
-        _globals['_CLUSTERRESPONSE']._serialized_end = 4997
-        _globals['_HEALTHREQUEST']._serialized_start = 4999
-        _globals['_HEALTHREQUEST']._serialized_end = 5014
-        _globals['_HEALTHRESPONSE']._serialized_start = 5016
-        _globals['_HEALTHRESPONSE']._serialized_end = 5121
-        _globals['_PUSHREQUEST']._serialized_start = 5124
-        _globals['_PUSHREQUEST']._serialized_end = 5277
-        _globals['_PUSHRESPONSE']._serialized_start = 5279
-        _globals['_PUSHRESPONSE']._serialized_end = 5332
-        _globals['_KEYSTAMP']._serialized_start = 5334
-        _globals['_KEYSTAMP']._serialized_end = 5418
-        _globals['_HEARTBEAT']._serialized_start = 5420
-        _globals['_HEARTBEAT']._serialized_end = 5500
-        _globals['_DIGESTREQUEST']._serialized_start = 5503
-        _globals['_DIGESTREQUEST']._serialized_end = 5682
-        _globals['_DIGESTRESPONSE']._serialized_start = 5685
-        _globals['_DIGESTRESPONSE']._serialized_end = 5863
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 5865
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 5992
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 5995
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 6147
-        _globals['_FLEET']._serialized_start = 6473
-        _globals['_FLEET']._serialized_end = 7195
-        _globals['_PEER']._serialized_start = 7198
-        _globals['_PEER']._serialized_end = 7368
+        _globals['_SERVICESPEC']._serialized_end = 676
+        _globals['_ROLLOUTSTRATEGY']._serialized_start = 679
+        _globals['_ROLLOUTSTRATEGY']._serialized_end = 835
+        _globals['_RELEASE']._serialized_start = 837
+        _globals['_RELEASE']._serialized_end = 925
+        _globals['_CLUSTERREVISION']._serialized_start = 927
+        _globals['_CLUSTERREVISION']._serialized_end = 979
+        _globals['_ROLLOUTSTATE']._serialized_start = 982
+        _globals['_ROLLOUTSTATE']._serialized_end = 1197
+        _globals['_WORKLOAD']._serialized_start = 1200
+        _globals['_WORKLOAD']._serialized_end = 1342
+        _globals['_OVERRIDE']._serialized_start = 1345
+        _globals['_OVERRIDE']._serialized_end = 1655
+        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_start = 1556
+        _globals['_OVERRIDE_CLUSTERLABELSENTRY']._serialized_end = 1608
+        _globals['_OVERRIDE_IMAGESENTRY']._serialized_start = 1610
+        _globals['_OVERRIDE_IMAGESENTRY']._serialized_end = 1655
+        _globals['_PATCH']._serialized_start = 1657
+        _globals['_PATCH']._serialized_end = 1698
+        _globals['_REASON']._serialized_start = 1700
+        _globals['_REASON']._serialized_end = 1787
+        _globals['_SERVICEINTENT']._serialized_start = 1790
+        _globals['_SERVICEINTENT']._serialized_end = 2288
+        _globals['_CLUSTERSPEC']._serialized_start = 2291
+        _globals['_CLUSTERSPEC']._serialized_end = 2548
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 2479
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 2524
+        _globals['_OBJECTPROBLEM']._serialized_start = 2550
+        _globals['_OBJECTPROBLEM']._serialized_end = 2595
+        _globals['_SERVICESTATUS']._serialized_start = 2598
+        _globals['_SERVICESTATUS']._serialized_end = 2939
+        _globals['_NODEROOM']._serialized_start = 2941
+        _globals['_NODEROOM']._serialized_end = 3021
+        _globals['_CLUSTERSTATUS']._serialized_start = 3024
+        _globals['_CLUSTERSTATUS']._serialized_end = 3217
+        _globals['_RECORD']._serialized_start = 3220
+        _globals['_RECORD']._serialized_end = 3492
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 3495
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 3710
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 3713
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 4131
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 4088
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 4131
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_start = 4134
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4329
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 4332
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 4474
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 4477
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 4720
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 4722
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 4760
+        _globals['_CLUSTERHEALTH']._serialized_start = 4762
+        _globals['_CLUSTERHEALTH']._serialized_end = 4874
+        _globals['_HELDBACK']._serialized_start = 4876
+        _globals['_HELDBACK']._serialized_end = 4939
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4942
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5145
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5147
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5235
+        _globals['_CLUSTERCHANGE']._serialized_start = 5238
+        _globals['_CLUSTERCHANGE']._serialized_end = 5469
+        _globals['_LABELS']._serialized_start = 5471
+        _globals['_LABELS']._serialized_end = 5587
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 5541
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 5587
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 5589
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 5681
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 5683
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 5736
+        _globals['_CLUSTERRESPONSE']._serialized_start = 5739
+        _globals['_CLUSTERRESPONSE']._serialized_end = 5918
+        _globals['_HEALTHREQUEST']._serialized_start = 5920
+        _globals['_HEALTHREQUEST']._serialized_end = 5935
+        _globals['_HEALTHRESPONSE']._serialized_start = 5937
+        _globals['_HEALTHRESPONSE']._serialized_end = 6042
+        _globals['_PUSHREQUEST']._serialized_start = 6045
+        _globals['_PUSHREQUEST']._serialized_end = 6198
+        _globals['_PUSHRESPONSE']._serialized_start = 6200
+        _globals['_PUSHRESPONSE']._serialized_end = 6253
+        _globals['_KEYSTAMP']._serialized_start = 6255
+        _globals['_KEYSTAMP']._serialized_end = 6339
+        _globals['_HEARTBEAT']._serialized_start = 6341
+        _globals['_HEARTBEAT']._serialized_end = 6421
+        _globals['_DIGESTREQUEST']._serialized_start = 6424
+        _globals['_DIGESTREQUEST']._serialized_end = 6603
+        _globals['_DIGESTRESPONSE']._serialized_start = 6606
+        _globals['_DIGESTRESPONSE']._serialized_end = 6784
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 6786
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 6913
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 6916
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7068
+        _globals['_FLEET']._serialized_start = 7485
+        _globals['_FLEET']._serialized_end = 8317
+        _globals['_PEER']._serialized_start = 8320
+        _globals['_PEER']._serialized_end = 8490
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

@@ -11,9 +11,11 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.fit import NodeRoom
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Cluster, ClusterStatus, ObjectProblem, Placement, Reason, ReasonCode, Record, Service, ServiceSpec, ServiceStatus,
-    ValidationError)
+    Cluster, ClusterStatus, ObjectProblem, Placement, Reason, ReasonCode, Record, Release, Service, ServiceSpec,
+    ServiceStatus, ValidationError)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2
+from ansible_collections.multicluster.kube.plugins.module_utils.rollout import STATES, Rollout, Strategy
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 from strategies import CLUSTER_NAMES, clusters, rules
 
@@ -32,6 +34,24 @@ stamps = st.builds(Stamp, st.integers(0, 2**62), st.integers(0, MAX_LOGICAL), st
 reasons = st.builds(Reason, st.sampled_from(["", *CLUSTER_NAMES]), st.sampled_from(ReasonCode.ALL), st.text(max_size=20))
 
 
+strategies = st.none() | st.builds(
+    Strategy, max_parallel=st.integers(0, 5), order=st.sampled_from(["name", "weight", ("us-west",), ("b", "a")]),
+    progress_deadline_s=st.integers(1, 86_400), pause_s=st.integers(0, 100), on_failure=st.sampled_from(["halt", "revert"]))
+releases = st.builds(Release, st.sampled_from(["nginx:1.26", "web"]), st.integers(1, 65535),
+                     st.sampled_from([Workload(), Workload(expose=False)]))
+
+
+@st.composite
+def rollouts(draw):
+    kept = draw(st.lists(releases, max_size=2, unique_by=lambda r: r.revision))
+    held = draw(st.dictionaries(st.sampled_from(CLUSTER_NAMES), st.sampled_from([r.revision for r in kept] or ["x"])))
+    return Rollout(target=draw(st.sampled_from(["abc", "def"])), last_good=draw(st.sampled_from(["", "x"])),
+                   held=tuple(held.items()), releases=tuple(kept),
+                   released=tuple(draw(st.lists(st.sampled_from(CLUSTER_NAMES), unique=True))),
+                   since_ms=draw(st.integers(0, 2**62)), state=draw(st.sampled_from(STATES)),
+                   why=draw(st.text(max_size=20)))
+
+
 @st.composite
 def services(draw):
     names = draw(st.lists(st.sampled_from(CLUSTER_NAMES), unique=True))
@@ -39,10 +59,10 @@ def services(draw):
         region="us", service=draw(st.sampled_from(["web", "api", "nginx"])), replicas=draw(st.integers(0, 10**6)),
         image=draw(st.sampled_from(["", "nginx:1.27", "registry.local/app@sha256:abc"])),
         port=draw(st.integers(1, 65535)), namespace=draw(st.sampled_from(["default", "apps"])),
-        rules=draw(rules(names)), rebalance=draw(st.booleans()))
+        rules=draw(rules(names)), rebalance=draw(st.booleans()), rollout=draw(strategies))
     placement = Placement(draw(st.dictionaries(st.sampled_from(CLUSTER_NAMES), st.integers(0, 1000))),
                           draw(st.integers(0, 1000)), tuple(draw(st.lists(reasons, max_size=3))))
-    return Service(spec, placement)
+    return Service(spec, placement, draw(st.none() | rollouts()))
 
 
 node_rooms = st.builds(NodeRoom, st.integers(-2**40, 2**40), st.integers(-2**62, 2**62), st.integers(-1000, 1000),
@@ -57,7 +77,8 @@ statuses = st.builds(
                                 available=st.integers(0, 100), revision=st.text(max_size=12),
                                 problems=st.lists(st.builds(ObjectProblem, st.text(max_size=30), st.text(max_size=30)),
                                                   max_size=3).map(tuple),
-                                scheduled=st.integers(0, 1000), unschedulable=st.integers(0, 1000)),
+                                scheduled=st.integers(0, 1000), unschedulable=st.integers(0, 1000),
+                                release=st.text(max_size=12), pods=st.integers(0, 1000)),
                       max_size=3).map(tuple))
 
 values = st.one_of(st.none(), services(), clusters(min_size=1, max_size=1).map(lambda c: c[0]), statuses)
@@ -170,7 +191,8 @@ def test_the_wire_twins_keep_the_same_numbers():
         return {f.name: f.number for f in message.DESCRIPTOR.fields}
 
     assert fields(fleet_pb2.ServiceSpec).items() <= fields(fleet_pb2.ServiceIntent).items()
-    assert set(fields(fleet_pb2.ServiceIntent).values()) - set(fields(fleet_pb2.ServiceSpec).values()) == {9, 10, 11, 12}
+    assert set(fields(fleet_pb2.ServiceIntent).values()) - set(fields(fleet_pb2.ServiceSpec).values()) == {
+        9, 10, 11, 12, 15}
     assert fields(fleet_pb2.PushRequestWire) == fields(fleet_pb2.PushRequest)
     assert fields(fleet_pb2.DigestResponseWire) == fields(fleet_pb2.DigestResponse)
     for twin, original, name in ((fleet_pb2.PushRequestWire, fleet_pb2.PushRequest, "records"),
