@@ -57,9 +57,10 @@ class FleetService:
                           f"({', '.join(self._features.lacking(RECORDS_WHOLE))}: not heard from yet, or older than "
                           "0.1.1); try again once they are heard, or upgrade them first (docs/upgrading.md)")
         if spec.rollout is not None and not self._features.supported(ROLLOUT, spec.region):
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "rollout: some members of region "
-                          f"{spec.region} would run a new release at once ({', '.join(self._features.lacking(ROLLOUT, spec.region))}: "
-                          "not heard from yet, or older than 0.4); upgrade them first (docs/upgrading.md)")
+            lacking = ", ".join(self._features.lacking(ROLLOUT, spec.region))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"rollout: some members of region {spec.region} "
+                          f"would run a new release at once ({lacking}: not heard from yet, or older than 0.4); "
+                          "upgrade them first (docs/upgrading.md)")
         with self._writer.lock:
             current = replica.record(spec.key)
             previous = current.value if current is not None else None
@@ -94,11 +95,17 @@ class FleetService:
             if request.action == pb.RESUME:
                 new = previous if previous.rollout is None else \
                     Service(previous.spec, previous.placement, ro.resumed(previous.rollout, now))
+            elif request.revision and previous.spec.release.revision == request.revision:
+                new = previous  # already back on it
             else:
                 back = rolling.rolled_back(self._replica, previous, now)
                 if back is None:
                     context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"rollout: {key} has no earlier release to "
                                   "roll back to (it has not been rolled out with a strategy)")
+                if request.revision and back[0].release.revision != request.revision:
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"revision: {key} runs "
+                                  f"{previous.spec.release.revision}, and its last good revision is "
+                                  f"{back[0].release.revision}, not {request.revision}")
                 new = Service(back[0], previous.placement, back[1])
             response, acks = self._written(context, request.dry_run, current, new, "change_rollout")
         self._wait_written(request, response, acks, new, previous)

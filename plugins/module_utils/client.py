@@ -14,7 +14,8 @@ from ansible_collections.multicluster.kube.plugins.module_utils.rpc import Stub
 if HAS_GRPC:
     import grpc
 
-WAIT_FOR = {"committed": 1, "propagated": 2, "applied": 3, "ready": 4}
+WAIT_FOR = {"committed": 1, "propagated": 2, "applied": 3, "ready": 4, "rolled_out": 5}
+ROLLOUT_ACTIONS = {"resume": 1, "rollback": 2}
 
 
 class ClusterHealth(NamedTuple):
@@ -69,6 +70,14 @@ class FleetClient:
         return self.call("DeleteService", pb.DeleteServiceRequest(
             region=region, service=service, dry_run=dry_run, wait=WAIT_FOR[wait], timeout_seconds=wait_timeout),
             timeout=self.timeout + wait_timeout)
+
+    def change_rollout(self, region, service, action, revision="", dry_run=False, wait="committed",
+                       wait_timeout=60.0):
+        """Resume a service's halted rollout, or roll it back to its last good release (to
+        `revision`, when given: nothing changes when it runs that already)."""
+        return self.call("ChangeRollout", pb.ChangeRolloutRequest(
+            region=region, service=service, action=ROLLOUT_ACTIONS[action], revision=revision, dry_run=dry_run,
+            wait=WAIT_FOR[wait], timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout)
 
     def records(self, keys=()):
         """(live records, {cluster: ClusterHealth}, answering cluster): all of them, or only

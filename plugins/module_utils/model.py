@@ -464,18 +464,22 @@ def global_config(records) -> dict:
             "division": spec.rules.division,
             "fits": _fits(spec, clusters, statuses),
             "workload": spec.workload.as_dict(),
+            "revision": spec.release.revision,
+            "rollout_strategy": spec.rollout.as_dict() if spec.rollout is not None else None,
+            "rollout": _rollout_node(record.value.rollout),
             "changed": change_info(record),
         }
         for cluster, count in placement.clusters.items():
-            cluster_node(cluster, spec.region)["services"][spec.service] = _no_status(spec.service, count)
+            cluster_node(cluster, spec.region)["services"][spec.service] = _no_status(spec.service, count) | {
+                "revision": record.value.rollout.expected(cluster) if record.value.rollout else spec.release.revision}
     for name, status in statuses.items():
         node = cluster_node(name, status.region)
         for svc in status.services:
             entry = node["services"].setdefault(svc.service, _no_status(svc.service, 0))
             entry.update(ready=svc.ready, updated=svc.updated if svc.reports_updated else svc.ready,
                          available=svc.available if svc.reports_updated else svc.ready, conflict=svc.conflict,
-                         scheduled=svc.scheduled, unschedulable=svc.unschedulable,
-                         problems=[{"object": p.object, "text": p.text} for p in svc.problems])
+                         scheduled=svc.scheduled, unschedulable=svc.unschedulable, release=svc.release,
+                         pods=svc.pods, problems=[{"object": p.object, "text": p.text} for p in svc.problems])
     return {"regions": regions}
 
 
@@ -494,10 +498,18 @@ def _fits(spec, clusters, statuses) -> dict:
     return out
 
 
+def _rollout_node(rollout) -> Optional[dict]:
+    """A rollout's state, with what each revision it holds clusters on (or may roll back to) runs."""
+    if rollout is None:
+        return None
+    return rollout.as_dict() | {"releases": {r.revision: {"image": r.image, "port": r.port,
+                                                          "workload": r.workload.as_dict()} for r in rollout.releases}}
+
+
 def _no_status(service: str, desired: int) -> dict:
     """A service's entry in a cluster's node before its status says more."""
     return {"name": service, "desired": desired, "ready": 0, "updated": 0, "available": 0, "conflict": "",
-            "problems": [], "scheduled": 0, "unschedulable": 0}
+            "problems": [], "scheduled": 0, "unschedulable": 0, "release": "", "pods": 0}
 
 
 def change_info(record: Record) -> dict:

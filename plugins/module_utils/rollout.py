@@ -127,6 +127,10 @@ class Rollout:
     def ended(self) -> bool:
         return self.state in ENDED
 
+    def as_dict(self) -> dict:
+        return {"target": self.target, "last_good": self.last_good, "state": self.state, "why": self.why,
+                "released": list(self.released), "held": dict(self.held), "since_ms": self.since_ms}
+
     def in_progress(self, order: tuple, reports: dict) -> list:
         """The clusters running the target that have not rolled it out yet, in `order`."""
         return [c for c in order if self.runs_target(c) and not _rolled_out(reports, c, self.target)]

@@ -98,7 +98,8 @@ from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_auth 
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
     LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Placement, Service, ServiceSpec, ValidationError, check_name)
+    Placement, Release, Service, ServiceSpec, ValidationError, check_name)
+from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Rollout
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
 
 
@@ -111,8 +112,19 @@ def services_from_tree(regions: dict) -> list:
                                image=svc.get("image") or "", port=svc.get("port", 8080),
                                namespace=svc.get("namespace", "default"),
                                workload=Workload(**svc["workload"]) if svc.get("workload") else Workload())
-            services.append(Service(spec, Placement(svc.get("placement") or {})))
+            services.append(Service(spec, Placement(svc.get("placement") or {}), rollout_from_tree(svc.get("rollout"))))
     return services
+
+
+def rollout_from_tree(node):
+    """The rollout state in the tree (what each cluster it holds runs), or None."""
+    if not node:
+        return None
+    releases = tuple(Release(r["image"], r["port"], Workload(**r["workload"]))
+                     for r in (node.get("releases") or {}).values())
+    return Rollout(target=node["target"], last_good=node.get("last_good", ""), held=tuple(node["held"].items()),
+                   releases=releases, released=tuple(node["released"]), since_ms=node.get("since_ms", 0),
+                   state=node["state"], why=node.get("why", ""))
 
 
 def labels_in_tree(regions: dict, cluster: str) -> dict:

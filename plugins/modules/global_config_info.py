@@ -45,18 +45,25 @@ EXAMPLES = r"""
 RETURN = r"""
 regions:
   description:
-    - Per region - C(clusters) (each with C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy),
-      C(room) (its schedulable nodes' free room as its listener last measured it, nodes alike grouped, each with
-      C(cpu_milli), C(memory_bytes), C(pods) and C(count); null when not measured),
-      C(listener_version) and C(features) as its heartbeats say (empty until heard), C(changed) and C(services)
-      with C(desired), C(ready), C(available), C(updated) (replicas of the pod template it should run) and
-      C(scheduled) (pods bound to a node), C(unschedulable) (pods no node was found for, longer than the
-      listener's C(unschedulable_after)) and C(problems) per service, each object it could not make as wanted with its C(object) (C(Kind namespace/name))
-      and C(text), and C(conflict), those in one line) and C(services) (each with C(replicas), C(image), C(port), C(namespace), C(workload)
-      (C(template), C(companions), C(expose)), C(placement), C(unplaced), C(reasons), C(division), C(fits) (replicas
-      that fit in each cluster whose room is measured, those running there included; empty when its pods request
-      nothing, or where the kubernetes Python library is missing to count them) and C(changed));
-      each reason has the C(cluster) it is about (empty for the region), a C(code) and a C(text).
+    - Per region, C(clusters) and C(services).
+    - Each cluster has C(endpoint), C(weight), C(capacity), C(cordoned), C(labels), C(healthy), C(room) (its
+      schedulable nodes' free room as its listener last measured it, nodes alike grouped, each with C(cpu_milli),
+      C(memory_bytes), C(pods) and C(count); null when not measured), C(listener_version) and C(features) as its
+      heartbeats say (empty until heard), C(changed), and C(services).
+    - Each service of a cluster has C(desired), C(ready), C(available), C(updated) (replicas of the pod template it
+      should run), C(pods) (of every revision, old ones still stopping included), C(scheduled) (pods bound to a
+      node), C(unschedulable) (pods no node was found for, longer than the listener's C(unschedulable_after)),
+      C(revision) (the release it should run now - a rollout may hold it on the one it ran), C(release) (the
+      revision its status says it runs), C(problems) (each object it could not make as wanted, with its
+      C(object), C(Kind namespace/name), and C(text)) and C(conflict) (those in one line).
+    - Each service of a region has C(replicas), C(image), C(port), C(namespace), C(workload) (C(template),
+      C(companions), C(expose)), C(placement), C(unplaced), C(reasons) (each with the C(cluster) it is about, empty
+      for the region, a C(code) and a C(text)), C(division), C(fits) (replicas that fit in each cluster whose room
+      is measured, those running there included; empty when its pods request nothing, or where the kubernetes
+      Python library is missing to count them), C(revision) (of its release), C(rollout_strategy) (as
+      O(multicluster.kube.region_replicas#module:rollout), null without one), C(rollout) (the state of its
+      rollout as RV(multicluster.kube.region_replicas#module:rollout), with C(releases), what each revision it
+      holds clusters on runs; null without one) and C(changed).
     - C(changed) says who made the last change (C(by)), at which cluster (C(where)) and when (C(when_ms), C(stamp)).
   returned: always
   type: dict
@@ -69,9 +76,10 @@ regions:
           healthy: true
           listener_version: 0.2.0
           features: [records-whole]
-          services: {nginx: {name: nginx, desired: 3, ready: 3, available: 3, updated: 3, conflict: "", problems: []}}
+          services: {nginx: {name: nginx, desired: 3, ready: 3, available: 3, updated: 3, pods: 3,
+                             revision: 3f2a9c01b7de, release: 3f2a9c01b7de, conflict: "", problems: []}}
       services:
-        nginx: {name: nginx, replicas: 5, placement: {us-east: 3, us-west: 2}}
+        nginx: {name: nginx, replicas: 5, placement: {us-east: 3, us-west: 2}, revision: 3f2a9c01b7de}
 answered_by:
   description: The cluster whose listener answered.
   returned: always

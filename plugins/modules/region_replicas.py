@@ -143,6 +143,44 @@ options:
     type: str
     choices: [weighted, dynamic]
     default: weighted
+  rollout:
+    description:
+      - How a new release of the service (a change of O(image), O(port), O(definition), O(src), O(expose) or
+        O(overrides)) goes through the region's clusters, coordinated by the region's coordinator (whichever
+        listener that is, mid-rollout included). Inside each cluster its Deployment's own rolling update does the
+        work; a wave is done when every cluster of it runs the new release updated, available and ready, with no
+        old pod left.
+      - Replicas are never held back - a change of O(replicas) or of the placement rules alone is no new release.
+      - A change during a rollout supersedes it - the new release starts from the clusters as they are.
+      - Without it, a new release reaches every cluster at once.
+      - M(multicluster.kube.rollout) resumes a halted rollout or rolls the service back.
+    type: dict
+    suboptions:
+      max_parallel:
+        description: Clusters in progress at once; V(0) is all of them at once (one wave, with the deadline and O(rollout.on_failure)).
+        type: int
+        default: 1
+      order:
+        description:
+          - The order in which clusters are released. V(name), by name; V(weight), heaviest first.
+          - Or a list of clusters of the region to release first, in that order (a canary), the rest after them by name.
+        type: raw
+        default: name
+      progress_deadline:
+        description: Seconds a wave may take before the rollout fails (O(rollout.on_failure)).
+        type: int
+        default: 600
+      pause:
+        description: Seconds between waves.
+        type: int
+        default: 0
+      on_failure:
+        description:
+          - What a failed wave does. V(halt), the clusters not released stay on the revision they run, the
+            released stay where they are; V(revert), the released clusters go back to the revision they ran.
+        type: str
+        choices: [halt, revert]
+        default: halt
   rebalance:
     description:
       - Move existing replicas to restore the proportions of the weights.
@@ -153,12 +191,16 @@ options:
     description:
       - What to wait for before returning.
       - V(committed), the listener persisted the change; V(propagated), every reachable listener holds it;
-        V(applied), the target clusters updated their Deployments; V(ready), their replicas are ready.
+        V(applied), the target clusters updated their Deployments; V(ready), their replicas are ready (each
+        cluster on the release it should run now - a rollout may hold some on the one they ran);
+        V(rolled_out), the whole region runs the new release and its rollout is done.
       - With V(applied) and V(ready), the task fails without waiting longer once every cluster not there yet
         reports objects it cannot make as wanted (someone else's object in the way, one its apiserver refuses,
         a Deployment past its progress deadline), each named with why.
+      - With V(rolled_out), the task fails as soon as the rollout halts or is reverted, saying where and why, or a
+        newer change supersedes it.
     type: str
-    choices: [committed, propagated, applied, ready]
+    choices: [committed, propagated, applied, ready, rolled_out]
     default: committed
   wait_timeout:
     description: Seconds to wait for O(wait); the task fails when it is not met in time (the change stays committed).
@@ -259,6 +301,21 @@ EXAMPLES = r"""
     replicas: 5
     definition: "{{ lookup('ansible.builtin.template', 'shop.yml.j2') }}"
 
+- name: A new image, one cluster at a time, the canary us-west first, back to the old image if a wave fails
+  multicluster.kube.region_replicas:
+    region: us
+    service: shop
+    namespace: shop
+    replicas: 5
+    src: files/shop.yml
+    rollout:
+      max_parallel: 1
+      order: [us-west]
+      progress_deadline: 300
+      on_failure: revert
+    wait: rolled_out
+    wait_timeout: 1200
+
 - name: Remove the shop from region eu
   multicluster.kube.region_replicas:
     region: eu
@@ -290,6 +347,21 @@ fits:
   returned: when O(state=present)
   type: dict
   sample: {"us-east": 4, "us-west": 16}
+rollout:
+  description:
+    - The rollout of the service's release, when it has a O(rollout) strategy and a new release was written since.
+    - C(target) and C(last_good) are revisions (hashes of image, port and workload); C(held) the clusters still on
+      another revision, each with it; C(released) the clusters let go to the target, in order; C(state) one of
+      V(progressing), V(paused), V(done), V(halted), V(reverted), and C(why).
+  returned: when O(state=present) and the service has one
+  type: dict
+  sample: {"target": "3f2a9c01b7de", "last_good": "91c0aa5e4410", "state": "progressing", "why": "",
+           "released": ["us-west"], "held": {"us-east": "91c0aa5e4410"}, "since_ms": 1795695548603}
+revision:
+  description: The revision of the release the change asks for (what O(wait=rolled_out) waits for the region to run).
+  returned: when O(state=present)
+  type: str
+  sample: 3f2a9c01b7de
 reasons:
   description: Why clusters were left out or replicas unplaced, each with the cluster it is about (empty for the region), a code and the text.
   returned: when O(state=present)
@@ -316,6 +388,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
     LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     ClusterRule, PlacementRules, ServiceSpec, ValidationError, check_name)
+from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Strategy
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload, render
 
 try:
@@ -331,7 +404,18 @@ def spec_from_params(p) -> ServiceSpec:
                        for r in p["clusters"]), division=p["division"])
     return ServiceSpec(region=p["region"], service=p["service"], replicas=p["replicas"], image=p["image"] or "",
                        port=p["port"], namespace=p["namespace"], rules=rules, rebalance=p["rebalance"],
-                       workload=workload_from_params(p))
+                       workload=workload_from_params(p), rollout=strategy_from_params(p["rollout"]))
+
+
+def strategy_from_params(given):
+    if given is None:
+        return None
+    order = given["order"]
+    if not isinstance(order, (str, list)):
+        raise ValidationError("rollout.order", "must be name, weight or a list of clusters", order)
+    return Strategy(max_parallel=given["max_parallel"], order=tuple(order) if isinstance(order, list) else order,
+                    progress_deadline_s=given["progress_deadline"], pause_s=given["pause"],
+                    on_failure=given["on_failure"])
 
 
 def workload_from_params(p) -> Workload:
@@ -403,8 +487,16 @@ MODULE_SPEC = dict(
             max=dict(type="int"),
         )),
         division=dict(type="str", choices=["weighted", "dynamic"], default="weighted"),
+        rollout=dict(type="dict", options=dict(
+            max_parallel=dict(type="int", default=1),
+            order=dict(type="raw", default="name"),
+            progress_deadline=dict(type="int", default=600),
+            pause=dict(type="int", default=0),
+            on_failure=dict(type="str", choices=["halt", "revert"], default="halt"),
+        )),
         rebalance=dict(type="bool", default=False),
-        wait=dict(type="str", choices=["committed", "propagated", "applied", "ready"], default="committed"),
+        wait=dict(type="str", choices=["committed", "propagated", "applied", "ready", "rolled_out"],
+                  default="committed"),
         wait_timeout=dict(type="float", default=120.0),
     ),
     required_if=[("state", "present", ["replicas"])],
@@ -433,10 +525,14 @@ def run(module):
         if p["state"] == "present":
             response = client.set_region_replicas(spec, dry_run=module.check_mode, wait=p["wait"],
                                                   wait_timeout=p["wait_timeout"])
-            placed = messages.service_from_message(response.intent).placement
+            service = messages.service_from_message(response.intent)
+            placed = service.placement
             result = dict(changed=response.changed, placement=dict(placed.clusters), unplaced=placed.unplaced,
                           reasons=[r.as_dict() for r in placed.reasons], fits=dict(response.fits),
-                          previous_placement=placement_of(response.previous_placement))
+                          previous_placement=placement_of(response.previous_placement),
+                          revision=spec.release.revision)
+            if service.rollout is not None:
+                result["rollout"] = service.rollout.as_dict()
             desired_state = _settings(spec) | {"placement": dict(placed.clusters)}
         else:
             response = client.delete_service(p["region"], p["service"], dry_run=module.check_mode,
@@ -450,7 +546,7 @@ def run(module):
                 [f"cluster/{c}" for c in set(placement_of(response.previous_placement)) |
                  set(desired_state.get("placement", {}))])[0]}
             if desired_state:
-                desired_state["clusters"] = _rendered(spec, desired_state["placement"], labels)
+                desired_state["clusters"] = _rendered(service, labels)
         result["answered_by"] = client.endpoint
 
     if response.changed and response.HasField("stamp"):
@@ -459,8 +555,7 @@ def run(module):
         before = {}
         if previous is not None:
             before = _settings(previous.spec) | {"placement": dict(previous.placement.clusters),
-                                                 "clusters": _rendered(previous.spec, previous.placement.clusters,
-                                                                       labels)}
+                                                 "clusters": _rendered(previous, labels)}
         result["diff"] = dict(before=before, after=desired_state)
     if not response.waited and not module.check_mode:
         module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached: {response.wait_detail}",
@@ -468,15 +563,18 @@ def run(module):
     module.exit_json(**result)
 
 
-def _rendered(spec: ServiceSpec, placement: dict, labels: dict) -> dict:
-    """{cluster: {"Kind name": object}} of what each cluster of the placement runs."""
-    return {cluster: {f"{o['kind']} {o['metadata']['name']}": o for o in render(spec, cluster, n, labels.get(cluster))}
-            for cluster, n in sorted(placement.items())}
+def _rendered(service, labels: dict) -> dict:
+    """{cluster: {"Kind name": object}} of what each cluster of the placement runs (now: a
+    rollout may hold some on the release they ran)."""
+    return {cluster: {f"{o['kind']} {o['metadata']['name']}": o
+                      for o in render(service.spec_for(cluster), cluster, n, labels.get(cluster))}
+            for cluster, n in sorted(service.placement.clusters.items())}
 
 
 def _settings(spec: ServiceSpec) -> dict:
     data = dataclasses.asdict(spec)
     data["workload"] = spec.workload.as_dict()
+    data["rollout"] = spec.rollout.as_dict() if spec.rollout is not None else None
     data["rules"] = {"excluded": sorted(spec.rules.excluded),
                      "clusters": [dataclasses.asdict(r) for r in spec.rules.clusters], "division": spec.rules.division}
     return data

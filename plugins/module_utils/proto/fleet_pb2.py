@@ -113,98 +113,98 @@ try:
         b'cluster.kube.v1.ServiceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.mu'
         b'lticluster.kube.v1.SetRegionReplicasResponse.Fit'
         b'sEntry\x1a+\n\tFitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:'
-        b'\x028\x01"\xc3\x01\n\x14ChangeRolloutRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07'
+        b'\x028\x01"\xd5\x01\n\x14ChangeRolloutRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07'
         b'service\x18\x02 \x01(\t\x123\n\x06action\x18\x03 \x01(\x0e2#.multicluster.kub'
         b'e.v1.RolloutAction\x12\x0f\n\x07dry_run\x18\x04 \x01(\x08\x12+\n\x04wait\x18\x05 \x01('
         b'\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seco'
-        b'nds\x18\x06 \x01(\x01"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01'
-        b'(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01'
-        b'(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_sec'
-        b'onds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous'
-        b'_placement\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterR'
-        b'eplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.St'
-        b'amp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_det'
-        b'ail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.'
-        b'v1.ServiceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04ke'
-        b'ys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07he'
-        b'althy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07versi'
-        b'on\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07featur'
-        b'e\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17'
-        b'GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multi'
-        b'cluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicl'
-        b'uster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t'
-        b'\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldB'
-        b'ackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2'
-        b'!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 '
-        b'\x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 '
-        b'\x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12'
-        b'\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicl'
-        b'uster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_'
-        b'endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n'
-        b'\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.'
-        b'Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t'
-        b'\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06c'
-        b'hange\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ClusterChange'
-        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04nam'
-        b'e\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06'
-        b'before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12'
-        b'0\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpe'
-        b'c\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n'
-        b'\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthRespons'
-        b'e\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03'
-        b' \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bP'
-        b'ushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03('
-        b'\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03('
-        b'\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Hea'
-        b'rtbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_'
-        b'reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18'
-        b'\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 '
-        b'\x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01'
-        b'(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigest'
-        b'Request\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e'
-        b'.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18'
-        b'\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.mul'
-        b'ticluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+'
-        b'\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06w'
-        b'anted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bu'
-        b'ckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.k'
-        b'ube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_clus'
-        b'ter\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\n'
-        b'heartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbea'
-        b't"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wante'
-        b'd\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bucket'
-        b's\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.'
-        b'v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPE'
-        b'CIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTH'
-        b'Y\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n'
-        b'\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING'
-        b'\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUE'
-        b'D\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMM'
-        b'ITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12'
-        b'\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTI'
-        b'ON_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05F'
-        b'leet\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v1'
-        b'.SetRegionReplicasRequest\x1a/.multicluster.kube.v1'
-        b'.SetRegionReplicasResponse\x12h\n\rDeleteService\x12*.mu'
-        b'lticluster.kube.v1.DeleteServiceRequest\x1a+.multic'
-        b'luster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGloba'
-        b'lConfig\x12,.multicluster.kube.v1.GetGlobalConfigRe'
-        b'quest\x1a-.multicluster.kube.v1.GetGlobalConfigResp'
-        b"onse\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutClu"
-        b'sterRequest\x1a%.multicluster.kube.v1.ClusterRespon'
-        b'se\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.Updat'
-        b'eClusterRequest\x1a%.multicluster.kube.v1.ClusterRe'
-        b'sponse\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.R'
-        b'emoveClusterRequest\x1a%.multicluster.kube.v1.Clust'
-        b'erResponse\x12S\n\x06Health\x12#.multicluster.kube.v1.Heal'
-        b'thRequest\x1a$.multicluster.kube.v1.HealthResponse\x12'
-        b'l\n\rChangeRollout\x12*.multicluster.kube.v1.ChangeRo'
-        b'lloutRequest\x1a/.multicluster.kube.v1.SetRegionRep'
-        b'licasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.ku'
-        b'be.v1.PushRequest\x1a".multicluster.kube.v1.PushRes'
-        b'ponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestReq'
-        b'uest\x1a$.multicluster.kube.v1.DigestResponseb\x06prot'
-        b'o3'
+        b'nds\x18\x06 \x01(\x01\x12\x10\n\x08revision\x18\x07 \x01(\t"\x8e\x01\n\x14DeleteServiceReq'
+        b'uest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run'
+        b'\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.Wait'
+        b'For\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceRe'
+        b'sponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluste'
+        b'r.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
+        b'cluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited'
+        b'\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.'
+        b'multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobalC'
+        b'onfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07c'
+        b'luster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seco'
+        b'nds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08'
+        b'HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tme'
+        b'anwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n\x07rec'
+        b'ords\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06heal'
+        b'th\x18\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n'
+        b'\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multiclu'
+        b'ster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest'
+        b'\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Cluster'
+        b'Spec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18'
+        b'\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06'
+        b'weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labe'
+        b'ls\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08cordon'
+        b'ed\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_capaci'
+        b'tyB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).mul'
+        b'ticluster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEntries'
+        b'Entry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateC'
+        b'lusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster.kub'
+        b'e.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClu'
+        b'sterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fC'
+        b'lusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.ku'
+        b'be.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.'
+        b'kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluste'
+        b'r.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthReques'
+        b't"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02'
+        b' \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07r'
+        b'ecords\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
+        b'(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Recor'
+        b'd\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multic'
+        b'luster.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08acce'
+        b'pted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03k'
+        b'ey\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.S'
+        b'tamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 '
+        b'\x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08feature'
+        b's\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12'
+        b'/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp'
+        b'\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nhear'
+        b'tbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\xb2\x01'
+        b'\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.k'
+        b'ube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01'
+        b'(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03('
+        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0fPushReques'
+        b'tWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08'
+        b'relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluste'
+        b'r.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05ne'
+        b'wer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19'
+        b'\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.'
+        b'multicluster.kube.v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n'
+        b'\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORD'
+        b'ONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMI'
+        b'NIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_R'
+        b'OOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_'
+        b'CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNS'
+        b'PECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APP'
+        b'LIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutActi'
+        b'on\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c'
+        b'\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..mu'
+        b'lticluster.kube.v1.SetRegionReplicasRequest\x1a/.mu'
+        b'lticluster.kube.v1.SetRegionReplicasResponse\x12h\n\r'
+        b'DeleteService\x12*.multicluster.kube.v1.DeleteServi'
+        b'ceRequest\x1a+.multicluster.kube.v1.DeleteServiceRe'
+        b'sponse\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1'
+        b'.GetGlobalConfigRequest\x1a-.multicluster.kube.v1.G'
+        b"etGlobalConfigResponse\x12\\\n\nPutCluster\x12'.multiclus"
+        b'ter.kube.v1.PutClusterRequest\x1a%.multicluster.kub'
+        b'e.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*.multiclu'
+        b'ster.kube.v1.UpdateClusterRequest\x1a%.multicluster'
+        b'.kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.mult'
+        b'icluster.kube.v1.RemoveClusterRequest\x1a%.multiclu'
+        b'ster.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.multicl'
+        b'uster.kube.v1.HealthRequest\x1a$.multicluster.kube.'
+        b'v1.HealthResponse\x12l\n\rChangeRollout\x12*.multicluste'
+        b'r.kube.v1.ChangeRolloutRequest\x1a/.multicluster.ku'
+        b'be.v1.SetRegionReplicasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push'
+        b'\x12!.multicluster.kube.v1.PushRequest\x1a".multiclust'
+        b'er.kube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster'
+        b'.kube.v1.DigestRequest\x1a$.multicluster.kube.v1.Di'
+        b'gestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -222,12 +222,12 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 7071
-        _globals['_REASONCODE']._serialized_end = 7299
-        _globals['_WAITFOR']._serialized_start = 7301
-        _globals['_WAITFOR']._serialized_end = 7407
-        _globals['_ROLLOUTACTION']._serialized_start = 7409
-        _globals['_ROLLOUTACTION']._serialized_end = 7482
+        _globals['_REASONCODE']._serialized_start = 7089
+        _globals['_REASONCODE']._serialized_end = 7317
+        _globals['_WAITFOR']._serialized_start = 7319
+        _globals['_WAITFOR']._serialized_end = 7425
+        _globals['_ROLLOUTACTION']._serialized_start = 7427
+        _globals['_ROLLOUTACTION']._serialized_end = 7500
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -281,57 +281,57 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 4088
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 4131
         _globals['_CHANGEROLLOUTREQUEST']._serialized_start = 4134
-        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4329
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 4332
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 4474
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 4477
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 4720
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 4722
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 4760
-        _globals['_CLUSTERHEALTH']._serialized_start = 4762
-        _globals['_CLUSTERHEALTH']._serialized_end = 4874
-        _globals['_HELDBACK']._serialized_start = 4876
-        _globals['_HELDBACK']._serialized_end = 4939
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4942
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5145
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5147
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5235
-        _globals['_CLUSTERCHANGE']._serialized_start = 5238
-        _globals['_CLUSTERCHANGE']._serialized_end = 5469
-        _globals['_LABELS']._serialized_start = 5471
-        _globals['_LABELS']._serialized_end = 5587
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 5541
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 5587
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 5589
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 5681
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 5683
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 5736
-        _globals['_CLUSTERRESPONSE']._serialized_start = 5739
-        _globals['_CLUSTERRESPONSE']._serialized_end = 5918
-        _globals['_HEALTHREQUEST']._serialized_start = 5920
-        _globals['_HEALTHREQUEST']._serialized_end = 5935
-        _globals['_HEALTHRESPONSE']._serialized_start = 5937
-        _globals['_HEALTHRESPONSE']._serialized_end = 6042
-        _globals['_PUSHREQUEST']._serialized_start = 6045
-        _globals['_PUSHREQUEST']._serialized_end = 6198
-        _globals['_PUSHRESPONSE']._serialized_start = 6200
-        _globals['_PUSHRESPONSE']._serialized_end = 6253
-        _globals['_KEYSTAMP']._serialized_start = 6255
-        _globals['_KEYSTAMP']._serialized_end = 6339
-        _globals['_HEARTBEAT']._serialized_start = 6341
-        _globals['_HEARTBEAT']._serialized_end = 6421
-        _globals['_DIGESTREQUEST']._serialized_start = 6424
-        _globals['_DIGESTREQUEST']._serialized_end = 6603
-        _globals['_DIGESTRESPONSE']._serialized_start = 6606
-        _globals['_DIGESTRESPONSE']._serialized_end = 6784
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 6786
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 6913
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 6916
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7068
-        _globals['_FLEET']._serialized_start = 7485
-        _globals['_FLEET']._serialized_end = 8317
-        _globals['_PEER']._serialized_start = 8320
-        _globals['_PEER']._serialized_end = 8490
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4347
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 4350
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 4492
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 4495
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 4738
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 4740
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 4778
+        _globals['_CLUSTERHEALTH']._serialized_start = 4780
+        _globals['_CLUSTERHEALTH']._serialized_end = 4892
+        _globals['_HELDBACK']._serialized_start = 4894
+        _globals['_HELDBACK']._serialized_end = 4957
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4960
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5163
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5165
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5253
+        _globals['_CLUSTERCHANGE']._serialized_start = 5256
+        _globals['_CLUSTERCHANGE']._serialized_end = 5487
+        _globals['_LABELS']._serialized_start = 5489
+        _globals['_LABELS']._serialized_end = 5605
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 5559
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 5605
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 5607
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 5699
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 5701
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 5754
+        _globals['_CLUSTERRESPONSE']._serialized_start = 5757
+        _globals['_CLUSTERRESPONSE']._serialized_end = 5936
+        _globals['_HEALTHREQUEST']._serialized_start = 5938
+        _globals['_HEALTHREQUEST']._serialized_end = 5953
+        _globals['_HEALTHRESPONSE']._serialized_start = 5955
+        _globals['_HEALTHRESPONSE']._serialized_end = 6060
+        _globals['_PUSHREQUEST']._serialized_start = 6063
+        _globals['_PUSHREQUEST']._serialized_end = 6216
+        _globals['_PUSHRESPONSE']._serialized_start = 6218
+        _globals['_PUSHRESPONSE']._serialized_end = 6271
+        _globals['_KEYSTAMP']._serialized_start = 6273
+        _globals['_KEYSTAMP']._serialized_end = 6357
+        _globals['_HEARTBEAT']._serialized_start = 6359
+        _globals['_HEARTBEAT']._serialized_end = 6439
+        _globals['_DIGESTREQUEST']._serialized_start = 6442
+        _globals['_DIGESTREQUEST']._serialized_end = 6621
+        _globals['_DIGESTRESPONSE']._serialized_start = 6624
+        _globals['_DIGESTRESPONSE']._serialized_end = 6802
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 6804
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 6931
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 6934
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7086
+        _globals['_FLEET']._serialized_start = 7503
+        _globals['_FLEET']._serialized_end = 8335
+        _globals['_PEER']._serialized_start = 8338
+        _globals['_PEER']._serialized_end = 8508
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
