@@ -59,7 +59,7 @@ class FleetService:
         if spec.rollout is not None and not self._features.supported(ROLLOUT, spec.region):
             lacking = ", ".join(self._features.lacking(ROLLOUT, spec.region))
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"rollout: some members of region {spec.region} "
-                          f"would run a new release at once ({lacking}: not heard from yet, or older than 0.4); "
+                          f"would run a new release at once ({lacking}: not heard from yet, or older than 0.3); "
                           "upgrade them first (docs/upgrading.md)")
         with self._writer.lock:
             current = replica.record(spec.key)

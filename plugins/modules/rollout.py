@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: rollout
 short_description: Resume a service's halted rollout, or roll it back to its last good release
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - A service with a O(multicluster.kube.region_replicas#module:rollout) strategy goes through its region's
     clusters a wave at a time; a wave that misses its progress deadline halts the rollout, or reverts it.
