@@ -100,6 +100,7 @@ bench: venv kube-bins
 	$(PY) bench/bench_ansible.py
 	$(PY) bench/bench_failover.py
 	$(PY) bench/bench_rescue.py
+	$(PY) bench/bench_rollout.py
 	$(PY) bench/bench_call_cost.py
 	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_scale.py
