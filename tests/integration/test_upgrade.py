@@ -52,7 +52,7 @@ def test_two_versions_side_by_side_keep_what_the_older_does_not_know_and_lose_no
 
         def as_expected():
             versions, held = seen_from(fleet, "us-a")
-            return versions == everyone and sorted(held) == ["room", "rollout", "workloads"] and all(
+            return versions == everyone and sorted(held) == ["rollout", "room", "workloads"] and all(
                 held[f]["lacking"] == list(OLD) for f in held)
         wait_for(as_expected, 20, what="every member's version; workloads, room and rollout held back, not records-whole "
                                        "(0.1.1 keeps records whole)")
