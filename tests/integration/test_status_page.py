@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
+from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Strategy
 
 from support import wait_for
 
@@ -78,6 +79,28 @@ def test_the_page_shows_the_fleet_and_follows_a_write_and_a_failure_by_itself(li
         listeners.wait_serving("eu-central")
     wait_for(lambda: text_of(browser, '[data-cluster="eu-central"] .health') == "healthy", 30,
              what="the page to show eu-central back")
+
+
+def test_the_page_shows_a_rollout_under_way_and_each_clusters_revision(heard, browser, namespace):
+    strategy = Strategy(max_parallel=1, pause_s=4)  # a pause between the two waves, to be seen
+    with heard.client("us-west") as c:
+        c.set_region_replicas(ServiceSpec("us", "rolling", 2, image="rolling:1", namespace=namespace,
+                                          rollout=strategy), wait="ready", wait_timeout=60)
+        new = ServiceSpec("us", "rolling", 2, image="rolling:2", namespace=namespace, rollout=strategy)
+        c.set_region_replicas(new)
+    revision = new.release.revision
+    browser.get(heard.page("us-east"))
+    rollout = '[data-rollout="us/rolling"]'
+    wait_for(lambda: text_of(browser, rollout).startswith(f"rolling: paused to {revision}"), 30, interval=0.1,
+             what="the page to show the rollout paused after its first wave")
+    assert "released us-east; still held us-west" in text_of(browser, rollout)
+    assert text_of(browser, '[data-service="us/rolling"][data-cluster="us-east"] .revision') == revision
+    browser.save_screenshot(str(SHOTS / "4-a-rollout-paused.png"))
+    wait_for(lambda: text_of(browser, rollout).startswith(f"rolling: done to {revision}"), 30, interval=0.1,
+             what="the page to show the rollout done")
+    assert text_of(browser, '[data-service="us/rolling"][data-cluster="us-west"] .revision') == revision
+    with heard.client("us-west") as c:
+        c.delete_service("us", "rolling", wait="applied", wait_timeout=30)
 
 
 def test_the_data_needs_the_client_token_and_the_page_says_so(listeners, browser):
