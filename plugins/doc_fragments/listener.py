@@ -8,9 +8,16 @@ class ModuleDocFragment:
 options:
   endpoint:
     description:
-      - The listener to talk to, as C(host:port). Any listener of the fleet can serve any request.
+      - The listeners to talk to, each as C(host:port): one, or several (a list, or a string of them separated by
+        commas). Any listener of the fleet can serve any request.
+      - With several, a request goes to the first that connects within 2 seconds; one that is down, hung or cut
+        off is passed over, and a request it did not serve goes to the next. Every request is safe to make
+        twice (the same intent again changes nothing) but M(multicluster.kube.rollout)'s V(rollback) without a
+        revision, which is not moved on.
       - If not set, the environment variable E(MULTICLUSTER_ENDPOINT) is used; one of them is required.
-    type: str
+    type: list
+    elements: str
+    aliases: [endpoints]
   token:
     description:
       - Bearer token the listener expects from clients.

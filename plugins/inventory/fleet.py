@@ -7,7 +7,7 @@ name: fleet
 short_description: The fleet's clusters as an inventory, read from any listener
 version_added: 0.1.0
 description:
-  - Asks one listener of the fleet for the global configuration and makes a group per region
+  - Asks a listener of the fleet for the global configuration and makes a group per region
     and a host per cluster, with the cluster's listener endpoint, weight, health and replica totals
     as variables.
   - The inventory file's name must end in C(fleet.yml) or C(fleet.yaml).
@@ -23,8 +23,11 @@ options:
     required: true
     choices: [multicluster.kube.fleet]
   endpoint:
-    description: A listener of the fleet, C(host:port).
-    type: str
+    description:
+      - Listeners of the fleet, each C(host:port) (a list, or one string of them separated by commas); any of them
+        answers. The first that connects within 2 seconds is asked; one that does not answer, the next.
+    type: list
+    elements: str
     required: true
     env:
       - name: MULTICLUSTER_ENDPOINT
@@ -96,12 +99,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
 
         endpoint = self.get_option("endpoint")
+        if isinstance(endpoint, str):
+            endpoint = [e.strip() for e in endpoint.split(",") if e.strip()]
         client = FleetClient(endpoint, token=self.get_option("token"), ca_file=self.get_option("ca_path"),
                              timeout=self.get_option("timeout"))
         try:
             records, health, _by = client.records()
         except FleetError as error:
-            raise AnsibleError(f"multicluster.kube.fleet: listener {endpoint}: {error.code}: {error.detail}") from None
+            raise AnsibleError(f"multicluster.kube.fleet: listener {error.endpoint}: {error.code}: {error.detail}") from None
         finally:
             client.close()
         return hosts_from(global_config(records), health)

@@ -43,20 +43,79 @@ class FleetError(Exception):
         super().__init__(f"{endpoint}: {code}: {detail}")
 
 
+# A listener that does not answer (down, hung, cut off) is one of several: after this, the next.
+CONNECT_TIMEOUT = 2.0
+# What says a listener did not serve the call, so that another may: it was not reached, or hung.
+ANOTHER_MAY_SERVE = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
 class FleetClient:
-    def __init__(self, endpoint: str, token=None, ca_file=None, cert_file=None, key_file=None,
-                 server_name=None, timeout: float = 30.0, author=None):
-        self.endpoint = endpoint
-        self.timeout = timeout
+    """endpoint: one listener (host:port) or several, any of which serves any call. With
+    several, a call goes to the first that is connected within connect_timeout, and a call it
+    does not serve (ANOTHER_MAY_SERVE) moves on to the next; only calls that are safe to make
+    twice move on (every one but a rollback without a revision: the same intent twice changes
+    nothing). `endpoint` is the listener that answered last."""
+
+    def __init__(self, endpoint, token=None, ca_file=None, cert_file=None, key_file=None,
+                 server_name=None, timeout: float = 30.0, author=None, connect_timeout: float = CONNECT_TIMEOUT):
+        self.endpoints = [endpoint] if isinstance(endpoint, str) else list(dict.fromkeys(endpoint))
+        if not self.endpoints:
+            raise ValueError("endpoint: at least one listener is needed")
+        self.timeout, self.connect_timeout = timeout, connect_timeout
         self._metadata = call_metadata(token, author)
-        self._channel = open_channel(endpoint, ca_file, cert_file, key_file, server_name)
+        self._tls = (ca_file, cert_file, key_file, server_name)
+        self._current = 0
+        self._channel = self._stub = None
+        self._connect(0)
+
+    @property
+    def endpoint(self) -> str:
+        return self.endpoints[self._current]
+
+    def _connect(self, index: int) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        self._current = index
+        self._channel = open_channel(self.endpoint, *self._tls)
         self._stub = Stub(self._channel, "Fleet")
 
-    def call(self, method: str, request, timeout=None):
+    def _ready(self, tried: set) -> None:
+        """Stay with the listener that answered last, or move to the next endpoint not tried
+        whose listener connects in time (with one endpoint: that one, as it is)."""
+        if len(self.endpoints) == 1:
+            return
+        n = len(self.endpoints)
+        for index in [i % n for i in range(self._current, self._current + n) if i % n not in tried]:
+            if index != self._current:
+                self._connect(index)
+            if self._answers():
+                return
+            tried.add(index)
+        raise FleetError("UNAVAILABLE", f"no listener connected within {self.connect_timeout:g} s",
+                         ", ".join(self.endpoints))
+
+    def _answers(self) -> bool:
+        """Whether the current listener answers within connect_timeout: a Health call that waits
+        for the connection (any answer will do, a refusal too). Not grpc.channel_ready_future:
+        its watching thread outlives it and fails on the channel closed after a timeout."""
         try:
-            return getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            self._stub.Health(pb.HealthRequest(), timeout=self.connect_timeout, metadata=self._metadata,
+                              wait_for_ready=True)
         except grpc.RpcError as err:
-            raise FleetError(err.code().name, err.details() or "", self.endpoint) from None
+            return err.code().name not in ANOTHER_MAY_SERVE
+        return True
+
+    def call(self, method: str, request, timeout=None, retry: bool = True):
+        tried = set()
+        while True:
+            self._ready(tried)
+            try:
+                return getattr(self._stub, method)(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            except grpc.RpcError as err:
+                tried.add(self._current)
+                code = err.code().name
+                if not (retry and code in ANOTHER_MAY_SERVE and len(tried) < len(self.endpoints)):
+                    raise FleetError(code, err.details() or "", self.endpoint) from None
 
     def set_region_replicas(self, spec, dry_run=False, wait="committed", wait_timeout=60.0):
         """Ask for a service's spec; the response's `intent` is the service as placed. The spec
@@ -77,7 +136,8 @@ class FleetClient:
         `revision`, when given: nothing changes when it runs that already)."""
         return self.call("ChangeRollout", pb.ChangeRolloutRequest(
             region=region, service=service, action=ROLLOUT_ACTIONS[action], revision=revision, dry_run=dry_run,
-            wait=WAIT_FOR[wait], timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout)
+            wait=WAIT_FOR[wait], timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout,
+            retry=action != "rollback" or bool(revision))  # a second rollback without one rolls back again
 
     def records(self, keys=()):
         """(live records, {cluster: ClusterHealth}, answering cluster): all of them, or only

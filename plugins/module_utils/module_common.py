@@ -16,7 +16,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.proto.fleet_pb2 
     HAS_PROTOBUF, PROTOBUF_IMPORT_ERROR)
 
 LISTENER_ARGS = dict(
-    endpoint=dict(type="str", fallback=(env_fallback, ["MULTICLUSTER_ENDPOINT"])),
+    endpoint=dict(type="list", elements="str", aliases=["endpoints"], fallback=(env_fallback, ["MULTICLUSTER_ENDPOINT"])),
     token=dict(type="str", no_log=True, fallback=(env_fallback, ["MULTICLUSTER_TOKEN"])),
     ca_path=dict(type="path", fallback=(env_fallback, ["MULTICLUSTER_CA_PATH"])),
     tls_client_cert=dict(type="path", fallback=(env_fallback, ["MULTICLUSTER_TLS_CLIENT_CERT"])),
@@ -48,7 +48,7 @@ def fleet_client(module):
 
     p = module.params
     if not p["endpoint"]:
-        module.fail_json(msg="endpoint: the listener to talk to is required (host:port), "
+        module.fail_json(msg="endpoint: a listener to talk to is required (host:port, or several), "
                              "as an option or as MULTICLUSTER_ENDPOINT")
     if p["tls_client_cert"] and not p["ca_path"]:
         module.fail_json(msg="tls_client_cert: mutual TLS needs ca_path too")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -125,6 +127,56 @@ def test_set_region_status_and_remove_playbooks(inventory, listeners, kube, name
     playbook([*common, "playbooks/remove_service.yml", "-e", "region=us", "-e", "service=orders"])
     from fleet_state import managed_deployments
     assert managed_deployments(kube, "us-east", namespace) == {}
+
+
+def test_set_region_rolls_a_new_image_out_and_status_shows_each_clusters_revision(inventory, heard, namespace):
+    common = ["-i", str(inventory), "-e", f"service_namespace={namespace}", "playbooks/set_region.yml",
+              "-e", "region=us", "-e", "service=front", "-e", "replicas=4", "-e", '{"rollout": {"max_parallel": 1}}']
+    playbook([*common, "-e", "image=registry.example.com/front:1", "-e", "wait=ready"])
+    second = playbook([*common, "-e", "image=registry.example.com/front:2", "-e", "wait=rolled_out"])
+    [revision] = [line.split("revision ")[1].split(",")[0] for line in second.stdout.splitlines()
+                  if "front in us: us-east=2, us-west=2; revision" in line]
+    assert "rollout progressing" in second.stdout, second.stdout[-2000:]
+    status = playbook(["-i", str(inventory), "playbooks/status.yml", "-e", "region=us"]).stdout
+    rows = [line.split() for line in status.splitlines() if line.split()[3:4] == ["front"]]
+    assert [row[1] for row in rows] == ["us-east", "us-west"] and all(row[8] == revision for row in rows), status
+    assert f"rollout of front: done to {revision}" in status and "released: us-east, us-west" in status, status
+    playbook(["-i", str(inventory), "playbooks/remove_service.yml", "-e", "region=us", "-e", "service=front"])
+
+
+@pytest.mark.parametrize("fault", ["stopped", "killed"])
+def test_the_playbooks_go_through_another_listener_when_the_first_hosts_is_down(inventory, listeners, namespace,
+                                                                                fault):
+    """SIGSTOP (hung: it accepts connections and never answers) or SIGKILL (its supervisor gone
+    with it: nothing starts it again) of the listener of the inventory's first host."""
+    first = listeners.names[0]  # the inventory fixture lists the hosts in this order
+    plays = [["playbooks/set_region.yml", "-e", "region=eu", "-e", "service=spare", "-e", "replicas=2",
+              "-e", f"service_namespace={namespace}"],
+             ["playbooks/status.yml"],
+             ["playbooks/remove_service.yml", "-e", "region=eu", "-e", "service=spare"]]
+
+    def timed(args):
+        started = time.monotonic()
+        result = playbook(["-i", str(inventory), *args])
+        return time.monotonic() - started, result.stdout
+    baseline = [timed(args)[0] for args in plays]
+    pid = listeners.pids[first]
+    if fault == "stopped":
+        os.kill(pid, signal.SIGSTOP)
+    else:
+        listeners.kill(first)
+    try:
+        for args, usual in zip(plays, baseline):
+            took, out = timed(args)
+            assert took <= usual + 5, f"{args[0]} took {took:.1f} s with {first} {fault}, {usual:.1f} s with all up"
+            if args[0] == "playbooks/status.yml":
+                assert "The fleet as the listener of" in out and f"listener of {first} sees" not in out, out[-3000:]
+    finally:
+        if fault == "stopped":
+            os.kill(pid, signal.SIGCONT)
+        else:
+            listeners.start(first)
+            listeners.wait_serving(first)
 
 
 @pytest.mark.parametrize("play,extra,message", [

@@ -129,3 +129,15 @@ def test_overrides_that_name_an_unknown_cluster_or_do_not_apply_are_refused_nami
         result = run_module(region_replicas, {**base, "overrides": [override]})
         assert result["failed"] and result.get("field", "") == field or field in result["msg"], (override, result)
     assert {r.key: r for r in listener.replica.snapshot()} == before
+
+
+def test_given_several_listeners_the_module_passes_over_one_that_is_down(run_module, listener):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"127.0.0.1:{s.getsockname()[1]}"
+    live = listener.config.network.listen
+    placed = run_module(region_replicas, {"region": "us", "service": "web", "replicas": 2, "endpoint": [down, live]})
+    assert placed["changed"] and placed["answered_by"] == live
+    as_text = run_module(region_replicas, {"region": "us", "service": "web", "replicas": 2, "endpoint": f"{down},{live}"})
+    assert as_text["changed"] is False and as_text["answered_by"] == live
