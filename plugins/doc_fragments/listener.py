@@ -8,7 +8,7 @@ class ModuleDocFragment:
 options:
   endpoint:
     description:
-      - The listeners to talk to, each as C(host:port): one, or several (a list, or a string of them separated by
+      - The listeners to talk to, each as C(host:port) - one, or several (a list, or a string of them separated by
         commas). Any listener of the fleet can serve any request.
       - With several, a request goes to the first that connects within 2 seconds; one that is down, hung or cut
         off is passed over, and a request it did not serve goes to the next. Every request is safe to make
