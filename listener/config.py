@@ -18,6 +18,7 @@ import yaml
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ValidationError, check_name
 
 ENV_PREFIX = "MULTICLUSTER_LISTENER_"
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")  # refused_namespaces by default
 
 
 @dataclasses.dataclass
@@ -66,6 +67,10 @@ class Kubernetes:
     # Every Deployment of this cluster in this one namespace, whatever the service's own: for
     # several fleet members sharing one apiserver (the 100-cluster simulation runs 50 on one).
     deployment_namespace: str = ""
+    # Where services may run: never in refused_namespaces (the listener's own too, in a cluster),
+    # and only in allowed_namespaces when it names any (listener/namespaces.py).
+    allowed_namespaces: list = dataclasses.field(default_factory=list)
+    refused_namespaces: list = dataclasses.field(default_factory=lambda: list(SYSTEM_NAMESPACES))
 
 
 @dataclasses.dataclass
@@ -105,7 +110,8 @@ class Config:
         check_name("region", self.identity.region)
         net, kube, timing = self.network, self.kubernetes, self.timing
         net.advertise = net.advertise or net.listen
-        for group, name in ((net, "peers"), (kube, "namespaces")):
+        for group, name in ((net, "peers"), (kube, "namespaces"), (kube, "allowed_namespaces"),
+                            (kube, "refused_namespaces")):
             if isinstance(getattr(group, name), str):
                 setattr(group, name, [p for p in getattr(group, name).split(",") if p])
         if kube.deployment_namespace:
@@ -114,6 +120,9 @@ class Config:
                 raise ValidationError("namespaces", "with deployment_namespace set, leave it empty or name "
                                       "only that namespace", kube.namespaces)
             kube.namespaces = [kube.deployment_namespace]
+        for name in ("allowed_namespaces", "refused_namespaces"):
+            for i, namespace in enumerate(getattr(kube, name)):
+                check_name(f"{name}[{i}]", namespace)
         if bool(net.tls_cert) != bool(net.tls_key):
             raise ValidationError("tls_cert", "tls_cert and tls_key go together", net.tls_cert)
         if not net.tls_cert and not net.insecure:

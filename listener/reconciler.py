@@ -17,6 +17,7 @@ import threading
 import time
 
 from ansible_collections.multicluster.kube.listener import watching
+from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
@@ -33,6 +34,7 @@ class Scope:
     region: str
     namespaces: tuple = ()  # manage only these (RBAC); empty: all
     deployment_namespace: str = ""  # every Deployment here, whatever the service's namespace
+    namespaces_policy: NamespacePolicy = NamespacePolicy()  # where services may run at all
 
 
 class Reconciler:
@@ -160,6 +162,11 @@ class Reconciler:
     def _entries(self, record) -> dict:
         """{key: Desired} if the record is a service placing replicas on this cluster, else {}."""
         if not isinstance(record.value, Service):
+            return {}
+        refused = self.scope.namespaces_policy.why_refused(record.value.spec.namespace)
+        if refused:  # written at a listener whose settings allow it (or forged): not run here
+            log.warning("reconcile: %s not applied in %s: namespace %s %s", record.key, self.scope.cluster,
+                        record.value.spec.namespace, refused)
             return {}
         try:
             desired = updater.desired_for([record.value], self.scope.region, self.scope.cluster, self._labels)

@@ -41,6 +41,7 @@ from ansible_collections.multicluster.kube.listener.features import Features, ad
 from ansible_collections.multicluster.kube.listener.grpc_transport import GrpcTransport
 from ansible_collections.multicluster.kube.listener.health import Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
+from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
 from ansible_collections.multicluster.kube.listener.reconciler import Reconciler, Scope
 from ansible_collections.multicluster.kube.listener.replica import Replica
 from ansible_collections.multicluster.kube.listener.replication import Replication, quiet_rounds, rounds_until_next
@@ -73,12 +74,25 @@ def server_credentials(network):
     return grpc.ssl_server_credentials([pair], root_certificates=root, require_client_auth=False)
 
 
+# In a pod, the namespace the listener itself runs in (the role's kubernetes runtime): refused too.
+OWN_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def namespaces_policy(kube) -> NamespacePolicy:
+    """Where services may run, from the settings, and the listener's own namespace in a pod."""
+    refused = list(kube.refused_namespaces)
+    if kube.in_cluster and os.path.exists(OWN_NAMESPACE_FILE):
+        refused.append(_read(OWN_NAMESPACE_FILE).strip())
+    return NamespacePolicy(tuple(kube.allowed_namespaces), tuple(dict.fromkeys(refused)))
+
+
 class Listener:
     def __init__(self, config):
         self.config = config
         cfg_id, net, timing = config.identity, config.network, config.timing
         self.cluster, self.region = cfg_id.cluster, cfg_id.region
         self.client_token, self.peer_token = tokens(net)
+        self.namespaces_policy = namespaces_policy(config.kubernetes)
         self.metrics = metrics_mod.Metrics()
         os.makedirs(config.operation.data_dir, exist_ok=True)
         self.store = Store(os.path.join(config.operation.data_dir, f"{self.cluster}.sqlite3"))
@@ -118,7 +132,8 @@ class Listener:
             self.reconciler = self._reconciler()
         add_servicer(self.server, "Fleet", FleetService(
             self.cluster, self.region, self.replica, self.writer, self.health, self.features,
-            self.replication.peer_counts, self.metrics, kube=self.reconciler.kube if self.reconciler else None))
+            self.replication.peer_counts, self.metrics, kube=self.reconciler.kube if self.reconciler else None,
+            namespaces=self.namespaces_policy))
         add_servicer(self.server, "Peer", PeerService(self.replication), encoded=True)
         credentials = server_credentials(net)
         if credentials is None:
@@ -144,7 +159,8 @@ class Listener:
 
     def _reconciler(self) -> Reconciler:
         kube, timing = self.config.kubernetes, self.config.timing
-        scope = Scope(self.cluster, self.region, tuple(kube.namespaces), kube.deployment_namespace)
+        scope = Scope(self.cluster, self.region, tuple(kube.namespaces), kube.deployment_namespace,
+                      self.namespaces_policy)
         client = api_client({"in_cluster": kube.in_cluster, "kubeconfig": kube.kubeconfig, "context": kube.context})
         kubernetes = KubernetesApi(client)
         return Reconciler(scope, kubernetes, self.replica, self.writer.write, self.beacon.beat,

@@ -21,6 +21,7 @@ from ansible_collections.multicluster.kube.listener.api.waits import check_wait,
 from ansible_collections.multicluster.kube.listener import rolling
 from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE, ROLLOUT
 from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
+from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
 
 log = logging.getLogger("multicluster.listener.api")
 
@@ -31,8 +32,9 @@ class FleetService:
     cluster's KubernetesApi, for dry runs (None: the listener manages no cluster)."""
 
     def __init__(self, cluster: str, region: str, replica, writer, health, features, peer_counts, metrics,
-                 kube=None):
+                 kube=None, namespaces=NamespacePolicy()):
         self.cluster, self.region = cluster, region
+        self._namespaces = namespaces
         self._replica, self._writer, self._health, self._features = replica, writer, health, features
         self._peer_counts, self._metrics, self._kube = peer_counts, metrics, kube
 
@@ -40,6 +42,7 @@ class FleetService:
         replica = self._replica
         try:
             spec = messages.spec_from_message(request.spec if request.HasField("spec") else request.intent)
+            self._namespaces.check(spec.namespace)
             region = replica.region_clusters(spec.region)
             if not region:
                 raise ValidationError("region", f"must name a region with registered clusters "

@@ -149,6 +149,8 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
         (pb.ServiceSpec(region="us", service="web", replicas=1,
                         rules=pb.PlacementRules(clusters=[pb.ClusterRule(cluster="us-east", min=3, max=1)])),
          "rules.clusters[us-east].min"),
+        (pb.ServiceSpec(region="us", service="miner", replicas=1, image="miner", namespace="kube-system"),
+         "namespace"),
     ]
     with listeners.client("us-west") as c:
         for spec, field in bad:
@@ -156,6 +158,7 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
                 c.call("SetRegionReplicas", pb.SetRegionReplicasRequest(spec=spec))
             assert refused.value.code == "INVALID_ARGUMENT"
             assert refused.value.detail.startswith(field + ":"), refused.value.detail
+        assert "refused_namespaces: kube-system, kube-public, kube-node-lease" in refused.value.detail
     time.sleep(1.5)  # anything that slipped through would have propagated by now
     after = {n: durable_state(listeners, n) for n in ALL}
     assert {n: {k for k in s if k.startswith("service/")} for n, s in after.items()} == \

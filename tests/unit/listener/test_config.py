@@ -32,6 +32,7 @@ def test_a_deployment_namespace_is_the_only_namespace_managed():
     (["--anti-entropy-fanout", "three"], "anti_entropy_fanout"),
     (["--page-listen", "127.0.0.1"], "page_listen"),
     (["--metrics-listen", "127.0.0.1:99999"], "metrics_listen"),
+    (["--allowed-namespace", "Shop"], "allowed_namespaces[0]"),
 ])
 def test_bad_settings_are_refused_naming_the_setting(argv, field):
     with pytest.raises(ValidationError) as refused:
@@ -45,3 +46,16 @@ def test_an_unknown_setting_in_the_file_is_refused(tmp_path):
     with pytest.raises(ValidationError) as refused:
         config.load(BASE + ["--config", str(settings)], {})
     assert refused.value.field == "heartbeat_intervall"
+
+
+def test_services_are_refused_in_system_namespaces_by_default_and_outside_the_allowed_ones_when_named():
+    from ansible_collections.multicluster.kube.listener.server import namespaces_policy
+    policy = namespaces_policy(config.load(BASE, {}).kubernetes)
+    assert "refused_namespaces: kube-system" in policy.why_refused("kube-system")
+    assert policy.why_refused("kube-node-lease") and not policy.why_refused("shop")
+    scoped = namespaces_policy(config.load(BASE + ["--allowed-namespace", "shop", "--allowed-namespace", "web"],
+                                           {"MULTICLUSTER_LISTENER_REFUSED_NAMESPACES": "kube-system,secrets"}).kubernetes)
+    assert not scoped.why_refused("web") and "allowed_namespaces (shop, web)" in scoped.why_refused("default")
+    with pytest.raises(ValidationError) as refused:
+        scoped.check("secrets")
+    assert refused.value.field == "namespace" and "refused_namespaces: kube-system, secrets" in str(refused.value)

@@ -41,7 +41,8 @@ def test_bad_input_names_the_field_and_changes_nothing(run_module, listener):
     before = {r.key: r for r in listener.replica.snapshot()}
     cases = [({"replicas": -1}, "replicas"), ({"service": "Nginx"}, "service"),
              ({"region": "mars"}, "region"), ({"clusters": [{"name": "eu-west", "min": 1}]}, "rules.clusters[eu-west]"),
-             ({"clusters": [{"name": "us-east", "min": 3, "max": 1}]}, "rules.clusters[us-east].min")]
+             ({"clusters": [{"name": "us-east", "min": 3, "max": 1}]}, "rules.clusters[us-east].min"),
+             ({"namespace": "kube-system"}, "namespace: is refused (refused_namespaces: kube-system")]
     for change, field in cases:
         result = run_module(region_replicas, {"region": "us", "service": "web", "replicas": 2, **change})
         assert result["failed"] and field in result["msg"], result["msg"]
