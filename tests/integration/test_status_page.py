@@ -82,22 +82,31 @@ def test_the_page_shows_the_fleet_and_follows_a_write_and_a_failure_by_itself(li
 
 
 def test_the_page_shows_a_rollout_under_way_and_each_clusters_revision(heard, browser, namespace):
-    strategy = Strategy(max_parallel=1, pause_s=4)  # a pause between the two waves, to be seen
+    strategy = Strategy(max_parallel=1, pause_s=8)  # a pause between the two waves, to be seen
+    browser.get(heard.page("us-east"))
+    wait_for(lambda: "as listener us-east sees it" in text_of(browser, "#state"), 10, what="the page to load")
     with heard.client("us-west") as c:
         c.set_region_replicas(ServiceSpec("us", "rolling", 2, image="rolling:1", namespace=namespace,
                                           rollout=strategy), wait="ready", wait_timeout=60)
         new = ServiceSpec("us", "rolling", 2, image="rolling:2", namespace=namespace, rollout=strategy)
         c.set_region_replicas(new)
     revision = new.release.revision
-    browser.get(heard.page("us-east"))
     rollout = '[data-rollout="us/rolling"]'
-    wait_for(lambda: text_of(browser, rollout).startswith(f"rolling: paused to {revision}"), 30, interval=0.1,
-             what="the page to show the rollout paused after its first wave")
-    assert "released us-east; still held us-west" in text_of(browser, rollout)
+    seen = []
+
+    def until_shown(text, what):
+        def shows():
+            seen.append(text_of(browser, rollout))
+            return seen[-1].startswith(text)
+        try:
+            wait_for(shows, 30, interval=0.1, what=what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the page showed {sorted(set(seen))}") from None
+    until_shown(f"rolling: paused to {revision}", "the page to show the rollout paused after its first wave")
+    assert "released us-east; still held us-west" in seen[-1]
     assert text_of(browser, '[data-service="us/rolling"][data-cluster="us-east"] .revision') == revision
     browser.save_screenshot(str(SHOTS / "4-a-rollout-paused.png"))
-    wait_for(lambda: text_of(browser, rollout).startswith(f"rolling: done to {revision}"), 30, interval=0.1,
-             what="the page to show the rollout done")
+    until_shown(f"rolling: done to {revision}", "the page to show the rollout done")
     assert text_of(browser, '[data-service="us/rolling"][data-cluster="us-west"] .revision') == revision
     with heard.client("us-west") as c:
         c.delete_service("us", "rolling", wait="applied", wait_timeout=30)
