@@ -25,6 +25,11 @@ LISTENER_ARGS = dict(
     timeout=dict(type="float", default=30.0, fallback=(env_fallback, ["MULTICLUSTER_TIMEOUT"])),
 )
 LISTENER_REQUIRED_TOGETHER = [("tls_client_cert", "tls_client_key")]
+# The options of the modules that change the fleet and may wait for it (client.WAIT_FOR).
+WAIT_ARGS = dict(
+    wait=dict(type="str", choices=["committed", "propagated", "applied", "ready", "rolled_out"], default="committed"),
+    wait_timeout=dict(type="float", default=120.0),
+)
 
 
 def listener_argument_spec(**module_args) -> dict:
@@ -89,3 +94,12 @@ def fail_from_fleet_error(module, error, action: str) -> None:
     hint = hints.get(error.code, "")
     module.fail_json(msg=f"{action} failed: {error.detail or error.code}" + (f" ({hint})" if hint else ""),
                      grpc_status=error.code, endpoint=error.endpoint)
+
+
+def exit_waited(module, response, result: dict) -> None:
+    """End the module with `result`, failed if the change it committed did not reach what
+    O(wait) asked for (a check mode run waits for nothing)."""
+    if not response.waited and not module.check_mode:
+        module.fail_json(msg=f"the change is committed, but {module.params['wait']} was not reached: "
+                             f"{response.wait_detail}", **result)
+    module.exit_json(**result)

@@ -385,7 +385,8 @@ import dataclasses
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
-    LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
+    LISTENER_REQUIRED_TOGETHER, WAIT_ARGS, exit_waited, listener_argument_spec, listener_client,
+    require_libraries)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     ClusterRule, PlacementRules, ServiceSpec, ValidationError, check_name)
 from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Strategy
@@ -495,9 +496,7 @@ MODULE_SPEC = dict(
             on_failure=dict(type="str", choices=["halt", "revert"], default="halt"),
         )),
         rebalance=dict(type="bool", default=False),
-        wait=dict(type="str", choices=["committed", "propagated", "applied", "ready", "rolled_out"],
-                  default="committed"),
-        wait_timeout=dict(type="float", default=120.0),
+        **WAIT_ARGS,
     ),
     required_if=[("state", "present", ["replicas"])],
     mutually_exclusive=[("definition", "src")],
@@ -557,10 +556,7 @@ def run(module):
             before = _settings(previous.spec) | {"placement": dict(previous.placement.clusters),
                                                  "clusters": _rendered(previous, labels)}
         result["diff"] = dict(before=before, after=desired_state)
-    if not response.waited and not module.check_mode:
-        module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached: {response.wait_detail}",
-                         **result)
-    module.exit_json(**result)
+    exit_waited(module, response, result)
 
 
 def _rendered(service, labels: dict) -> dict:

@@ -108,7 +108,8 @@ answered_by:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multicluster.kube.plugins.module_utils.module_common import (
-    LISTENER_REQUIRED_TOGETHER, listener_argument_spec, listener_client, require_libraries)
+    LISTENER_REQUIRED_TOGETHER, WAIT_ARGS, exit_waited, listener_argument_spec, listener_client,
+    require_libraries)
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ValidationError, check_name
 
 # The module's interface, for AnsibleModule here and for its action plugin on the controller.
@@ -118,9 +119,7 @@ MODULE_SPEC = dict(
         service=dict(type="str", required=True),
         action=dict(type="str", choices=["resume", "rollback"], required=True),
         revision=dict(type="str"),
-        wait=dict(type="str", choices=["committed", "propagated", "applied", "ready", "rolled_out"],
-                  default="committed"),
-        wait_timeout=dict(type="float", default=120.0),
+        **WAIT_ARGS,
     ),
     required_together=LISTENER_REQUIRED_TOGETHER,
     supports_check_mode=True,
@@ -152,10 +151,7 @@ def run(module):
     if response.changed and module._diff:
         before = messages.service_from_message(response.previous)
         result["diff"] = dict(before=_shown(before), after=_shown(service))
-    if not response.waited and not module.check_mode:
-        module.fail_json(msg=f"the change is committed, but {p['wait']} was not reached: {response.wait_detail}",
-                         **result)
-    module.exit_json(**result)
+    exit_waited(module, response, result)
 
 
 def _shown(service) -> dict:
