@@ -21,7 +21,7 @@ from ansible_collections.multicluster.kube.listener.namespaces import NamespaceP
 from ansible_collections.multicluster.kube.plugins.module_utils import kubernetes_updater as updater
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    Service, ValidationError, cluster_key, status_key)
+    ObjectProblem, Service, ServiceStatus, ValidationError, cluster_key, problems_summary, status_key)
 
 log = logging.getLogger("multicluster.listener.reconciler")
 
@@ -56,6 +56,7 @@ class Reconciler:
         self._last_heartbeat = 0.0
         self._wanted = {}  # service key -> Desired: this cluster's objects, kept as services change
         self._labels = {}  # this cluster's labels (overrides choose clusters by them)
+        self._unrenderable = {}  # service key -> (Service, why): an override that does not apply here
         self._wanted_lock = threading.Lock()
 
     def start(self) -> None:
@@ -116,11 +117,33 @@ class Reconciler:
     def _report(self, desired, plan, failures) -> None:
         """Write this cluster's status record if it changed: the pass's view of the services,
         with the room and the pods the watches see now."""
-        status = self._with_room(updater.status(desired, plan, self.scope.region, 0, failures))
+        status = self._with_room(self._with_unrenderable(updater.status(desired, plan, self.scope.region, 0,
+                                                                        failures)))
         if (status.services, status.room) != self._last_status:
             self._write([(status_key(self.scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
                         author=f"listener@{self.scope.cluster}")
             self._last_status = (status.services, status.room)
+
+    def _with_unrenderable(self, status):
+        with self._wanted_lock:
+            unrenderable = dict(self._unrenderable)
+        if not unrenderable:
+            return status
+        by_service = {(s.region, s.service): s for s in status.services}
+        for service, why in unrenderable.values():
+            problem, spec, key = ObjectProblem("", why), service.spec, (service.spec.region, service.spec.service)
+            held = by_service.get(key)
+            if held is not None:
+                problems = held.problems + (problem,)
+                by_service[key] = dataclasses.replace(held, problems=problems, conflict=problems_summary(problems))
+            elif service.placement.clusters.get(self.scope.cluster, 0) > 0:
+                by_service[key] = ServiceStatus(
+                    region=spec.region, service=spec.service,
+                    namespace=self.scope.deployment_namespace or spec.namespace,
+                    desired=service.placement.clusters[self.scope.cluster], conflict=str(problem),
+                    problems=(problem,), blocked=True)
+        return dataclasses.replace(status, services=tuple(sorted(by_service.values(),
+                                                                 key=lambda s: (s.namespace, s.service))))
 
     def _with_room(self, status):
         if self._room is None or not self._room.synced.is_set():
@@ -151,7 +174,7 @@ class Reconciler:
         with self._wanted_lock:
             for record in records:
                 if record.key.startswith("service/"):
-                    entry = self._entries(record)
+                    entry = self._entries(record, self._wanted.get(record.key))
                     if self._wanted.get(record.key) != entry.get(record.key):
                         changed = True
                         self._wanted.pop(record.key, None)
@@ -159,8 +182,10 @@ class Reconciler:
         if changed:
             self.wake.set()
 
-    def _entries(self, record) -> dict:
-        """{key: Desired} if the record is a service placing replicas on this cluster, else {}."""
+    def _entries(self, record, held=None) -> dict:
+        """{key: Desired} if the record is a service placing replicas on this cluster, else {};
+        `held`: what the cluster runs of it now."""
+        self._unrenderable.pop(record.key, None)
         if not isinstance(record.value, Service):
             return {}
         refused = self.scope.namespaces_policy.why_refused(record.value.spec.namespace)
@@ -170,9 +195,13 @@ class Reconciler:
             return {}
         try:
             desired = updater.desired_for([record.value], self.scope.region, self.scope.cluster, self._labels)
-        except ValidationError as error:  # an override that no longer applies here (the cluster's labels changed)
+        except ValidationError as error:
+            # An override that does not apply here: this cluster's labels changed under a write
+            # taken elsewhere (a listener refuses such a change itself). What runs stays; the
+            # status says why, and a share never started here is blocked (rescued elsewhere).
             log.warning("reconcile: %s cannot be rendered for %s: %s", record.key, self.scope.cluster, error)
-            return {}
+            self._unrenderable[record.key] = (record.value, f"cannot be rendered for {self.scope.cluster}: {error}")
+            return {record.key: held} if held is not None else {}
         if self.scope.deployment_namespace:
             desired = [updater.in_namespace(d, self.scope.deployment_namespace) for d in desired]
         return {record.key: desired[0]} if desired else {}

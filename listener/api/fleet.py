@@ -244,6 +244,11 @@ class FleetService:
             return self._cluster_change(context, key, self._replica.live(key), None, request.dry_run)
 
     def _cluster_change(self, context, key, before, after, dry_run):
+        if after is not None and (before is None or before.labels != after.labels):
+            try:
+                self._check_overrides_under(after)
+            except ValidationError as error:
+                _invalid(context, error)
         response = pb.ClusterResponse(changed=before != after)
         if before is not None:
             response.before.CopyFrom(messages.cluster_to_message(before))
@@ -254,6 +259,16 @@ class FleetService:
             response.stamp.CopyFrom(messages.stamp_to_message(record.stamp))
             self._metrics.writes.labels("cluster").inc()
         return response
+
+    def _check_overrides_under(self, cluster) -> None:
+        """The overrides of the region's services still apply to what `cluster` runs with its
+        new labels (one choosing it by a label may patch what is not there)."""
+        for key, service in sorted(self._replica.services(cluster.region), key=lambda pair: pair[0]):
+            try:
+                render(service.spec, cluster.name, 1, cluster.labels)
+            except ValidationError as error:
+                raise ValidationError("labels", f"would choose {cluster.name} for {key}'s {error.field}, which "
+                                      f"fails there ({error.rule})", dict(cluster.labels)) from None
 
     def Health(self, request, context):  # noqa: N802
         up, total = self._peer_counts()

@@ -238,3 +238,25 @@ def test_what_one_cluster_cannot_apply_is_reported_object_by_object_and_the_rest
         assert [s.problems for s in us_east.services if s.service == "shop"] == [()]
     finally:
         extensions.delete_custom_resource_definition("widgets.example.com")
+
+
+def test_a_label_change_that_would_make_an_override_fail_is_refused_and_changes_nothing(listeners, namespace):
+    """An override choosing clusters by a label patches a path the Deployment lacks: nothing
+    has the label, so the write is taken; giving a cluster that label is then refused, naming
+    the labels, the service and the override, and no listener holds a changed cluster."""
+    from ansible_collections.multicluster.kube.plugins.module_utils.workload import Override
+    base = shop(namespace, replicas=2)
+    broken = Override(cluster_labels={"tier": "gold"}, patches=(
+        ("Deployment", ({"op": "replace", "path": "/spec/template/spec/containers/3/image", "value": "x:1"},)),))
+    with listeners.client("us-east") as c:
+        c.set_region_replicas(ServiceSpec("us", "shop", 2, namespace=namespace, workload=Workload(
+            template=base.workload.template, companions=base.workload.companions, overrides=(broken,))),
+            wait="applied", wait_timeout=60)
+    before = wait_for(lambda: converged(listeners), 30, what="every listener to hold the service")
+    with listeners.client("eu-west") as c:
+        with pytest.raises(FleetError) as refused:
+            c.update_cluster("us-west", "us", labels={"tier": "gold"})
+    assert refused.value.code == "INVALID_ARGUMENT", refused.value
+    assert refused.value.detail.startswith("labels: would choose us-west for service/us/shop's "
+                                           "overrides[0].patches[0], which fails there"), refused.value.detail
+    assert converged(listeners) == before
