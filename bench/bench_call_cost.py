@@ -38,9 +38,9 @@ def cpu_seconds() -> float:
 
 
 def push_cost_ms(data_dir) -> float:
-    config = Config(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}", data_dir=data_dir,
-                    insecure=True, manage_kubernetes=False, token="bench", discover_peers=False,
-                    failure_timeout=3600.0).finish()
+    config = Config.from_settings(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}",
+                                  data_dir=data_dir, insecure=True, manage_kubernetes=False, token="bench",
+                                  peer_token="bench-peer", discover_peers=False, failure_timeout=3600.0)
     node = Listener(config)
     node.start()
     clock, channel = HybridClock("us-west"), open_channel(config.network.listen)
@@ -50,7 +50,7 @@ def push_cost_ms(data_dir) -> float:
         def push(i):
             record = Record(f"service/us/s{i}", clock.now(), "bench", Service(ServiceSpec("us", f"s{i}", 1), Placement()))
             stub.Push(pb.PushRequest(from_cluster="us-west", records=[messages.record_to_message(record)]),
-                      metadata=call_metadata("bench"), timeout=10)
+                      metadata=call_metadata("bench-peer"), timeout=10)
         for i in range(50):  # warm-up
             push(i)
         begin = cpu_seconds()

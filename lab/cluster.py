@@ -53,6 +53,7 @@ class Cluster:
         self.ports.setdefault("listener", processes.free_port())
         self.ports.setdefault("listener_metrics", processes.free_port())
         self.ports.setdefault("listener_page", processes.free_port())
+        self.ports.setdefault("listener_peer", processes.free_port())
         self.pids = state.get("pids", {})
 
     @property
@@ -245,22 +246,31 @@ class Lab:
 
     def write_inventory(self) -> pathlib.Path:
         """An Ansible inventory of the lab: a group per region, a host per cluster, with what the
-        listener role needs to run each cluster's listener here as a process."""
+        listener role needs to run each cluster's listener here as a process - the secure set-up:
+        TLS with a certificate per listener from the lab's CA, peers served on a port of their
+        own that requires one, a client token and a peer token of their own."""
         path = self.workdir / "inventory.yml"
-        token_file = self.workdir / "listener-token"
-        if not token_file.exists():
-            token_file.write_text(secrets.token_hex(16))
+        tokens = {}
+        for kind in ("listener-token", "listener-peer-token"):
+            token_file = self.workdir / kind
+            if not token_file.exists():
+                token_file.write_text(secrets.token_hex(16))
+            tokens[kind] = token_file.read_text().strip()
         regions = {}
         for name, cluster in self.clusters.items():
+            cert, key = self.ca.serving_pair(f"listener-{name}")
             regions.setdefault(cluster.region, {"hosts": {}})["hosts"][name] = {
                 "listener_listen": f"127.0.0.1:{cluster.ports['listener']}",
+                "listener_peer_listen": f"127.0.0.1:{cluster.ports['listener_peer']}",
                 "listener_metrics_listen": f"127.0.0.1:{cluster.ports['listener_metrics']}",
                 "listener_page_listen": f"127.0.0.1:{cluster.ports['listener_page']}",
                 "listener_data_dir": str(self.workdir / "listeners" / name),
+                "listener_tls_cert": str(cert), "listener_tls_key": str(key),
             }
         inventory = {"all": {"vars": {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "listener_insecure": True, "listener_token": token_file.read_text().strip(),
+            "listener_tls_ca": str(self.ca.cert_file), "listener_token": tokens["listener-token"],
+            "listener_peer_token": tokens["listener-peer-token"],
             "listener_kubeconfig": str(self.kubeconfig),
             "listener_settings": {"heartbeat_interval": 1.0, "failure_timeout": 5.0, "hold_down": 10.0}},
             "children": regions}}

@@ -40,26 +40,31 @@ class ListenerFleet:
     discovery off), so tests can cut any pair of listeners apart."""
 
     def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False,
-                 clusters=None, tls=False, members=None):
+                 clusters=None, tls=False, members=None, seeds=()):
         self.lab = lab
         self.tls = tls
+        self.seeds = list(seeds)  # peer endpoints outside this fleet to start from too
         members = members or [Member(n, lab.clusters[n].region, n) for n in clusters or lab.clusters]
         self.members = {m.name: m for m in members}
         self.names = list(self.members)
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token = token if token is not None else secrets.token_hex(16)
+        self.peer_token = secrets.token_hex(16)  # the peers' own, never the clients'
         self.manage_kubernetes = manage_kubernetes
         self.settings = {"heartbeat_interval": 1.0, "failure_timeout": 5.0, "hold_down": 5.0,
                          "anti_entropy_interval": 1.0, **(settings or {})}
         self.ports = {name: processes.free_port() for name in self.names}
+        # With TLS, peers are served on a port of their own that requires their certificates.
+        self.peer_ports = {name: processes.free_port() for name in self.names} if tls else self.ports
         self.metrics_ports = {name: processes.free_port() for name in self.names}
         self.page_ports = {name: processes.free_port() for name in self.names}
         self.pids = {}
         self.proxies = {}
         if proxies:
             from lab.faults import CuttableProxy
-            self.proxies = {(a, b): CuttableProxy(self.endpoint(b)) for a in self.names for b in self.names if a != b}
+            self.proxies = {(a, b): CuttableProxy(f"{self.members[b].client_host}:{self.peer_ports[b]}")
+                            for a in self.names for b in self.names if a != b}
 
     def endpoint(self, name: str) -> str:
         """Where the caller reaches the listener."""
@@ -80,8 +85,12 @@ class ListenerFleet:
         return f"http://{self.members[name].client_host}:{self.page_ports[name]}/#token={self.token}"
 
     def advertised(self, name: str) -> str:
-        """Where the other listeners reach it."""
+        """Where clients on the network of the other listeners reach it."""
         return f"{self.members[name].advertise_host}:{self.ports[name]}"
+
+    def advertised_to_peers(self, name: str) -> str:
+        """Where the other listeners reach it."""
+        return f"{self.members[name].advertise_host}:{self.peer_ports[name]}"
 
     def argv(self, name: str) -> list:
         member = self.members[name]
@@ -93,11 +102,14 @@ class ListenerFleet:
             argv += ["--page-listen", f"{member.listen_host}:{self.page_ports[name]}"]
         if self.tls:  # a certificate from the lab's CA: TLS for clients, mutual TLS among listeners
             cert, key = self.lab.ca.serving_pair(f"listener-{name}")
-            argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(self.lab.ca.cert_file)]
+            argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(self.lab.ca.cert_file),
+                     "--peer-listen", f"{member.listen_host}:{self.peer_ports[name]}",
+                     "--peer-advertise", self.advertised_to_peers(name)]
         else:
             argv += ["--insecure"]
         if self.token:
             argv += ["--token", self.token]
+        argv += ["--peer-token", self.peer_token]
         if self.manage_kubernetes:
             argv += ["--kubeconfig", str(self.lab.kubeconfig), "--context", member.context]
             if member.deployment_namespace:
@@ -108,8 +120,8 @@ class ListenerFleet:
             argv += ["--no-discover-peers"]
             peers = [self.proxies[(name, other)].endpoint for other in self.names if other != name]
         else:
-            peers = [self.advertised(other) for other in self.names if other != name]
-        for peer in peers:
+            peers = [self.advertised_to_peers(other) for other in self.names if other != name]
+        for peer in peers + self.seeds:
             argv += ["--peer", peer]
         for key, value in self.settings.items():
             argv += ["--" + key.replace("_", "-"), str(value)]

@@ -25,14 +25,14 @@ class JsonFormatter(logging.Formatter):
 def main(argv=None) -> int:
     try:
         cfg = config_mod.load(argv)
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter() if cfg.operation.log_format == "json" else logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=cfg.operation.log_level.upper(), handlers=[handler])
+        listener = Listener(cfg)  # reads the token files
     except (ValidationError, OSError) as err:
         print(f"listener: bad configuration: {err}", file=sys.stderr)
         return 2
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if cfg.operation.log_format == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=cfg.operation.log_level.upper(), handlers=[handler])
-    listener = Listener(cfg)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -29,16 +29,19 @@ class Identity:
 
 @dataclasses.dataclass
 class Network:
-    listen: str = "127.0.0.1:7443"   # where the gRPC API serves clients and peers
-    advertise: str = ""              # the endpoint peers and clients use; default: listen
-    peers: list = dataclasses.field(default_factory=list)  # seeds, until the registered clusters are known
-    discover_peers: bool = True      # also push to every registered cluster's endpoint
+    listen: str = "127.0.0.1:7443"   # where the gRPC API serves clients (and peers, without peer_listen)
+    advertise: str = ""              # the endpoint clients use; default: listen
+    peer_listen: str = ""            # where peers are served, requiring their certificates; needed with TLS
+    peer_advertise: str = ""         # the endpoint peers use; default: peer_listen
+    peers: list = dataclasses.field(default_factory=list)  # seeds' peer endpoints, until the clusters are known
+    discover_peers: bool = True      # also push to every registered cluster's peer endpoint
     token: str = ""                  # the clients' bearer token ...
     token_file: str = ""             # ... or a file holding it, read at start (not in a process listing)
-    peer_token: str = ""             # the peers' bearer token; default: the client token
+    peer_token: str = ""             # the peers' bearer token (required, never the clients') ...
+    peer_token_file: str = ""        # ... or a file holding it
     tls_cert: str = ""               # TLS for clients and peers
     tls_key: str = ""
-    tls_ca: str = ""                 # with cert and key: mutual TLS among listeners
+    tls_ca: str = ""                 # the fleet's CA: peers must present a certificate it signed
     insecure: bool = False           # serve plain text; must be asked for
     metrics_listen: str = ""         # host:port of /metrics and /healthz; empty: none
     page_listen: str = ""            # host:port of the status page (the client token to read it); empty: none
@@ -110,6 +113,7 @@ class Config:
         check_name("region", self.identity.region)
         net, kube, timing = self.network, self.kubernetes, self.timing
         net.advertise = net.advertise or net.listen
+        net.peer_advertise = net.peer_advertise or net.peer_listen
         for group, name in ((net, "peers"), (kube, "namespaces"), (kube, "allowed_namespaces"),
                             (kube, "refused_namespaces")):
             if isinstance(getattr(group, name), str):
@@ -128,12 +132,25 @@ class Config:
         if not net.tls_cert and not net.insecure:
             raise ValidationError("insecure", "without tls_cert and tls_key the listener serves plain text "
                                   "only when insecure is true", net.insecure)
-        for name in ("metrics_listen", "page_listen"):  # served by http.server, which would fail at start
+        if net.tls_cert and not net.tls_ca:
+            raise ValidationError("tls_ca", "with TLS, peers are known by certificates from the fleet's CA: "
+                                  "give the CA's certificate", net.tls_ca)
+        if net.tls_cert and not net.peer_listen:
+            raise ValidationError("peer_listen", "with TLS, peers are served on a port of their own that requires "
+                                  "their certificates: give host:port (e.g. 0.0.0.0:7444)", net.peer_listen)
+        if net.peer_listen and net.peer_listen == net.listen:
+            raise ValidationError("peer_listen", "must differ from listen (clients are served there)", net.peer_listen)
+        for name in ("token", "peer_token"):
+            if getattr(net, name) and getattr(net, name + "_file"):
+                raise ValidationError(name + "_file", f"give {name} or {name}_file, not both",
+                                      getattr(net, name + "_file"))
+        if not (net.peer_token or net.peer_token_file):
+            raise ValidationError("peer_token", "is required: peers authenticate with a token of their own, never "
+                                  "the clients' (give peer_token or peer_token_file)", "")
+        for name in ("metrics_listen", "page_listen", "peer_listen"):  # else a failure at start, unexplained
             host, colon, port = getattr(net, name).rpartition(":")
             if getattr(net, name) and not (colon and host and port.isdigit() and 0 < int(port) < 65536):
                 raise ValidationError(name, "must be host:port, the port from 1 to 65535", getattr(net, name))
-        if net.token and net.token_file:
-            raise ValidationError("token_file", "give token or token_file, not both", net.token_file)
         for field in dataclasses.fields(Timing):
             if getattr(timing, field.name) <= 0:
                 raise ValidationError(field.name, "must be greater than 0", getattr(timing, field.name))

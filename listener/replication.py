@@ -93,10 +93,10 @@ class Replication:
             return list(self.seeds)
         clusters = self.replica.members()
         me = self.replica.cluster
-        own = {c.endpoint for c in clusters if c.name == me}
-        registered = {c.endpoint for c in clusters if c.endpoint}
-        wanted = {c.endpoint for c in clusters
-                  if c.endpoint and c.name != me and (region is None or c.region == region)}
+        own = {c.peer_address for c in clusters if c.name == me}
+        registered = {c.peer_address for c in clusters if c.peer_address}
+        wanted = {c.peer_address for c in clusters
+                  if c.peer_address and c.name != me and (region is None or c.region == region)}
         return sorted((wanted | (set(self.seeds) - registered)) - own)
 
     def peer_counts(self) -> tuple:
@@ -135,7 +135,7 @@ class Replication:
     def _fan_out(self) -> list:
         """[(endpoint to call, [endpoints it relays to])] covering every peer."""
         members = self.replica.members()
-        region_of = {c.endpoint: c.region for c in members if c.endpoint}
+        region_of = {c.peer_address: c.region for c in members if c.peer_address}
         own_region = next((c.region for c in members if c.name == self.replica.cluster), None)
         plan, regions = [], {}
         for endpoint in self.endpoints():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hmac
 import logging
 import os
 import threading
@@ -28,7 +29,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel imp
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_client import api_client
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import KubernetesApi
-from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, cluster_key
+from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, ValidationError, cluster_key
 from ansible_collections.multicluster.kube.plugins.module_utils.rpc import add_servicer
 
 from ansible_collections.multicluster.kube.listener import metrics as metrics_mod
@@ -58,20 +59,28 @@ def _read(path: str, mode: str = "r"):
 
 
 def tokens(network) -> tuple:
-    """(client token, peer token): the client token from its file when one is given; the
-    peer token defaults to it."""
+    """(client token, peer token), each from its file when one is given. ValidationError when
+    they are the same: client credentials must never open the Peer service."""
     client = _read(network.token_file).strip() if network.token_file else network.token
-    return client, network.peer_token or client
+    peer = _read(network.peer_token_file).strip() if network.peer_token_file else network.peer_token
+    if not peer:
+        raise ValidationError("peer_token_file" if network.peer_token_file else "peer_token", "must not be empty", "")
+    if hmac.compare_digest(client.encode(), peer.encode()):
+        raise ValidationError("peer_token", "must differ from the client token (clients would open the Peer "
+                              "service with theirs)", "<the client token>")
+    return client, peer
 
 
-def server_credentials(network):
-    """TLS credentials of the gRPC server, or None for plain text."""
+def server_credentials(network) -> tuple:
+    """(credentials of the clients' port, of the peers' port), None for plain text. grpcio asks
+    for client certificates per port: the peers' port requires one the fleet's CA signed, the
+    clients' port asks for none (clients authenticate with their token)."""
     if not network.tls_cert:
-        return None
+        return None, None
     pair = (_read(network.tls_key, "rb"), _read(network.tls_cert, "rb"))
-    root = _read(network.tls_ca, "rb") if network.tls_ca else None
-    # Clients (modules) authenticate with the token; peers may also present certificates.
-    return grpc.ssl_server_credentials([pair], root_certificates=root, require_client_auth=False)
+    return (grpc.ssl_server_credentials([pair]),
+            grpc.ssl_server_credentials([pair], root_certificates=_read(network.tls_ca, "rb"),
+                                        require_client_auth=True))
 
 
 # In a pod, the namespace the listener itself runs in (the role's kubernetes runtime): refused too.
@@ -125,7 +134,7 @@ class Listener:
             # A relayed push holds its thread until the rest of the region answered: room for
             # every peer to have a call in flight at once.
             concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="grpc"),
-            interceptors=[TokenCheck(self.client_token, self.peer_token)],
+            interceptors=[TokenCheck(self.client_token, self.peer_token, peers_by_certificate=bool(net.tls_cert))],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
         if cfg.kubernetes.manage_kubernetes:
@@ -135,12 +144,15 @@ class Listener:
             self.replication.peer_counts, self.metrics, kube=self.reconciler.kube if self.reconciler else None,
             namespaces=self.namespaces_policy))
         add_servicer(self.server, "Peer", PeerService(self.replication), encoded=True)
-        credentials = server_credentials(net)
-        if credentials is None:
-            self.server.add_insecure_port(net.listen)
-            log.warning("serving gRPC in PLAIN TEXT on %s (asked for with --insecure)", net.listen)
-        else:
-            self.server.add_secure_port(net.listen, credentials)
+        clients, peers = server_credentials(net)
+        for address, credentials in ((net.listen, clients), (net.peer_listen, peers)):
+            if not address:
+                continue
+            if credentials is None:
+                self.server.add_insecure_port(address)
+                log.warning("serving gRPC in PLAIN TEXT on %s (asked for with --insecure)", address)
+            else:
+                self.server.add_secure_port(address, credentials)
         if not self.client_token:
             log.warning("no client token configured: any client may change the fleet")
         self.server.start()
@@ -154,8 +166,8 @@ class Listener:
         if self.reconciler is not None:
             self.reconciler.start()
         threading.Thread(target=self._background, name="anti-entropy", daemon=True).start()
-        log.info("listener %s (region %s) serving on %s; peers: %s", self.cluster, self.region, net.listen,
-                 ", ".join(self.replication.endpoints()) or "none yet")
+        log.info("listener %s (region %s) serving clients on %s, peers on %s; peers: %s", self.cluster, self.region,
+                 net.listen, net.peer_listen or net.listen, ", ".join(self.replication.endpoints()) or "none yet")
 
     def _reconciler(self) -> Reconciler:
         kube, timing = self.config.kubernetes, self.config.timing
@@ -169,12 +181,14 @@ class Listener:
 
     def _register(self) -> None:
         """Make sure this cluster is a member of its region, with its current endpoint."""
-        advertise = self.config.network.advertise
+        net = self.config.network
         existing = self.replica.live(cluster_key(self.cluster))
         if existing is None:
-            wanted = Cluster(name=self.cluster, region=self.region, endpoint=advertise)
-        elif existing.endpoint != advertise and existing.region == self.region:
-            wanted = dataclasses.replace(existing, endpoint=advertise)
+            wanted = Cluster(name=self.cluster, region=self.region, endpoint=net.advertise,
+                             peer_endpoint=net.peer_advertise)
+        elif (existing.endpoint, existing.peer_endpoint) != (net.advertise, net.peer_advertise) and \
+                existing.region == self.region:
+            wanted = dataclasses.replace(existing, endpoint=net.advertise, peer_endpoint=net.peer_advertise)
         else:
             return
         self.writer.write([(wanted.key, wanted)], author=f"listener@{self.cluster}")

@@ -10,7 +10,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-TOKEN = "sesame"
+TOKEN = "sesame"  # the clients'
+PEER_TOKEN = "open-sesame"  # the peers'
 COLLECTIONS = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "collections"  # holds this checkout
 
 
@@ -25,7 +26,7 @@ def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
     from lab.processes import free_port
 
     cfg = Config.from_settings(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}",
-                               data_dir=str(data_dir), insecure=True, manage_kubernetes=False, token=TOKEN,
+                               data_dir=str(data_dir), insecure=True, manage_kubernetes=False, token=TOKEN, peer_token=PEER_TOKEN,
                                discover_peers=False, failure_timeout=3600.0)
     node = Listener(cfg)
     node.start()
@@ -40,14 +41,15 @@ def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
 
 def send_bytes(listener, method: str, raw: bytes):
     """Call `method` ("/multicluster.kube.v1.Fleet/PutCluster", ...) with `raw` as the request,
-    with the token; returns the RpcError it ended with, or None if it succeeded."""
+    with the token of its service; returns the RpcError it ended with, or None if it succeeded."""
     import grpc
     from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
 
     channel = open_channel(listener.config.network.listen)
     try:
         channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)(
-            raw, metadata=call_metadata(TOKEN), timeout=10)
+            raw, metadata=call_metadata(PEER_TOKEN if "/multicluster.kube.v1.Peer/" in method else TOKEN),
+            timeout=10)
     except grpc.RpcError as err:
         return err
     finally:

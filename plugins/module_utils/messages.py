@@ -244,7 +244,7 @@ def service_from_message(message) -> model.Service:
 def cluster_to_message(cluster: model.Cluster):
     return pb.ClusterSpec(name=cluster.name, region=cluster.region, endpoint=cluster.endpoint,
                           labels=dict(cluster.labels), weight=cluster.weight, capacity=cluster.capacity,
-                          cordoned=cluster.cordoned)
+                          cordoned=cluster.cordoned, peer_endpoint=cluster.peer_endpoint)
 
 
 def cluster_changed(current: model.Cluster, change) -> model.Cluster:
@@ -261,7 +261,8 @@ def cluster_from_message(message) -> model.Cluster:
     return model.Cluster(name=message.name, region=message.region, endpoint=message.endpoint,
                          labels=dict(message.labels),
                          weight=message.weight if message.HasField("weight") else 1,
-                         capacity=_optional(message, "capacity"), cordoned=message.cordoned)
+                         capacity=_optional(message, "capacity"), cordoned=message.cordoned,
+                         peer_endpoint=message.peer_endpoint)
 
 
 def status_to_message(status: model.ClusterStatus):

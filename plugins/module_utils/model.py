@@ -259,12 +259,14 @@ class Cluster:
     weight: int = 1
     capacity: Optional[int] = None  # the most replicas it may take in all; None: no limit
     cordoned: bool = False
+    peer_endpoint: str = ""  # where its listener serves peers, on a port of their own; "": endpoint
 
     def __post_init__(self):
         check_name("name", self.name)
         check_name("region", self.region)
-        if not isinstance(self.endpoint, str) or any(c.isspace() for c in self.endpoint):
-            raise ValidationError("endpoint", "must be host:port without spaces", self.endpoint)
+        for name in ("endpoint", "peer_endpoint"):
+            if not isinstance(getattr(self, name), str) or any(c.isspace() for c in getattr(self, name)):
+                raise ValidationError(name, "must be host:port without spaces", getattr(self, name))
         object.__setattr__(self, "labels", dict(sorted(check_labels("labels", self.labels).items())))
         check_int("weight", self.weight, 0, MAX_WEIGHT)
         check_optional_int("capacity", self.capacity, 0, MAX_REPLICAS)
@@ -274,6 +276,11 @@ class Cluster:
     @property
     def key(self) -> str:
         return cluster_key(self.name)
+
+    @property
+    def peer_address(self) -> str:
+        """Where its peers call its listener."""
+        return self.peer_endpoint or self.endpoint
 
 
 @dataclass(frozen=True)

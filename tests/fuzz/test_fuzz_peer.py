@@ -9,7 +9,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from inprocess import TOKEN, send_bytes
+from inprocess import PEER_TOKEN, send_bytes
 from wire_strategies import heartbeats, names, records, stamps
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
@@ -30,7 +30,7 @@ def state(listener) -> tuple:
 
 
 def peer(listener):
-    return Stub(open_channel(listener.config.network.listen), "Peer"), call_metadata(TOKEN)
+    return Stub(open_channel(listener.config.network.listen), "Peer"), call_metadata(PEER_TOKEN)
 
 
 def acceptable(message, check=messages.peer_record) -> bool:

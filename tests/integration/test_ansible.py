@@ -274,7 +274,7 @@ def test_bootstrap_runs_a_supervised_listener_per_cluster_idempotently(lab, tmp_
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"vars": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "listener_insecure": True,
-        "listener_token": "bootstrap-token", "listener_settings": {"manage_kubernetes": False}},
+        "listener_token": "bootstrap-token", "listener_peer_token": "bootstrap-peer-token", "listener_settings": {"manage_kubernetes": False}},
         "children": regions}}))
     try:
         first = playbook(["-i", str(inventory), "playbooks/bootstrap.yml"])

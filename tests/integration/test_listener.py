@@ -138,6 +138,8 @@ def test_bad_and_unauthenticated_requests_change_nothing(listeners, namespace):
         with pytest.raises(FleetError) as refused:
             c.records()
     assert refused.value.code == "UNAUTHENTICATED"
+    code, detail = peer_push(listeners.endpoint("us-east"), listeners.token, None)  # the client token opens no Peer call
+    assert code == "UNAUTHENTICATED" and "Peer calls take the peer token" in detail, detail
 
     bad = [
         (pb.ServiceSpec(region="us", service="Bad_Name", replicas=1), "service"),
@@ -176,6 +178,76 @@ def test_tls_for_clients_and_mutual_tls_between_listeners(lab, tmp_path):
             plain.records()
         plain.close()
         assert refused.value.code == "UNAVAILABLE"
+
+
+def peer_push(endpoint, token, ca_file, cert=(None, None)):
+    """A Push of a forged service record (author, stamp, placement of the caller's choosing) to
+    `endpoint`: the status code it was refused with and its detail, or None if it was taken."""
+    import grpc
+    from ansible_collections.multicluster.kube.plugins.module_utils import messages
+    from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import call_metadata, open_channel
+    from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
+    from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Record, Service
+    spec = ServiceSpec("us", "forged", 3, image="miner", namespace="default")
+    record = Record(spec.key, HybridClock("us-west").now(), "someone-else", Service(spec, Placement({"us-east": 3})))
+    channel = open_channel(endpoint, ca_file, cert[0], cert[1])
+    try:
+        channel.unary_unary("/multicluster.kube.v1.Peer/Push", request_serializer=pb.PushRequest.SerializeToString,
+                            response_deserializer=pb.PushResponse.FromString)(
+            pb.PushRequest(from_cluster="us-west", records=[messages.record_to_message(record)]),
+            metadata=call_metadata(token), timeout=10)
+    except grpc.RpcError as error:
+        return error.code().name, error.details() or ""
+    finally:
+        channel.close()
+    return None
+
+
+def test_peers_need_the_peer_token_and_a_fleet_certificate_and_client_credentials_never_open_peer(lab, tmp_path):
+    """With TLS, the Peer service is served on a port of its own that requires a certificate
+    of the fleet's CA, and takes only the peer token; the clients' port serves no peer; the
+    peer token opens no client call. A listener with a certificate of another CA cannot join.
+    Every refusal says what is missing, and no listener's state changes."""
+    from types import SimpleNamespace
+    from lab.pki import CertificateAuthority
+    names = ["us-east", "eu-west"]
+    with ListenerFleet(lab, tmp_path / "tls", manage_kubernetes=False, tls=True, clusters=names) as fleet:
+        ca = str(lab.ca.cert_file)
+        fleet_cert = lab.ca.serving_pair("listener-us-west")  # a certificate of the fleet's CA
+        foreign = CertificateAuthority(tmp_path / "foreign-ca")
+        before = {n: durable_state(fleet, n) for n in names}
+        clients_port, peers_port = fleet.endpoint("us-east"), fleet.advertised_to_peers("us-east")
+
+        code, detail = peer_push(clients_port, fleet.token, ca)
+        assert code == "UNAUTHENTICATED" and "Peer calls take the peer token" in detail, detail
+        code, detail = peer_push(clients_port, fleet.peer_token, ca)  # the peer token, but no certificate
+        assert code == "PERMISSION_DENIED" and "certificate the fleet's CA signed" in detail, detail
+        code, detail = peer_push(peers_port, fleet.token, ca, fleet_cert)  # a certificate, but the client token
+        assert code == "UNAUTHENTICATED" and "Peer calls take the peer token" in detail, detail
+        assert peer_push(peers_port, fleet.peer_token, ca)[0] == "UNAVAILABLE", "no certificate: no handshake"
+        assert peer_push(peers_port, fleet.peer_token, ca, foreign.serving_pair("intruder"))[0] == "UNAVAILABLE"
+        with FleetClient(clients_port, token=fleet.peer_token, ca_file=ca) as c:
+            with pytest.raises(FleetError) as refused:
+                c.set_region_replicas(ServiceSpec("us", "forged", 1))
+        assert refused.value.code == "UNAUTHENTICATED" and "clients take the client token" in refused.value.detail
+
+        # A listener whose certificate another CA signed, with the right peer token, cannot join.
+        outsider = ListenerFleet(SimpleNamespace(ca=foreign, clusters=lab.clusters), tmp_path / "outsider",
+                                 manage_kubernetes=False, tls=True, members=[Member("us-west", "us", "us-west")],
+                                 seeds=[fleet.advertised_to_peers(n) for n in names])
+        outsider.peer_token, outsider.token = fleet.peer_token, fleet.token
+        with outsider:
+            time.sleep(4)  # several anti-entropy rounds and heartbeat pushes
+            assert {n: durable_state(fleet, n) for n in names} == before
+            with fleet.client("eu-west") as c:
+                assert "cluster/us-west" not in {r.key for r in c.records()[0]}
+            with outsider.client("us-west") as c:
+                assert "cluster/us-east" not in {r.key for r in c.records()[0]}, "nor did it get the fleet's state"
+
+        # ...and the fleet itself still replicates, over the peer port.
+        with fleet.client("us-east") as c:
+            c.set_region_replicas(ServiceSpec("eu", "private", 2))
+        wait_for(lambda: intent_of(fleet, "eu-west", "eu", "private") is not None, 5, what="the write to replicate")
 
 
 def test_tombstones_are_forgotten_only_once_every_member_holds_them(lab, tmp_path):
@@ -301,5 +373,5 @@ def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_i
                 response = c.set_region_replicas(ServiceSpec("us", f"alone-{i}", 1), wait="propagated",
                                                  wait_timeout=5)
                 assert response.waited  # every *reachable* peer acknowledged; the others are named
-                assert response.wait_detail == f"not acknowledged by: {fleet.advertised('eu-west')}"
+                assert response.wait_detail == f"not acknowledged by: {fleet.advertised_to_peers('eu-west')}"
                 assert intent_of(fleet, "eu-central", "us", f"alone-{i}") is not None

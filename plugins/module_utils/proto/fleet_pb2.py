@@ -74,137 +74,137 @@ try:
         b'e.v1.Reason\x120\n\x08workload\x18\r \x01(\x0b2\x1e.multicluster.kub'
         b'e.v1.Workload\x126\n\x07rollout\x18\x0e \x01(\x0b2%.multicluster.ku'
         b'be.v1.RolloutStrategy\x129\n\rrollout_state\x18\x0f \x01(\x0b2".m'
-        b'ulticluster.kube.v1.RolloutState"\x81\x02\n\x0bClusterSpec'
+        b'ulticluster.kube.v1.RolloutState"\x98\x02\n\x0bClusterSpec'
         b'\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08endpoint\x18\x03 \x01(\t'
         b'\x12=\n\x06labels\x18\x04 \x03(\x0b2-.multicluster.kube.v1.ClusterS'
         b'pec.LabelsEntry\x12\x13\n\x06weight\x18\x05 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08capacity'
-        b'\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordoned\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03'
-        b'key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01B\t\n\x07_weightB\x0b\n\t_capa'
-        b'city"-\n\rObjectProblem\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 '
-        b'\x01(\t"\xd5\x02\n\rServiceStatus\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service'
-        b'\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05re'
-        b'ady\x18\x05 \x01(\r\x12\x10\n\x08conflict\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\t'
-        b'available\x18\x08 \x01(\r\x12\x17\n\x0freports_updated\x18\t \x01(\x08\x12\x10\n\x08revi'
-        b'sion\x18\n \x01(\t\x125\n\x08problems\x18\x0b \x03(\x0b2#.multicluster.kube'
-        b'.v1.ObjectProblem\x12\x11\n\tscheduled\x18\x0c \x01(\r\x12\x15\n\runschedu'
-        b'lable\x18\r \x01(\r\x12\x0f\n\x07blocked\x18\x0e \x01(\x08\x12\x0f\n\x07release\x18\x0f \x01(\t\x12\x0c\n'
-        b'\x04pods\x18\x10 \x01(\r"P\n\x08NodeRoom\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cme'
-        b'mory_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04pods\x18\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01'
-        b'\n\rClusterStatus\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t'
-        b'\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08services\x18\x04 \x03(\x0b2#.multic'
-        b'luster.kube.v1.ServiceStatus\x12\x15\n\rmeasures_room\x18\x05 '
-        b'\x01(\x08\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.multicluster.kube.v1.NodeRoo'
-        b'm"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
-        b'cluster.kube.v1.Stamp\x12\x0e\n\x06author\x18\x03 \x01(\t\x12\x0f\n\x07deleted'
-        b'\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#.multicluster.kube.v1.S'
-        b'erviceIntentH\x00\x124\n\x07cluster\x18\x0b \x01(\x0b2!.multicluster.k'
-        b'ube.v1.ClusterSpecH\x00\x125\n\x06status\x18\x0c \x01(\x0b2#.multiclus'
-        b'ter.kube.v1.ClusterStatusH\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegi'
-        b'onReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster'
-        b'.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18'
-        b'\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_'
-        b'seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multicluster.kube.'
-        b'v1.ServiceSpec"\xa2\x03\n\x19SetRegionReplicasResponse\x123\n\x06'
-        b'intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceInten'
-        b't\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicluster.kub'
-        b'e.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multiclust'
-        b'er.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01('
-        b'\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01(\x0b2#.multi'
-        b'cluster.kube.v1.ServiceIntent\x12G\n\x04fits\x18\x08 \x03(\x0b29.mu'
-        b'lticluster.kube.v1.SetRegionReplicasResponse.Fit'
-        b'sEntry\x1a+\n\tFitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:'
-        b'\x028\x01"\xd5\x01\n\x14ChangeRolloutRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07'
-        b'service\x18\x02 \x01(\t\x123\n\x06action\x18\x03 \x01(\x0e2#.multicluster.kub'
-        b'e.v1.RolloutAction\x12\x0f\n\x07dry_run\x18\x04 \x01(\x08\x12+\n\x04wait\x18\x05 \x01('
-        b'\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seco'
-        b'nds\x18\x06 \x01(\x01\x12\x10\n\x08revision\x18\x07 \x01(\t"\x8e\x01\n\x14DeleteServiceReq'
-        b'uest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f\n\x07dry_run'
-        b'\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kube.v1.Wait'
-        b'For\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15DeleteServiceRe'
-        b'sponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.multicluste'
-        b'r.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multi'
-        b'cluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited'
-        b'\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.'
-        b'multicluster.kube.v1.ServiceIntent"&\n\x16GetGlobalC'
-        b'onfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t"p\n\rClusterHealth\x12\x0f\n\x07c'
-        b'luster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seco'
-        b'nds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08'
-        b'HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tme'
-        b'anwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlobalConfigResponse\x12-\n\x07rec'
-        b'ords\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x123\n\x06heal'
-        b'th\x18\x02 \x03(\x0b2#.multicluster.kube.v1.ClusterHealth\x12\x13\n'
-        b'\x0banswered_by\x18\x03 \x01(\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multiclu'
-        b'ster.kube.v1.HeldBackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest'
-        b'\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multicluster.kube.v1.Cluster'
-        b'Spec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18'
-        b'\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06'
-        b'weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labe'
-        b'ls\x18\x06 \x01(\x0b2\x1c.multicluster.kube.v1.Labels\x12\x15\n\x08cordon'
-        b'ed\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpointB\t\n\x07_weightB\x0b\n\t_capaci'
-        b'tyB\x0b\n\t_cordoned"t\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).mul'
-        b'ticluster.kube.v1.Labels.EntriesEntry\x1a.\n\x0cEntries'
-        b'Entry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateC'
-        b'lusterRequest\x123\n\x06change\x18\x01 \x01(\x0b2#.multicluster.kub'
-        b'e.v1.ClusterChange\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClu'
-        b'sterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fC'
-        b'lusterResponse\x121\n\x06before\x18\x01 \x01(\x0b2!.multicluster.ku'
-        b'be.v1.ClusterSpec\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.'
-        b'kube.v1.ClusterSpec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluste'
-        b'r.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthReques'
-        b't"i\n\x0eHealthResponse\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02'
-        b' \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07r'
-        b'ecords\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
-        b'(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.multicluster.kube.v1.Recor'
-        b'd\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multic'
-        b'luster.kube.v1.Heartbeat"5\n\x0cPushResponse\x12\x10\n\x08acce'
-        b'pted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03k'
-        b'ey\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.S'
-        b'tamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 '
-        b'\x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08feature'
-        b's\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12'
-        b'/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp'
-        b'\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nhear'
-        b'tbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\xb2\x01'
-        b'\n\x0eDigestResponse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.k'
-        b'ube.v1.Record\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01'
-        b'(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03('
-        b'\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x7f\n\x0fPushReques'
-        b'tWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08'
-        b'relay_to\x18\x03 \x03(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluste'
-        b'r.kube.v1.Heartbeat"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05ne'
-        b'wer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19'
-        b'\n\x11differing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.'
-        b'multicluster.kube.v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n'
-        b'\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORD'
-        b'ONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMI'
-        b'NIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_R'
-        b'OOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_'
-        b'CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNS'
-        b'PECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APP'
-        b'LIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutActi'
-        b'on\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c'
-        b'\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..mu'
-        b'lticluster.kube.v1.SetRegionReplicasRequest\x1a/.mu'
-        b'lticluster.kube.v1.SetRegionReplicasResponse\x12h\n\r'
-        b'DeleteService\x12*.multicluster.kube.v1.DeleteServi'
-        b'ceRequest\x1a+.multicluster.kube.v1.DeleteServiceRe'
-        b'sponse\x12n\n\x0fGetGlobalConfig\x12,.multicluster.kube.v1'
-        b'.GetGlobalConfigRequest\x1a-.multicluster.kube.v1.G'
-        b"etGlobalConfigResponse\x12\\\n\nPutCluster\x12'.multiclus"
-        b'ter.kube.v1.PutClusterRequest\x1a%.multicluster.kub'
-        b'e.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*.multiclu'
-        b'ster.kube.v1.UpdateClusterRequest\x1a%.multicluster'
-        b'.kube.v1.ClusterResponse\x12b\n\rRemoveCluster\x12*.mult'
-        b'icluster.kube.v1.RemoveClusterRequest\x1a%.multiclu'
-        b'ster.kube.v1.ClusterResponse\x12S\n\x06Health\x12#.multicl'
-        b'uster.kube.v1.HealthRequest\x1a$.multicluster.kube.'
-        b'v1.HealthResponse\x12l\n\rChangeRollout\x12*.multicluste'
-        b'r.kube.v1.ChangeRolloutRequest\x1a/.multicluster.ku'
-        b'be.v1.SetRegionReplicasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push'
-        b'\x12!.multicluster.kube.v1.PushRequest\x1a".multiclust'
-        b'er.kube.v1.PushResponse\x12S\n\x06Digest\x12#.multicluster'
-        b'.kube.v1.DigestRequest\x1a$.multicluster.kube.v1.Di'
-        b'gestResponseb\x06proto3'
+        b'\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08cordoned\x18\x07 \x01(\x08\x12\x15\n\rpeer_endpoint\x18\x08'
+        b' \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:'
+        b'\x028\x01B\t\n\x07_weightB\x0b\n\t_capacity"-\n\rObjectProblem\x12\x0e\n\x06'
+        b'object\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t"\xd5\x02\n\rServiceStatus\x12\x0e\n\x06'
+        b'region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t'
+        b'\x12\x0f\n\x07desired\x18\x04 \x01(\r\x12\r\n\x05ready\x18\x05 \x01(\r\x12\x10\n\x08conflict\x18\x06 \x01'
+        b'(\t\x12\x0f\n\x07updated\x18\x07 \x01(\r\x12\x11\n\tavailable\x18\x08 \x01(\r\x12\x17\n\x0freport'
+        b's_updated\x18\t \x01(\x08\x12\x10\n\x08revision\x18\n \x01(\t\x125\n\x08problems\x18\x0b '
+        b'\x03(\x0b2#.multicluster.kube.v1.ObjectProblem\x12\x11\n\tsche'
+        b'duled\x18\x0c \x01(\r\x12\x15\n\runschedulable\x18\r \x01(\r\x12\x0f\n\x07blocked\x18\x0e '
+        b'\x01(\x08\x12\x0f\n\x07release\x18\x0f \x01(\t\x12\x0c\n\x04pods\x18\x10 \x01(\r"P\n\x08NodeRoom\x12\x11'
+        b'\n\tcpu_milli\x18\x01 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04pods\x18'
+        b'\x03 \x01(\x03\x12\r\n\x05count\x18\x04 \x01(\r"\xc1\x01\n\rClusterStatus\x12\x0f\n\x07cluste'
+        b'r\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08'
+        b'services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceSta'
+        b'tus\x12\x15\n\rmeasures_room\x18\x05 \x01(\x08\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.multi'
+        b'cluster.kube.v1.NodeRoom"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t'
+        b'\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0e\n\x06'
+        b'author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#'
+        b'.multicluster.kube.v1.ServiceIntentH\x00\x124\n\x07cluster'
+        b'\x18\x0b \x01(\x0b2!.multicluster.kube.v1.ClusterSpecH\x00\x125\n\x06s'
+        b'tatus\x18\x0c \x01(\x0b2#.multicluster.kube.v1.ClusterStatus'
+        b'H\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionReplicasRequest\x123\n\x06inte'
+        b'nt\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12\x0f\n'
+        b'\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster.kube'
+        b'.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01'
+        b'(\x0b2!.multicluster.kube.v1.ServiceSpec"\xa2\x03\n\x19SetReg'
+        b'ionReplicasResponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multiclust'
+        b'er.kube.v1.ServiceIntent\x12A\n\x12previous_placement\x18\x02'
+        b' \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas\x12*\n\x05s'
+        b'tamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07chang'
+        b'ed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n'
+        b'\x08previous\x18\x07 \x01(\x0b2#.multicluster.kube.v1.ServiceIn'
+        b'tent\x12G\n\x04fits\x18\x08 \x03(\x0b29.multicluster.kube.v1.SetReg'
+        b'ionReplicasResponse.FitsEntry\x1a+\n\tFitsEntry\x12\x0b\n\x03ke'
+        b'y\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01"\xd5\x01\n\x14ChangeRolloutRequ'
+        b'est\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x123\n\x06action\x18\x03'
+        b' \x01(\x0e2#.multicluster.kube.v1.RolloutAction\x12\x0f\n\x07dry'
+        b'_run\x18\x04 \x01(\x08\x12+\n\x04wait\x18\x05 \x01(\x0e2\x1d.multicluster.kube.v1.'
+        b'WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x01\x12\x10\n\x08revision\x18\x07 \x01'
+        b'(\t"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07s'
+        b'ervice\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.mu'
+        b'lticluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 '
+        b'\x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous_placem'
+        b'ent\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas'
+        b'\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07'
+        b'changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01'
+        b'(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.v1.Serv'
+        b'iceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03('
+        b'\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02'
+        b' \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01('
+        b'\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t'
+        b'\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlob'
+        b'alConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluster'
+        b'.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.k'
+        b'ube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\thel'
+        b'd_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldBackJ\x04\x08\x04'
+        b'\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multi'
+        b'cluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n'
+        b'\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08'
+        b'endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capa'
+        b'city\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicluster.k'
+        b'ube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpoin'
+        b'tB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06Labels'
+        b'\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.Labels.'
+        b'EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05val'
+        b'ue\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06change\x18\x01'
+        b' \x01(\x0b2#.multicluster.kube.v1.ClusterChange\x12\x0f\n\x07dry'
+        b'_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t'
+        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18'
+        b'\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n\x05afte'
+        b'r\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12*\n\x05st'
+        b'amp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07change'
+        b'd\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cl'
+        b'uster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n'
+        b'\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequ'
+        b'est\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.mul'
+        b'ticluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nhe'
+        b'artbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"'
+        b'5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached'
+        b'\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b'
+        b'.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\t'
+        b'Heartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07v'
+        b'ersion\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest'
+        b'\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multic'
+        b'luster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f'
+        b'\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclust'
+        b'er.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer'
+        b'\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02'
+        b' \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04'
+        b' \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.'
+        b'Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
+        b'(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbe'
+        b'ats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x98\x01\n\x12D'
+        b'igestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t'
+        b'\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r'
+        b'\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Hear'
+        b'tbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10'
+        b'\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0f'
+        b'MINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELI'
+        b'GIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eU'
+        b'PGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07'
+        b'WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01'
+        b'\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLL'
+        b'ED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSP'
+        b'ECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n'
+        b'\x11SetRegionReplicas\x12..multicluster.kube.v1.SetReg'
+        b'ionReplicasRequest\x1a/.multicluster.kube.v1.SetReg'
+        b'ionReplicasResponse\x12h\n\rDeleteService\x12*.multiclus'
+        b'ter.kube.v1.DeleteServiceRequest\x1a+.multicluster.'
+        b'kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig'
+        b'\x12,.multicluster.kube.v1.GetGlobalConfigRequest\x1a-'
+        b'.multicluster.kube.v1.GetGlobalConfigResponse\x12\\\n'
+        b"\nPutCluster\x12'.multicluster.kube.v1.PutClusterReq"
+        b'uest\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rU'
+        b'pdateCluster\x12*.multicluster.kube.v1.UpdateCluste'
+        b'rRequest\x1a%.multicluster.kube.v1.ClusterResponse\x12'
+        b'b\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveCl'
+        b'usterRequest\x1a%.multicluster.kube.v1.ClusterRespo'
+        b'nse\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthReque'
+        b'st\x1a$.multicluster.kube.v1.HealthResponse\x12l\n\rChan'
+        b'geRollout\x12*.multicluster.kube.v1.ChangeRolloutRe'
+        b'quest\x1a/.multicluster.kube.v1.SetRegionReplicasRe'
+        b'sponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.P'
+        b'ushRequest\x1a".multicluster.kube.v1.PushResponse\x12S'
+        b'\n\x06Digest\x12#.multicluster.kube.v1.DigestRequest\x1a$.'
+        b'multicluster.kube.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -222,12 +222,12 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 7089
-        _globals['_REASONCODE']._serialized_end = 7317
-        _globals['_WAITFOR']._serialized_start = 7319
-        _globals['_WAITFOR']._serialized_end = 7425
-        _globals['_ROLLOUTACTION']._serialized_start = 7427
-        _globals['_ROLLOUTACTION']._serialized_end = 7500
+        _globals['_REASONCODE']._serialized_start = 7112
+        _globals['_REASONCODE']._serialized_end = 7340
+        _globals['_WAITFOR']._serialized_start = 7342
+        _globals['_WAITFOR']._serialized_end = 7448
+        _globals['_ROLLOUTACTION']._serialized_start = 7450
+        _globals['_ROLLOUTACTION']._serialized_end = 7523
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -261,77 +261,77 @@ try:
         _globals['_SERVICEINTENT']._serialized_start = 1790
         _globals['_SERVICEINTENT']._serialized_end = 2288
         _globals['_CLUSTERSPEC']._serialized_start = 2291
-        _globals['_CLUSTERSPEC']._serialized_end = 2548
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 2479
-        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 2524
-        _globals['_OBJECTPROBLEM']._serialized_start = 2550
-        _globals['_OBJECTPROBLEM']._serialized_end = 2595
-        _globals['_SERVICESTATUS']._serialized_start = 2598
-        _globals['_SERVICESTATUS']._serialized_end = 2939
-        _globals['_NODEROOM']._serialized_start = 2941
-        _globals['_NODEROOM']._serialized_end = 3021
-        _globals['_CLUSTERSTATUS']._serialized_start = 3024
-        _globals['_CLUSTERSTATUS']._serialized_end = 3217
-        _globals['_RECORD']._serialized_start = 3220
-        _globals['_RECORD']._serialized_end = 3492
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 3495
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 3710
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 3713
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 4131
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 4088
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 4131
-        _globals['_CHANGEROLLOUTREQUEST']._serialized_start = 4134
-        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4347
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 4350
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 4492
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 4495
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 4738
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 4740
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 4778
-        _globals['_CLUSTERHEALTH']._serialized_start = 4780
-        _globals['_CLUSTERHEALTH']._serialized_end = 4892
-        _globals['_HELDBACK']._serialized_start = 4894
-        _globals['_HELDBACK']._serialized_end = 4957
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4960
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5163
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5165
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5253
-        _globals['_CLUSTERCHANGE']._serialized_start = 5256
-        _globals['_CLUSTERCHANGE']._serialized_end = 5487
-        _globals['_LABELS']._serialized_start = 5489
-        _globals['_LABELS']._serialized_end = 5605
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 5559
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 5605
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 5607
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 5699
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 5701
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 5754
-        _globals['_CLUSTERRESPONSE']._serialized_start = 5757
-        _globals['_CLUSTERRESPONSE']._serialized_end = 5936
-        _globals['_HEALTHREQUEST']._serialized_start = 5938
-        _globals['_HEALTHREQUEST']._serialized_end = 5953
-        _globals['_HEALTHRESPONSE']._serialized_start = 5955
-        _globals['_HEALTHRESPONSE']._serialized_end = 6060
-        _globals['_PUSHREQUEST']._serialized_start = 6063
-        _globals['_PUSHREQUEST']._serialized_end = 6216
-        _globals['_PUSHRESPONSE']._serialized_start = 6218
-        _globals['_PUSHRESPONSE']._serialized_end = 6271
-        _globals['_KEYSTAMP']._serialized_start = 6273
-        _globals['_KEYSTAMP']._serialized_end = 6357
-        _globals['_HEARTBEAT']._serialized_start = 6359
-        _globals['_HEARTBEAT']._serialized_end = 6439
-        _globals['_DIGESTREQUEST']._serialized_start = 6442
-        _globals['_DIGESTREQUEST']._serialized_end = 6621
-        _globals['_DIGESTRESPONSE']._serialized_start = 6624
-        _globals['_DIGESTRESPONSE']._serialized_end = 6802
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 6804
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 6931
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 6934
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7086
-        _globals['_FLEET']._serialized_start = 7503
-        _globals['_FLEET']._serialized_end = 8335
-        _globals['_PEER']._serialized_start = 8338
-        _globals['_PEER']._serialized_end = 8508
+        _globals['_CLUSTERSPEC']._serialized_end = 2571
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start = 2502
+        _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end = 2547
+        _globals['_OBJECTPROBLEM']._serialized_start = 2573
+        _globals['_OBJECTPROBLEM']._serialized_end = 2618
+        _globals['_SERVICESTATUS']._serialized_start = 2621
+        _globals['_SERVICESTATUS']._serialized_end = 2962
+        _globals['_NODEROOM']._serialized_start = 2964
+        _globals['_NODEROOM']._serialized_end = 3044
+        _globals['_CLUSTERSTATUS']._serialized_start = 3047
+        _globals['_CLUSTERSTATUS']._serialized_end = 3240
+        _globals['_RECORD']._serialized_start = 3243
+        _globals['_RECORD']._serialized_end = 3515
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 3518
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 3733
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 3736
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 4154
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 4111
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 4154
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_start = 4157
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4370
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 4373
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 4515
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 4518
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 4761
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 4763
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 4801
+        _globals['_CLUSTERHEALTH']._serialized_start = 4803
+        _globals['_CLUSTERHEALTH']._serialized_end = 4915
+        _globals['_HELDBACK']._serialized_start = 4917
+        _globals['_HELDBACK']._serialized_end = 4980
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4983
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5186
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5188
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5276
+        _globals['_CLUSTERCHANGE']._serialized_start = 5279
+        _globals['_CLUSTERCHANGE']._serialized_end = 5510
+        _globals['_LABELS']._serialized_start = 5512
+        _globals['_LABELS']._serialized_end = 5628
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 5582
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 5628
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 5630
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 5722
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 5724
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 5777
+        _globals['_CLUSTERRESPONSE']._serialized_start = 5780
+        _globals['_CLUSTERRESPONSE']._serialized_end = 5959
+        _globals['_HEALTHREQUEST']._serialized_start = 5961
+        _globals['_HEALTHREQUEST']._serialized_end = 5976
+        _globals['_HEALTHRESPONSE']._serialized_start = 5978
+        _globals['_HEALTHRESPONSE']._serialized_end = 6083
+        _globals['_PUSHREQUEST']._serialized_start = 6086
+        _globals['_PUSHREQUEST']._serialized_end = 6239
+        _globals['_PUSHRESPONSE']._serialized_start = 6241
+        _globals['_PUSHRESPONSE']._serialized_end = 6294
+        _globals['_KEYSTAMP']._serialized_start = 6296
+        _globals['_KEYSTAMP']._serialized_end = 6380
+        _globals['_HEARTBEAT']._serialized_start = 6382
+        _globals['_HEARTBEAT']._serialized_end = 6462
+        _globals['_DIGESTREQUEST']._serialized_start = 6465
+        _globals['_DIGESTREQUEST']._serialized_end = 6644
+        _globals['_DIGESTRESPONSE']._serialized_start = 6647
+        _globals['_DIGESTRESPONSE']._serialized_end = 6825
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 6827
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 6954
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 6957
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7109
+        _globals['_FLEET']._serialized_start = 7526
+        _globals['_FLEET']._serialized_end = 8358
+        _globals['_PEER']._serialized_start = 8361
+        _globals['_PEER']._serialized_end = 8531
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

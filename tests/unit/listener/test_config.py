@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.multicluster.kube.listener import config
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ValidationError
 
-BASE = ["--cluster", "us-east", "--region", "us", "--insecure"]
+BASE = ["--cluster", "us-east", "--region", "us", "--insecure", "--peer-token", "peers-only"]
 
 
 def test_flags_win_over_variables_which_win_over_the_file(tmp_path):
@@ -33,6 +33,11 @@ def test_a_deployment_namespace_is_the_only_namespace_managed():
     (["--page-listen", "127.0.0.1"], "page_listen"),
     (["--metrics-listen", "127.0.0.1:99999"], "metrics_listen"),
     (["--allowed-namespace", "Shop"], "allowed_namespaces[0]"),
+    (["--no-insecure", "--tls-cert", "l.crt", "--tls-key", "l.key", "--peer-listen", "127.0.0.1:7444"], "tls_ca"),
+    (["--no-insecure", "--tls-cert", "l.crt", "--tls-key", "l.key", "--tls-ca", "ca.crt"], "peer_listen"),
+    (["--peer-listen", "127.0.0.1:7443"], "peer_listen"),
+    (["--peer-listen", "7444"], "peer_listen"),
+    (["--peer-token-file", "peer-token"], "peer_token_file"),
 ])
 def test_bad_settings_are_refused_naming_the_setting(argv, field):
     with pytest.raises(ValidationError) as refused:
@@ -59,3 +64,26 @@ def test_services_are_refused_in_system_namespaces_by_default_and_outside_the_al
     with pytest.raises(ValidationError) as refused:
         scoped.check("secrets")
     assert refused.value.field == "namespace" and "refused_namespaces: kube-system, secrets" in str(refused.value)
+
+
+def test_a_peer_token_is_required_even_in_plain_text():
+    with pytest.raises(ValidationError) as refused:
+        config.load(["--cluster", "us-east", "--region", "us", "--insecure", "--token", "clients"], {})
+    assert refused.value.field == "peer_token"
+    assert "never the clients'" in refused.value.rule
+
+
+@pytest.mark.parametrize("in_files", [False, True])
+def test_the_peer_token_must_differ_from_the_client_token(tmp_path, in_files):
+    from ansible_collections.multicluster.kube.listener.server import tokens
+    if in_files:
+        (tmp_path / "client").write_text("same\n")
+        (tmp_path / "peer").write_text("same")
+        argv = ["--token-file", str(tmp_path / "client"), "--peer-token-file", str(tmp_path / "peer")]
+    else:
+        argv = ["--token", "same", "--peer-token", "same"]
+    cfg = config.load(["--cluster", "us-east", "--region", "us", "--insecure"] + argv, {})
+    with pytest.raises(ValidationError) as refused:
+        tokens(cfg.network)
+    assert refused.value.field == "peer_token" and "must differ from the client token" in refused.value.rule
+    assert "same" not in str(refused.value), "the token itself is never printed"
