@@ -40,10 +40,11 @@ class ListenerFleet:
     discovery off), so tests can cut any pair of listeners apart."""
 
     def __init__(self, lab, workdir, token=None, manage_kubernetes=True, settings=None, proxies=False,
-                 clusters=None, tls=False, members=None, seeds=()):
+                 clusters=None, tls=False, members=None, seeds=(), clients_file=None):
         self.lab = lab
         self.tls = tls
         self.seeds = list(seeds)  # peer endpoints outside this fleet to start from too
+        self.clients_file = clients_file  # identities instead of one client token (then `token` is an admin's)
         members = members or [Member(n, lab.clusters[n].region, n) for n in clusters or lab.clusters]
         self.members = {m.name: m for m in members}
         self.names = list(self.members)
@@ -107,7 +108,9 @@ class ListenerFleet:
                      "--peer-advertise", self.advertised_to_peers(name)]
         else:
             argv += ["--insecure"]
-        if self.token:
+        if self.clients_file:
+            argv += ["--clients-file", str(self.clients_file)]
+        elif self.token:
             argv += ["--token", self.token]
         argv += ["--peer-token", self.peer_token]
         if self.manage_kubernetes:

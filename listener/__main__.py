@@ -37,6 +37,10 @@ def main(argv=None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     listener.start()
+    # Credentials (token files, the clients file) are read again on SIGHUP, without a restart;
+    # off the signal handler, which must not block on the listener's locks.
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=listener.reload_credentials,
+                                                             name="reload", daemon=True).start())
     done.wait()
     listener.stop()
     return 0

@@ -35,8 +35,9 @@ class Network:
     peer_advertise: str = ""         # the endpoint peers use; default: peer_listen
     peers: list = dataclasses.field(default_factory=list)  # seeds' peer endpoints, until the clusters are known
     discover_peers: bool = True      # also push to every registered cluster's peer endpoint
-    token: str = ""                  # the clients' bearer token ...
-    token_file: str = ""             # ... or a file holding it, read at start (not in a process listing)
+    token: str = ""                  # the clients' bearer token (an admin called "client") ...
+    token_file: str = ""             # ... or a file holding it (not in a process listing; read again on SIGHUP)
+    clients_file: str = ""           # ... or identities, each with a token, role and scope (listener/identities.py)
     peer_token: str = ""             # the peers' bearer token (required, never the clients') ...
     peer_token_file: str = ""        # ... or a file holding it
     tls_cert: str = ""               # TLS for clients and peers
@@ -144,6 +145,9 @@ class Config:
             if getattr(net, name) and getattr(net, name + "_file"):
                 raise ValidationError(name + "_file", f"give {name} or {name}_file, not both",
                                       getattr(net, name + "_file"))
+        if net.clients_file and (net.token or net.token_file):
+            raise ValidationError("clients_file", "give token (or token_file) or clients_file, not both: the "
+                                  "clients file gives every client a token of its own", net.clients_file)
         if not (net.peer_token or net.peer_token_file):
             raise ValidationError("peer_token", "is required: peers authenticate with a token of their own, never "
                                   "the clients' (give peer_token or peer_token_file)", "")

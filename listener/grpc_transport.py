@@ -30,6 +30,10 @@ class GrpcTransport(Transport):
         self._channels = {}  # endpoint -> (open channel, {method: callable})
         self._lock = threading.Lock()
 
+    def use_token(self, token: str) -> None:
+        """Calls from now on present `token` (the peer token, reloaded)."""
+        self._metadata = call_metadata(token)
+
     def _send(self, endpoint, method, request):
         channel, methods = self._channel(endpoint)
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import hmac
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ import time
 import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
-    KEEPALIVE_SERVER_OPTIONS, MAX_MESSAGE_BYTES)
+    KEEPALIVE_SERVER_OPTIONS, MAX_MESSAGE_BYTES, TOKEN_HEADER)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_client import api_client
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import KubernetesApi
@@ -42,6 +41,7 @@ from ansible_collections.multicluster.kube.listener.features import Features, ad
 from ansible_collections.multicluster.kube.listener.grpc_transport import GrpcTransport
 from ansible_collections.multicluster.kube.listener.health import Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
+from ansible_collections.multicluster.kube.listener.identities import Clients
 from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
 from ansible_collections.multicluster.kube.listener.reconciler import Reconciler, Scope
 from ansible_collections.multicluster.kube.listener.replica import Replica
@@ -58,17 +58,21 @@ def _read(path: str, mode: str = "r"):
         return f.read()
 
 
-def tokens(network) -> tuple:
-    """(client token, peer token), each from its file when one is given. ValidationError when
-    they are the same: client credentials must never open the Peer service."""
-    client = _read(network.token_file).strip() if network.token_file else network.token
+def credentials(network) -> tuple:
+    """(the clients, the peer token), from the settings and the files they name (read again on
+    SIGHUP). ValidationError when the peer token is a client's: client credentials must never
+    open the Peer service."""
     peer = _read(network.peer_token_file).strip() if network.peer_token_file else network.peer_token
     if not peer:
         raise ValidationError("peer_token_file" if network.peer_token_file else "peer_token", "must not be empty", "")
-    if hmac.compare_digest(client.encode(), peer.encode()):
-        raise ValidationError("peer_token", "must differ from the client token (clients would open the Peer "
-                              "service with theirs)", "<the client token>")
-    return client, peer
+    if network.clients_file:
+        clients = Clients.parse(_read(network.clients_file), "clients_file")
+    else:
+        clients = Clients.single(_read(network.token_file).strip() if network.token_file else network.token)
+    if not clients.open and clients.identify(peer) is not None:
+        raise ValidationError("peer_token", "must differ from every client's token (clients would open the Peer "
+                              "service with theirs)", "<hidden>")
+    return clients, peer
 
 
 def server_credentials(network) -> tuple:
@@ -100,7 +104,8 @@ class Listener:
         self.config = config
         cfg_id, net, timing = config.identity, config.network, config.timing
         self.cluster, self.region = cfg_id.cluster, cfg_id.region
-        self.client_token, self.peer_token = tokens(net)
+        self.clients, self.peer_token = credentials(net)
+        self.auth = TokenCheck(self.clients, self.peer_token, peers_by_certificate=bool(net.tls_cert))
         self.namespaces_policy = namespaces_policy(config.kubernetes)
         self.metrics = metrics_mod.Metrics()
         os.makedirs(config.operation.data_dir, exist_ok=True)
@@ -134,7 +139,7 @@ class Listener:
             # A relayed push holds its thread until the rest of the region answered: room for
             # every peer to have a call in flight at once.
             concurrent.futures.ThreadPoolExecutor(max_workers=128, thread_name_prefix="grpc"),
-            interceptors=[TokenCheck(self.client_token, self.peer_token, peers_by_certificate=bool(net.tls_cert))],
+            interceptors=[self.auth],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *KEEPALIVE_SERVER_OPTIONS])
         if cfg.kubernetes.manage_kubernetes:
@@ -142,7 +147,8 @@ class Listener:
         add_servicer(self.server, "Fleet", FleetService(
             self.cluster, self.region, self.replica, self.writer, self.health, self.features,
             self.replication.peer_counts, self.metrics, kube=self.reconciler.kube if self.reconciler else None,
-            namespaces=self.namespaces_policy))
+            namespaces=self.namespaces_policy, identity=lambda context: self.auth.identity(
+                context.invocation_metadata())))
         add_servicer(self.server, "Peer", PeerService(self.replication), encoded=True)
         clients, peers = server_credentials(net)
         for address, credentials in ((net.listen, clients), (net.peer_listen, peers)):
@@ -153,7 +159,7 @@ class Listener:
                 log.warning("serving gRPC in PLAIN TEXT on %s (asked for with --insecure)", address)
             else:
                 self.server.add_secure_port(address, credentials)
-        if not self.client_token:
+        if self.clients.open:
             log.warning("no client token configured: any client may change the fleet")
         self.server.start()
         if net.metrics_listen:
@@ -162,12 +168,26 @@ class Listener:
         if net.page_listen:
             host, port = net.page_listen.rsplit(":", 1)
             self.page_server = page.serve(
-                host, int(port), lambda: page.fleet_view(self.replica, self.health, self.cluster), self.client_token)
+                host, int(port), lambda: page.fleet_view(self.replica, self.health, self.cluster),
+                lambda header: self.auth.identity([(TOKEN_HEADER, header)]) is not None)
         if self.reconciler is not None:
             self.reconciler.start()
         threading.Thread(target=self._background, name="anti-entropy", daemon=True).start()
         log.info("listener %s (region %s) serving clients on %s, peers on %s; peers: %s", self.cluster, self.region,
                  net.listen, net.peer_listen or net.listen, ", ".join(self.replication.endpoints()) or "none yet")
+
+    def reload_credentials(self) -> None:
+        """Read the tokens and the clients file again (SIGHUP): calls that begin after it use
+        them. A file that does not read, or does not check, leaves the credentials as they were."""
+        try:
+            clients, peer_token = credentials(self.config.network)
+        except (ValidationError, OSError) as error:
+            log.error("credentials not reloaded, the old ones stay: %s", error)
+            return
+        self.clients, self.peer_token = clients, peer_token
+        self.auth.reload(clients, peer_token)
+        self.transport.use_token(peer_token)
+        log.info("credentials reloaded: %d client identities", len(clients))
 
     def _reconciler(self) -> Reconciler:
         kube, timing = self.config.kubernetes, self.config.timing

@@ -1,4 +1,5 @@
-"""Keep a listener running without systemd: restart it when it dies, stop it on SIGTERM.
+"""Keep a listener running without systemd: restart it when it dies, stop it on SIGTERM, pass
+SIGHUP on (the listener reads its credentials again).
 
 python -m ansible_collections.multicluster.kube.listener.supervisor --pid-file F --log-file L -- ARGV...
 detaches (double fork), writes its PID to F, appends the listener's output to L, and
@@ -38,8 +39,13 @@ def supervise(argv, log_file) -> None:
         if child is not None and child.poll() is None:
             child.terminate()
 
+    def on_hup(*_args):  # the listener reads its credentials again
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
     pause = 1.0
     while not stopping:
         started = time.monotonic()

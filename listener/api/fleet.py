@@ -8,11 +8,12 @@ import grpc
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils import rollout as ro
-from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import AUTHOR_HEADER
+from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
+    ACTING_FOR_HEADER, AUTHOR_HEADER, MAX_ACTING_FOR)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
-    MAX_AUTHOR, Placement, Service, ValidationError, check_name, cluster_key, service_key)
+    Placement, Service, ValidationError, check_name, cluster_key, service_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 from ansible_collections.multicluster.kube.plugins.module_utils.workload import check_against, render, revision
@@ -21,6 +22,7 @@ from ansible_collections.multicluster.kube.listener.api.waits import check_wait,
 from ansible_collections.multicluster.kube.listener import rolling
 from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE, ROLLOUT
 from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
+from ansible_collections.multicluster.kube.listener.identities import ADMIN
 from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
 
 log = logging.getLogger("multicluster.listener.api")
@@ -32,8 +34,11 @@ class FleetService:
     cluster's KubernetesApi, for dry runs (None: the listener manages no cluster)."""
 
     def __init__(self, cluster: str, region: str, replica, writer, health, features, peer_counts, metrics,
-                 kube=None, namespaces=NamespacePolicy()):
+                 kube=None, namespaces=NamespacePolicy(), identity=None):
+        """identity(context): the caller's identities.Identity (the interceptor let only
+        callers with a role for the method through); None: every caller is an admin."""
         self.cluster, self.region = cluster, region
+        self._identity = identity or (lambda _context: ADMIN)
         self._namespaces = namespaces
         self._replica, self._writer, self._health, self._features = replica, writer, health, features
         self._peer_counts, self._metrics, self._kube = peer_counts, metrics, kube
@@ -42,6 +47,7 @@ class FleetService:
         replica = self._replica
         try:
             spec = messages.spec_from_message(request.spec if request.HasField("spec") else request.intent)
+            self._may_write(context, spec.region, spec.namespace)
             self._namespaces.check(spec.namespace)
             region = replica.region_clusters(spec.region)
             if not region:
@@ -91,6 +97,7 @@ class FleetService:
         with self._writer.lock:
             current = self._replica.record(key)
             previous = current.value if current is not None else None
+            self._may_write(context, request.region, previous.spec.namespace if previous else "")
             if previous is None:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"service: there is no service {request.service} in "
                               f"region {request.region}")
@@ -122,7 +129,7 @@ class FleetService:
         stamp = current.stamp if current is not None and not changed else None
         acks = {}
         if changed and not dry_run:
-            [record], acks = self._writer.write([(new.key, new)], author=_author(context))
+            [record], acks = self._writer.write([(new.key, new)], author=self._author(context))
             stamp = record.stamp
             self._metrics.writes.labels(what).inc()
         response = pb.SetRegionReplicasResponse(
@@ -151,13 +158,14 @@ class FleetService:
             _invalid(context, error)
         with self._writer.lock:
             previous = self._replica.live(key)
+            self._may_write(context, request.region, previous.spec.namespace if previous else "")
             response = pb.DeleteServiceResponse(changed=previous is not None)
             acks = {}
             if previous is not None:
                 response.previous.CopyFrom(messages.service_to_message(previous))
                 response.previous_placement.extend(messages.placement_to_message(previous.placement.clusters))
                 if not request.dry_run:
-                    [record], acks = self._writer.write([(key, None)], author=_author(context))
+                    [record], acks = self._writer.write([(key, None)], author=self._author(context))
                     response.stamp.CopyFrom(messages.stamp_to_message(record.stamp))
                     self._metrics.writes.labels("delete_service").inc()
         response.waited, response.wait_detail = self._wait(
@@ -255,7 +263,7 @@ class FleetService:
         if after is not None:
             response.after.CopyFrom(messages.cluster_to_message(after))
         if response.changed and not dry_run:
-            [record], _acks = self._writer.write([(key, after)], author=_author(context))
+            [record], _acks = self._writer.write([(key, after)], author=self._author(context))
             response.stamp.CopyFrom(messages.stamp_to_message(record.stamp))
             self._metrics.writes.labels("cluster").inc()
         return response
@@ -270,6 +278,20 @@ class FleetService:
                 raise ValidationError("labels", f"would choose {cluster.name} for {key}'s {error.field}, which "
                                       f"fails there ({error.rule})", dict(cluster.labels)) from None
 
+    def _may_write(self, context, region: str, namespace: str) -> None:
+        """PERMISSION_DENIED unless the caller may write services of `region` in `namespace`."""
+        identity = self._identity(context)
+        why = identity.why_not("operator", region, namespace)
+        if why:
+            log.warning("refused a write of %s/%s to %s: %s", region, namespace, identity.name, why)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+
+    def _author(self, context) -> str:
+        """Who wrote it: the authenticated identity, whatever the call's metadata claims; what
+        it claims is whom the caller acts for (checked here, so a write never half happens)."""
+        _acting_for(context)
+        return self._identity(context).name
+
     def Health(self, request, context):  # noqa: N802
         up, total = self._peer_counts()
         return pb.HealthResponse(cluster=self.cluster, region=self.region, peers_up=up, peers_total=total,
@@ -283,12 +305,14 @@ def _check_same_region(context, before, region) -> None:
                       f"to move it to {region}")
 
 
-def _author(context) -> str:
-    author = dict(context.invocation_metadata()).get(AUTHOR_HEADER, "") or "anonymous"
-    if len(author) > MAX_AUTHOR:  # peers would refuse the record
+def _acting_for(context) -> str:
+    metadata = dict(context.invocation_metadata())
+    acting_for = metadata.get(ACTING_FOR_HEADER) or metadata.get(AUTHOR_HEADER, "")  # AUTHOR_HEADER: clients of 0.2
+    if len(acting_for) > MAX_ACTING_FOR:
+        header = ACTING_FOR_HEADER if ACTING_FOR_HEADER in metadata else AUTHOR_HEADER
         context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                      f"metadata {AUTHOR_HEADER}: must be at most {MAX_AUTHOR} characters (got {len(author)})")
-    return author
+                      f"metadata {header}: must be at most {MAX_ACTING_FOR} characters (got {len(acting_for)})")
+    return acting_for
 
 
 def _invalid(context, error: ValidationError):

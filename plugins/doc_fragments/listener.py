@@ -42,6 +42,14 @@ options:
     description:
       - Name to expect in the listener's certificate when it differs from the host in O(endpoint).
     type: str
+  acting_for:
+    description:
+      - Whom the change is made for, such as the AWX user who launched the job (C(awx_user_name)).
+      - Recorded in the service's history beside the author, which is always the identity the listener
+        authenticated (its O(token)); never taken as the author.
+      - If not set, the environment variable E(MULTICLUSTER_ACTING_FOR) is used, and without it
+        C(ansible:USER@HOST) of the user running the module.
+    type: str
   timeout:
     description:
       - Seconds to wait for the listener to answer a call (a wait a module is asked for comes on top).

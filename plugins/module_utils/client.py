@@ -57,12 +57,12 @@ class FleetClient:
     nothing). `endpoint` is the listener that answered last."""
 
     def __init__(self, endpoint, token=None, ca_file=None, cert_file=None, key_file=None,
-                 server_name=None, timeout: float = 30.0, author=None, connect_timeout: float = CONNECT_TIMEOUT):
+                 server_name=None, timeout: float = 30.0, acting_for=None, connect_timeout: float = CONNECT_TIMEOUT):
         self.endpoints = [endpoint] if isinstance(endpoint, str) else list(dict.fromkeys(endpoint))
         if not self.endpoints:
             raise ValueError("endpoint: at least one listener is needed")
         self.timeout, self.connect_timeout = timeout, connect_timeout
-        self._metadata = call_metadata(token, author)
+        self._metadata = call_metadata(token, acting_for)
         self._tls = (ca_file, cert_file, key_file, server_name)
         self._current = 0
         self._channel = self._stub = None

@@ -15,7 +15,12 @@ else:
     GRPC_IMPORT_ERROR = None
 
 TOKEN_HEADER = "authorization"
+# Whom a client acts for (AWX's user, say): recorded in the service's history beside the
+# authenticated identity, never as the author. Listeners before 0.3 took the same words from
+# AUTHOR_HEADER as the author: clients send both.
+ACTING_FOR_HEADER = "x-multicluster-acting-for"
 AUTHOR_HEADER = "x-multicluster-author"
+MAX_ACTING_FOR = 256
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # A connection cut off by a partition looks alive to TCP for minutes (retransmissions back
 # off up to two minutes), and every call on it would wait for its deadline: ping it, and drop
@@ -57,10 +62,10 @@ def open_channel(endpoint: str, ca_file=None, cert_file=None, key_file=None, ser
     return grpc.insecure_channel(endpoint, options=options)
 
 
-def call_metadata(token=None, author=None) -> tuple:
+def call_metadata(token=None, acting_for=None) -> tuple:
     metadata = []
     if token:
         metadata.append((TOKEN_HEADER, f"Bearer {token}"))
-    if author:
-        metadata.append((AUTHOR_HEADER, author))
+    if acting_for:
+        metadata += [(ACTING_FOR_HEADER, acting_for), (AUTHOR_HEADER, acting_for)]
     return tuple(metadata)

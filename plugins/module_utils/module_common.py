@@ -23,6 +23,7 @@ LISTENER_ARGS = dict(
     tls_client_key=dict(type="path", no_log=False, fallback=(env_fallback, ["MULTICLUSTER_TLS_CLIENT_KEY"])),
     tls_server_name=dict(type="str"),
     timeout=dict(type="float", default=30.0, fallback=(env_fallback, ["MULTICLUSTER_TIMEOUT"])),
+    acting_for=dict(type="str", fallback=(env_fallback, ["MULTICLUSTER_ACTING_FOR"])),
 )
 LISTENER_REQUIRED_TOGETHER = [("tls_client_cert", "tls_client_key")]
 # The options of the modules that change the fleet and may wait for it (client.WAIT_FOR).
@@ -46,8 +47,9 @@ def require_libraries(module) -> None:
 
 
 def fleet_client(module):
-    """A FleetClient from the module's connection options; the author of changes is
-    the user running Ansible on this host."""
+    """A FleetClient from the module's connection options; it acts for `acting_for`, by
+    default the user running Ansible on this host (the listener records the author: the
+    identity its token or certificate authenticates)."""
     require_libraries(module)
     from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient
 
@@ -59,7 +61,7 @@ def fleet_client(module):
         module.fail_json(msg="tls_client_cert: mutual TLS needs ca_path too")
     return FleetClient(p["endpoint"], token=p["token"], ca_file=p["ca_path"], cert_file=p["tls_client_cert"],
                        key_file=p["tls_client_key"], server_name=p["tls_server_name"], timeout=p["timeout"],
-                       author=f"ansible:{_user()}@{socket.gethostname()}")
+                       acting_for=p["acting_for"] or f"ansible:{_user()}@{socket.gethostname()}")
 
 
 def _user() -> str:

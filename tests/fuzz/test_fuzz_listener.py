@@ -135,17 +135,17 @@ def test_oversized_and_deeply_nested_requests(listener, tried):
     tried["oversized"] += 2
 
 
-def test_an_overlong_author_is_refused_before_anything_changes(listener, tried):
+def test_an_overlong_acting_for_is_refused_before_anything_changes(listener, tried):
     fleet, _metadata = stub(listener)
     before = durable(listener)
     try:
         fleet.SetRegionReplicas(pb.SetRegionReplicasRequest(intent=pb.ServiceIntent(
-            region="us", service="web", replicas=1)), metadata=call_metadata(TOKEN, author="a" * 257), timeout=10)
+            region="us", service="web", replicas=1)), metadata=call_metadata(TOKEN, acting_for="a" * 257), timeout=10)
     except grpc.RpcError as err:
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert err.details().startswith("metadata x-multicluster-author: must be at most 256 characters")
+        assert err.details().startswith("metadata x-multicluster-acting-for: must be at most 256 characters")
     else:
-        raise AssertionError("a 257-character author was accepted")
+        raise AssertionError("a 257-character acting-for was accepted")
     assert durable(listener) == before
     tried["oversized"] += 1
 

@@ -375,3 +375,75 @@ def test_another_region_is_reached_through_a_relay_and_directly_when_the_relay_i
                 assert response.waited  # every *reachable* peer acknowledged; the others are named
                 assert response.wait_detail == f"not acknowledged by: {fleet.advertised_to_peers('eu-west')}"
                 assert intent_of(fleet, "eu-central", "us", f"alone-{i}") is not None
+
+
+def test_who_may_do_what_roles_scopes_the_author_and_credentials_reloaded_on_sighup(lab, tmp_path):
+    """Identities from a clients file: a viewer reads and cannot write, an operator scoped to
+    us and namespace shop writes there and nowhere else and registers no cluster, an admin
+    does; the author stored is the identity, whatever the metadata claims; each refusal names
+    what is missing and no listener's state changes; a changed clients file is read on SIGHUP."""
+    import os
+    import signal
+    import yaml
+    from ansible_collections.multicluster.kube.listener.identities import token_hash
+
+    def write_clients(*entries):
+        clients.write_text(yaml.safe_dump([{"name": n, "token_sha256": token_hash(f"{n}-token"), "role": r, **scope}
+                                           for n, r, scope in entries]))
+    clients = tmp_path / "clients.yml"
+    alice = ("alice", "operator", {"regions": ["us"], "namespaces": ["shop"]})
+    write_clients(("vic", "viewer", {}), alice, ("root", "admin", {}))
+    names = ["us-east", "eu-west"]
+    with ListenerFleet(lab, tmp_path / "roles", token="root-token", clients_file=clients, manage_kubernetes=False,
+                       clusters=names) as fleet:
+        def as_(who, name="us-east", **kwargs):
+            return fleet.client(name, token=f"{who}-token", **kwargs)
+
+        with as_("alice", acting_for="root") as c:  # claims to act for root: recorded as such, never as the author
+            c.set_region_replicas(ServiceSpec("us", "shop", 2, namespace="shop"))
+        wait_for(lambda: intent_of(fleet, "eu-west", "us", "shop") is not None, 5, what="alice's write to replicate")
+        before = {n: durable_state(fleet, n) for n in names}
+        for name in names:
+            with as_("vic", name) as c:
+                [record] = [r for r in c.records()[0] if r.key == "service/us/shop"]
+            assert record.author == "alice"
+
+        refusals = [
+            ("vic", lambda c: c.set_region_replicas(ServiceSpec("us", "shop", 3, namespace="shop")),
+             "role: vic has the viewer role; this needs the operator role (SetRegionReplicas)"),
+            ("alice", lambda c: c.set_region_replicas(ServiceSpec("eu", "shop", 1, namespace="shop")),
+             "region: alice may write services in us only, not in eu"),
+            ("alice", lambda c: c.set_region_replicas(ServiceSpec("us", "web", 1, namespace="default")),
+             "namespace: alice may write services in shop only, not in default"),
+            ("alice", lambda c: c.update_cluster("us-east", "us", weight=5),
+             "role: alice has the operator role; this needs the admin role (UpdateCluster)"),
+            ("nobody", lambda c: c.records(), "missing or wrong bearer token"),
+        ]
+        for who, call, detail in refusals:
+            with as_(who) as c:
+                with pytest.raises(FleetError) as refused:
+                    call(c)
+            assert refused.value.code == ("UNAUTHENTICATED" if who == "nobody" else "PERMISSION_DENIED"), refused.value
+            assert detail in refused.value.detail, refused.value.detail
+        time.sleep(1.5)  # anything that slipped through would have propagated by now
+        assert {n: durable_state(fleet, n) for n in names} == before
+        with as_("root") as c:
+            assert c.update_cluster("us-east", "us", weight=2).changed
+
+        write_clients(alice, ("root", "admin", {}), ("bob", "operator", {}))  # vic goes, bob comes
+        os.kill(fleet.pids["us-east"], signal.SIGHUP)
+
+        def bob_may_write():
+            try:
+                with as_("bob") as c:
+                    return c.set_region_replicas(ServiceSpec("eu", "web", 1)).changed
+            except FleetError as error:
+                assert error.code == "UNAUTHENTICATED", error
+                return False
+        wait_for(bob_may_write, 5, what="the new clients file to be read on SIGHUP")
+        with as_("vic") as c:
+            with pytest.raises(FleetError) as refused:
+                c.records()
+        assert refused.value.code == "UNAUTHENTICATED"
+        with as_("vic", "eu-west") as c:  # not reloaded there: the old file's identities still hold
+            assert c.records()[0]

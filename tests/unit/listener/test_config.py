@@ -75,7 +75,7 @@ def test_a_peer_token_is_required_even_in_plain_text():
 
 @pytest.mark.parametrize("in_files", [False, True])
 def test_the_peer_token_must_differ_from_the_client_token(tmp_path, in_files):
-    from ansible_collections.multicluster.kube.listener.server import tokens
+    from ansible_collections.multicluster.kube.listener.server import credentials
     if in_files:
         (tmp_path / "client").write_text("same\n")
         (tmp_path / "peer").write_text("same")
@@ -84,6 +84,6 @@ def test_the_peer_token_must_differ_from_the_client_token(tmp_path, in_files):
         argv = ["--token", "same", "--peer-token", "same"]
     cfg = config.load(["--cluster", "us-east", "--region", "us", "--insecure"] + argv, {})
     with pytest.raises(ValidationError) as refused:
-        tokens(cfg.network)
-    assert refused.value.field == "peer_token" and "must differ from the client token" in refused.value.rule
+        credentials(cfg.network)
+    assert refused.value.field == "peer_token" and "must differ from every client's token" in refused.value.rule
     assert "same" not in str(refused.value), "the token itself is never printed"

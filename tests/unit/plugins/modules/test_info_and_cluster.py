@@ -9,7 +9,7 @@ def test_global_config_info_shows_the_tree_and_who_changed_it(run_module):
     assert info["changed"] is False and info["answered_by"] == "us-east"
     us = info["regions"]["us"]
     assert us["services"]["nginx"]["placement"] == {"us-east": 2, "us-west": 1}
-    assert us["services"]["nginx"]["changed"]["by"].startswith("ansible:")
+    assert us["services"]["nginx"]["changed"]["by"] == "client", "the token's identity, not what the module says"
     assert us["services"]["nginx"]["changed"]["where"] == "us-east"
     assert us["clusters"]["us-west"]["services"]["nginx"]["desired"] == 1
     assert info["totals"]["us"]["desired"] == 3
