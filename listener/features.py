@@ -28,13 +28,17 @@ ROOM = "room"
 # advances rollouts as a coordinator. A service with a rollout strategy is refused while a
 # member of its region lacks it (that member would run the new release at once).
 ROLLOUT = "rollout"
-FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM, ROLLOUT)
+# Keeps services' histories (history/... records). Listeners before 0.3 refuse a push that
+# carries one (an unknown kind of key): while a member lacks it, no history is written.
+HISTORY = "history"
+FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM, ROLLOUT, HISTORY)
 MEANWHILE = {RECORDS_WHOLE: "records are written without the fields older listeners would drop (reason codes: "
                             "their texts say the same); services with a workload are refused",
              WORKLOADS: "services with a workload (a template or companions) are not placed on these clusters",
              ROOM: "these clusters' shares are not capped by what fits in them; dynamic division goes by the weights "
                    "in their regions",
-             ROLLOUT: "services with a rollout strategy are refused in their regions"}
+             ROLLOUT: "services with a rollout strategy are refused in their regions",
+             HISTORY: "changes are not recorded in services' histories"}
 
 
 class Features:

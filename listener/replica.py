@@ -14,6 +14,7 @@ import threading
 import time
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
+from ansible_collections.multicluster.kube.plugins.module_utils.history import Change
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, Service, cluster_key, merge, newer, status_key)
@@ -40,6 +41,7 @@ class Replica:
         self._clusters = {}  # name -> Cluster: the members
         self._statuses = {}  # cluster -> its latest ClusterStatus
         self._placed = {}  # cluster -> replicas all services' placements put on it (for capacity)
+        self._histories = {}  # service key -> {history key: Change} of its history
         self._promised = {}  # key -> (stamp, monotonic deadline): a live record a peer is sending us
 
     # -- changes ---------------------------------------------------------------------------
@@ -118,12 +120,24 @@ class Replica:
             self._statuses[new.value.cluster] = new.value
         elif new.key.startswith(STATUS_PREFIX):
             self._statuses.pop(new.key[len(STATUS_PREFIX):], None)
+        elif isinstance(new.value, Change):
+            self._histories.setdefault(new.value.service_key, {})[new.key] = new.value
+        elif old is not None and isinstance(old.value, Change):
+            changes = self._histories.get(old.value.service_key, {})
+            changes.pop(new.key, None)
+            if not changes:
+                self._histories.pop(old.value.service_key, None)
         for record, sign in ((old, -1), (new, 1)):
             if record is not None and isinstance(record.value, Service):
                 for cluster, count in record.value.placement.clusters.items():
                     self._placed[cluster] = self._placed.get(cluster, 0) + sign * count
 
     # -- queries ---------------------------------------------------------------------------
+    def history(self, service_key: str) -> list:
+        """The changes of the service's history held here, oldest first."""
+        with self._changed:
+            return sorted(self._histories.get(service_key, {}).values(), key=lambda c: c.change)
+
     def record(self, key: str):
         """The record held for `key` (a tombstone included), or None."""
         with self._changed:

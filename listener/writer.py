@@ -22,11 +22,15 @@ class Writer:
         # never decide from the same state (concurrent writes at two listeners are merged).
         self.lock = threading.Lock()
 
-    def write(self, changes, author: str):
+    def write(self, changes, author: str, follow=None):
         """Stamp, persist and merge local changes [(key, value or None for a delete)], then push
-        them to every peer at once. Returns (records, {peer: future of acknowledgement})."""
+        them to every peer at once. Returns (records, {peer: future of acknowledgement}).
+        follow(records): more changes made from the records just stamped (a service's history
+        entry names its record's stamp), written with them."""
         for_older = not self._features.supported(RECORDS_WHOLE)
         records = [Record(key, self._clock.now(), author, value) for key, value in changes]
+        if follow is not None:
+            records += [Record(key, self._clock.now(), author, value) for key, value in follow(records)]
         records = [dataclasses.replace(r, raw=messages.record_to_message(r, for_older).SerializeToString())
                    for r in records]
         self._replica.commit(records)

@@ -16,8 +16,9 @@ COLLECTIONS = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "colle
 
 
 @contextlib.contextmanager
-def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
-    """The listener of us-east (region us), with `clusters` (name, region) registered too."""
+def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu")), **settings):
+    """The listener of us-east (region us), with `clusters` (name, region) registered too;
+    `settings` replace the defaults (a clients_file replaces the one client token)."""
     from ansible_collections.multicluster.kube.listener.config import Config
     from ansible_collections.multicluster.kube.listener.features import advertised
     from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
@@ -25,9 +26,10 @@ def listener(data_dir, clusters=(("us-west", "us"), ("eu-west", "eu"))):
     from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster
     from lab.processes import free_port
 
-    cfg = Config.from_settings(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}",
-                               data_dir=str(data_dir), insecure=True, manage_kubernetes=False, token=TOKEN, peer_token=PEER_TOKEN,
-                               discover_peers=False, failure_timeout=3600.0)
+    defaults = dict(cluster="us-east", region="us", listen=f"127.0.0.1:{free_port()}", data_dir=str(data_dir),
+                    insecure=True, manage_kubernetes=False, peer_token=PEER_TOKEN, discover_peers=False,
+                    failure_timeout=3600.0, **({} if "clients_file" in settings else {"token": TOKEN}))
+    cfg = Config.from_settings(**{**defaults, **settings})
     node = Listener(cfg)
     node.start()
     node.writer.write([(c.key, c) for c in (Cluster(name=n, region=r) for n, r in clusters)], author="test")

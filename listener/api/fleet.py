@@ -10,6 +10,8 @@ from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils import rollout as ro
 from ansible_collections.multicluster.kube.plugins.module_utils.grpc_channel import (
     ACTING_FOR_HEADER, AUTHOR_HEADER, MAX_ACTING_FOR)
+from ansible_collections.multicluster.kube.plugins.module_utils.history import (
+    HISTORY_PREFIX, MAX_CHANGES, Change, ServiceSummary)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.kubernetes_updater import ApiError
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
@@ -20,7 +22,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.workload import 
 
 from ansible_collections.multicluster.kube.listener.api.waits import check_wait, wait_for
 from ansible_collections.multicluster.kube.listener import rolling
-from ansible_collections.multicluster.kube.listener.features import RECORDS_WHOLE, ROLLOUT
+from ansible_collections.multicluster.kube.listener.features import HISTORY, RECORDS_WHOLE, ROLLOUT
 from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
 from ansible_collections.multicluster.kube.listener.identities import ADMIN
 from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
@@ -129,8 +131,9 @@ class FleetService:
         stamp = current.stamp if current is not None and not changed else None
         acks = {}
         if changed and not dry_run:
-            [record], acks = self._writer.write([(new.key, new)], author=self._author(context))
-            stamp = record.stamp
+            records, acks = self._writer.write([(new.key, new)], author=self._author(context),
+                                               follow=self._history(context, what, current))
+            stamp = records[0].stamp
             self._metrics.writes.labels(what).inc()
         response = pb.SetRegionReplicasResponse(
             intent=messages.service_to_message(new), changed=changed,
@@ -165,8 +168,10 @@ class FleetService:
                 response.previous.CopyFrom(messages.service_to_message(previous))
                 response.previous_placement.extend(messages.placement_to_message(previous.placement.clusters))
                 if not request.dry_run:
-                    [record], acks = self._writer.write([(key, None)], author=self._author(context))
-                    response.stamp.CopyFrom(messages.stamp_to_message(record.stamp))
+                    records, acks = self._writer.write([(key, None)], author=self._author(context),
+                                                       follow=self._history(context, "delete_service",
+                                                                            self._replica.record(key)))
+                    response.stamp.CopyFrom(messages.stamp_to_message(records[0].stamp))
                     self._metrics.writes.labels("delete_service").inc()
         response.waited, response.wait_detail = self._wait(
             request, acks, key, Placement(), previous.placement if previous else Placement())
@@ -210,7 +215,8 @@ class FleetService:
             held = [replica.record(k) for k in dict.fromkeys(request.keys)]
         else:
             held = replica.snapshot()
-        response.records.extend(messages.record_to_message(r) for r in held if r is not None and not r.deleted)
+        response.records.extend(messages.record_to_message(r) for r in held if r is not None and not r.deleted
+                                and (request.with_history or not r.key.startswith(HISTORY_PREFIX)))
         response.health.extend(pb.ClusterHealth(cluster=n, healthy=h, last_heard_seconds=s, version=v, features=f)
                                for n, h, s, v, f in self._health.report())
         response.held_back.extend(pb.HeldBack(feature=f, lacking=lacking, meanwhile=meanwhile)
@@ -285,6 +291,24 @@ class FleetService:
         if why:
             log.warning("refused a write of %s/%s to %s: %s", region, namespace, identity.name, why)
             context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
+
+    def _history(self, context, what: str, current):
+        """For Writer.write's follow: the service's history entry for the write made over
+        `current` (its record, or None), and the deletion of the entries beyond MAX_CHANGES;
+        nothing while a member would refuse history records."""
+        def follow(records):
+            if not self._features.supported(HISTORY):
+                return []
+            written = records[0]
+            region, service = written.key.split("/")[1:]
+            before = current.value if current is not None and isinstance(current.value, Service) else None
+            entry = Change(region, service, written.stamp, current.stamp if current is not None else None,
+                           self._identity(context).name, _acting_for(context), what,
+                           ServiceSummary.of(before) if before else None,
+                           ServiceSummary.of(written.value) if written.value is not None else None)
+            older = self._replica.history(written.key)
+            return [(entry.key, entry)] + [(c.key, None) for c in older[:max(0, len(older) + 1 - MAX_CHANGES)]]
+        return follow
 
     def _author(self, context) -> str:
         """Who wrote it: the authenticated identity, whatever the call's metadata claims; what

@@ -11,6 +11,7 @@ import json
 import pathlib
 import threading
 
+from ansible_collections.multicluster.kube.plugins.module_utils.history import HISTORY_PREFIX
 from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
 
 PAGE = (pathlib.Path(__file__).parent / "page.html").read_bytes()
@@ -30,7 +31,7 @@ def fleet_view(replica, health, cluster: str) -> dict:
     changes = [{"key": r.key, "deleted": r.deleted, "by": r.author, "where": r.stamp.origin,
                 "when_ms": r.stamp.physical_ms}
                for r in sorted(records, key=lambda r: r.stamp, reverse=True)
-               if not r.key.startswith("status/")][:RECENT]
+               if not r.key.startswith(("status/", HISTORY_PREFIX))][:RECENT]
     return {"answered_by": cluster, "regions": regions, "changes": changes}
 
 

@@ -139,14 +139,14 @@ class FleetClient:
             wait=WAIT_FOR[wait], timeout_seconds=wait_timeout), timeout=self.timeout + wait_timeout,
             retry=action != "rollback" or bool(revision))  # a second rollback without one rolls back again
 
-    def records(self, keys=()):
+    def records(self, keys=(), with_history=False):
         """(live records, {cluster: ClusterHealth}, answering cluster): all of them, or only
-        those of `keys`."""
-        return self.view(keys)[:3]
+        those of `keys`; the services' histories too `with_history`."""
+        return self.view(keys, with_history)[:3]
 
-    def view(self, keys=()):
+    def view(self, keys=(), with_history=False):
         """The fleet as the listener sees it: a FleetView."""
-        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=list(keys)))
+        response = self.call("GetGlobalConfig", pb.GetGlobalConfigRequest(keys=list(keys), with_history=with_history))
         health = {h.cluster: ClusterHealth(h.healthy, h.last_heard_seconds, h.version, tuple(h.features))
                   for h in response.health}
         held_back = {h.feature: {"lacking": list(h.lacking), "meanwhile": h.meanwhile} for h in response.held_back}

@@ -13,6 +13,7 @@ import re
 
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.fit import NodeRoom
+from ansible_collections.multicluster.kube.plugins.module_utils.history import Change, ServiceSummary
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rollout import DEFAULT_DEADLINE_S, Rollout, Strategy
@@ -297,10 +298,43 @@ def status_from_message(message) -> model.ClusterStatus:
     )
 
 
+def _summary_to_message(summary):
+    return pb.ServiceSummary(replicas=summary.replicas, namespace=summary.namespace, revision=summary.revision,
+                             image=summary.image, placement=dict(summary.placement))
+
+
+def _summary_from_message(message):
+    return ServiceSummary(message.replicas, message.namespace, message.revision, message.image,
+                          dict(sorted(message.placement.items())))
+
+
+def change_to_message(change: Change):
+    message = pb.Change(region=change.region, service=change.service, change=stamp_to_message(change.change),
+                        author=change.author, acting_for=change.acting_for, what=change.what)
+    if change.before is not None:
+        message.before.CopyFrom(stamp_to_message(change.before))
+    for name in ("before_state", "after_state"):
+        if getattr(change, name) is not None:
+            getattr(message, name).CopyFrom(_summary_to_message(getattr(change, name)))
+    return message
+
+
+def change_from_message(message) -> Change:
+    if len(message.author) > model.MAX_AUTHOR or len(message.acting_for) > model.MAX_AUTHOR:
+        raise model.ValidationError("change.author", f"author and acting_for must be at most {model.MAX_AUTHOR} "
+                                    "characters", max(len(message.author), len(message.acting_for)))
+    return Change(message.region, message.service, checked_stamp(message.change, "change.change"),
+                  checked_stamp(message.before, "change.before") if message.HasField("before") else None,
+                  message.author, message.acting_for, message.what,
+                  *(_summary_from_message(getattr(message, n)) if message.HasField(n) else None
+                    for n in ("before_state", "after_state")))
+
+
 _VALUE_FIELDS = (
     ("service", model.Service, service_to_message, service_from_message),
     ("cluster", model.Cluster, cluster_to_message, cluster_from_message),
     ("status", model.ClusterStatus, status_to_message, status_from_message),
+    ("change", Change, change_to_message, change_from_message),
 )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
 from ansible_collections.multicluster.kube.plugins.module_utils.fit import replicas_of_spec_that_fit
+from ansible_collections.multicluster.kube.plugins.module_utils.history import Change, check_change_id
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Rollout, Strategy
 from ansible_collections.multicluster.kube.plugins.module_utils.validation import (  # noqa: F401 (re-exported)
@@ -362,7 +363,7 @@ class ClusterStatus:
         return {(s.region, s.service): s for s in self.services}
 
 
-Value = Union[Service, Cluster, ClusterStatus]
+Value = Union[Service, Cluster, ClusterStatus, Change]
 
 
 @dataclass(frozen=True)
@@ -397,13 +398,18 @@ def status_key(cluster: str) -> str:
     return f"status/{cluster}"
 
 
+KEY_FORMS = "service/<region>/<service>, cluster/<name>, status/<cluster> or history/<region>/<service>/<change>"
+
+
 def check_key(field_name: str, key) -> str:
-    """A record key: service/<region>/<service>, cluster/<name> or status/<cluster>, each
-    name a DNS-1123 label (what a peer sends is checked like what a client sends)."""
+    """A record key: one of KEY_FORMS, each name a DNS-1123 label (what a peer sends is checked
+    like what a client sends)."""
     kind, _slash, rest = key.partition("/") if isinstance(key, str) else ("", "", "")
     names = rest.split("/")
-    if (kind, len(names)) not in (("service", 2), ("cluster", 1), ("status", 1)):
-        raise ValidationError(field_name, "must be service/<region>/<service>, cluster/<name> or status/<cluster>", key)
+    if (kind, len(names)) not in (("service", 2), ("cluster", 1), ("status", 1), ("history", 3)):
+        raise ValidationError(field_name, f"must be {KEY_FORMS}", key)
+    if kind == "history":
+        check_change_id(field_name, names.pop())
     for name in names:
         check_name(field_name, name)
     return key

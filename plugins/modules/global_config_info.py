@@ -29,6 +29,11 @@ options:
   region:
     description: Return only this region.
     type: str
+  history:
+    description:
+      - Also return RV(history), the recent changes of every service (the last 100 of each).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -40,6 +45,17 @@ EXAMPLES = r"""
 - name: Show what region us runs
   ansible.builtin.debug:
     var: fleet.regions.us.services
+
+- name: Who changed the shop in us, and for whom
+  multicluster.kube.global_config_info:
+    endpoint: 127.0.0.1:7443
+    region: us
+    history: true
+  register: fleet
+
+- name: Show the shop's history
+  ansible.builtin.debug:
+    var: fleet.history["us/shop"]
 """
 
 RETURN = r"""
@@ -94,6 +110,19 @@ held_back:
   type: dict
   sample: {"records-whole": {"lacking": ["eu-west"], "meanwhile": "records are written without the fields older
            listeners would drop (reason codes: their texts say the same)"}}
+history:
+  description:
+    - With O(history), per service (C(region/service), removed ones included) its recent changes, newest first, each
+      with C(by) (the identity the listener authenticated), C(for) (whom the caller said it acted for), C(at) (the
+      cluster whose listener took it), C(when_ms), C(what) (C(set_region_replicas), C(delete_service),
+      C(change_rollout)), C(stamp), C(before_stamp), C(before) and C(after) (C(replicas), C(namespace),
+      C(revision), C(image), C(placement); null when there was none, or after a removal) and C(superseded) (true
+      for a write that lost to a concurrent one at another listener).
+  returned: when O(history) is true
+  type: dict
+  sample: {"us/shop": [{"by": "alice", "for": "ansible:alice@laptop", "at": "us-east", "what": "set_region_replicas",
+           "when_ms": 1764700000000, "superseded": false, "before": null,
+           "after": {"replicas": 5, "placement": {"us-east": 3, "us-west": 2}}}]}
 totals:
   description: Desired, ready, updated (to the template they should run) and available replicas per region.
   returned: always
@@ -109,7 +138,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.module_common im
 
 # The module's interface, for AnsibleModule here and for its action plugin on the controller.
 MODULE_SPEC = dict(
-    argument_spec=listener_argument_spec(region=dict(type="str")),
+    argument_spec=listener_argument_spec(region=dict(type="str"), history=dict(type="bool", default=False)),
     required_together=LISTENER_REQUIRED_TOGETHER,
     supports_check_mode=True,
 )
@@ -118,10 +147,11 @@ MODULE_SPEC = dict(
 def run(module):
     """The module's work, given an AnsibleModule or the action plugin's stand-in for one."""
     require_libraries(module)
+    from ansible_collections.multicluster.kube.plugins.module_utils.history import histories
     from ansible_collections.multicluster.kube.plugins.module_utils.model import global_config
 
     with listener_client(module, "reading the global configuration") as client:
-        records, health, answered_by, held_back = client.view()
+        records, health, answered_by, held_back = client.view(with_history=module.params["history"])
     regions = global_config(records)["regions"]
     for region in regions.values():
         for name, cluster in region["clusters"].items():
@@ -134,7 +164,11 @@ def run(module):
     totals = {name: {kind: sum(s[kind] for c in r["clusters"].values() for s in c["services"].values())
                      for kind in ("desired", "ready", "updated", "available")}
               for name, r in regions.items()}
-    module.exit_json(changed=False, regions=regions, answered_by=answered_by, totals=totals, held_back=held_back)
+    result = dict(changed=False, regions=regions, answered_by=answered_by, totals=totals, held_back=held_back)
+    if module.params["history"]:
+        result["history"] = {k: v for k, v in histories(records).items()
+                             if not module.params["region"] or k.split("/")[0] == module.params["region"]}
+    module.exit_json(**result)
 
 
 def main():

@@ -16,6 +16,8 @@ import jinja2
 import pytest
 import yaml
 
+from ansible_collections.multicluster.kube.plugins.module_utils.history import histories
+
 from support import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -82,7 +84,8 @@ def test_set_region_runs_as_an_awx_job_through_ansible_runner(listeners, install
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     assert set(env) >= {"MULTICLUSTER_ENDPOINT", "MULTICLUSTER_TOKEN"} and "MULTICLUSTER_CA_PATH" not in env
     run = ansible_runner.run(private_data_dir=str(private), project_dir=str(ROOT), playbook="playbooks/set_region.yml",
-                             extravars=answers(namespace), envvars=env, quiet=True, ident="job-1")
+                             extravars={**answers(namespace), "awx_user_name": "bob"}, envvars=env, quiet=True,
+                             ident="job-1")  # AWX gives every job awx_user_name: whom it acts for
     stdout = run.stdout.read()
     assert (run.status, run.rc) == ("successful", 0), stdout[-4000:]
     assert run.stats["failures"] == {} and run.stats["ok"]
@@ -95,6 +98,9 @@ def test_set_region_runs_as_an_awx_job_through_ansible_runner(listeners, install
     assert listeners.token not in (artifacts / "stdout").read_text(), "the credential's token is never shown"
     with listeners.client("eu-west") as c:
         assert wait_for(lambda: c.records(["service/us/awx-web"])[0], 10, what="the job's write at eu-west")
+        history = wait_for(lambda: histories(c.records(with_history=True)[0]).get("us/awx-web"), 10,
+                           what="the job's change in the service's history at eu-west")
+    assert (history[0]["by"], history[0]["for"]) == ("client", "bob"), "the credential's identity, acting for the user"
 
 
 def test_the_execution_environments_python_requirements_install_into_a_fresh_virtualenv(installed, tmp_path):

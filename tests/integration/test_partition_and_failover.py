@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ansible_collections.multicluster.kube.plugins.module_utils.history import histories
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
 from lab.listeners import ListenerFleet
 
@@ -36,6 +37,13 @@ def test_both_sides_of_a_partition_accept_writes_and_converge_within_5s_of_heali
         for name in US + EU:
             assert intent_of(fleet, name, "eu", "contested").spec.replicas == winner.intent.replicas
         print(f"converged {took:.2f}s after healing")
+        # Both concurrent writes are in the service's history on every listener, the loser superseded.
+        for name in US + EU:
+            with fleet.client(name) as c:
+                shown = histories(c.records(with_history=True)[0])["eu/contested"]
+            assert sorted((e["at"], e["after"]["replicas"], e["superseded"]) for e in shown) == sorted(
+                [("us-east", 2, winner.intent.replicas != 2), ("eu-west", 6, winner.intent.replicas != 6)]), shown
+            assert all(e["before"] is None and e["by"] == "client" for e in shown)
 
 
 def region_ready(kube, namespace, service, clusters):

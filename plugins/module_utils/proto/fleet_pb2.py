@@ -94,117 +94,130 @@ try:
         b'r\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x13\n\x0breported_ms\x18\x03 \x01(\x03\x125\n\x08'
         b'services\x18\x04 \x03(\x0b2#.multicluster.kube.v1.ServiceSta'
         b'tus\x12\x15\n\rmeasures_room\x18\x05 \x01(\x08\x12,\n\x04room\x18\x06 \x03(\x0b2\x1e.multi'
-        b'cluster.kube.v1.NodeRoom"\x90\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t'
+        b'cluster.kube.v1.NodeRoom"\xc0\x02\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\t'
         b'\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0e\n\x06'
         b'author\x18\x03 \x01(\t\x12\x0f\n\x07deleted\x18\x04 \x01(\x08\x126\n\x07service\x18\n \x01(\x0b2#'
         b'.multicluster.kube.v1.ServiceIntentH\x00\x124\n\x07cluster'
         b'\x18\x0b \x01(\x0b2!.multicluster.kube.v1.ClusterSpecH\x00\x125\n\x06s'
         b'tatus\x18\x0c \x01(\x0b2#.multicluster.kube.v1.ClusterStatus'
-        b'H\x00B\x07\n\x05value"\xd7\x01\n\x18SetRegionReplicasRequest\x123\n\x06inte'
-        b'nt\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent\x12\x0f\n'
-        b'\x07dry_run\x18\x02 \x01(\x08\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster.kube'
-        b'.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01'
-        b'(\x0b2!.multicluster.kube.v1.ServiceSpec"\xa2\x03\n\x19SetReg'
-        b'ionReplicasResponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multiclust'
-        b'er.kube.v1.ServiceIntent\x12A\n\x12previous_placement\x18\x02'
-        b' \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas\x12*\n\x05s'
-        b'tamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07chang'
-        b'ed\x18\x04 \x01(\x08\x12\x0e\n\x06waited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n'
-        b'\x08previous\x18\x07 \x01(\x0b2#.multicluster.kube.v1.ServiceIn'
-        b'tent\x12G\n\x04fits\x18\x08 \x03(\x0b29.multicluster.kube.v1.SetReg'
-        b'ionReplicasResponse.FitsEntry\x1a+\n\tFitsEntry\x12\x0b\n\x03ke'
-        b'y\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01"\xd5\x01\n\x14ChangeRolloutRequ'
-        b'est\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x123\n\x06action\x18\x03'
-        b' \x01(\x0e2#.multicluster.kube.v1.RolloutAction\x12\x0f\n\x07dry'
-        b'_run\x18\x04 \x01(\x08\x12+\n\x04wait\x18\x05 \x01(\x0e2\x1d.multicluster.kube.v1.'
-        b'WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x01\x12\x10\n\x08revision\x18\x07 \x01'
-        b'(\t"\x8e\x01\n\x14DeleteServiceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07s'
-        b'ervice\x18\x02 \x01(\t\x12\x0f\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.mu'
-        b'lticluster.kube.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 '
-        b'\x01(\x01"\xf3\x01\n\x15DeleteServiceResponse\x12A\n\x12previous_placem'
-        b'ent\x18\x01 \x03(\x0b2%.multicluster.kube.v1.ClusterReplicas'
-        b'\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07'
-        b'changed\x18\x03 \x01(\x08\x12\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01'
-        b'(\t\x125\n\x08previous\x18\x06 \x01(\x0b2#.multicluster.kube.v1.Serv'
-        b'iceIntent"&\n\x16GetGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03('
-        b'\t"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02'
-        b' \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01('
-        b'\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07feature\x18\x01 \x01(\t'
-        b'\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n\x17GetGlob'
-        b'alConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.multicluster'
-        b'.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multicluster.k'
-        b'ube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x121\n\thel'
-        b'd_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.HeldBackJ\x04\x08\x04'
-        b'\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b2!.multi'
-        b'cluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xe7\x01\n'
-        b'\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x15\n\x08'
-        b'endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08capa'
-        b'city\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multicluster.k'
-        b'ube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t_endpoin'
-        b'tB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t\n\x06Labels'
-        b'\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1.Labels.'
-        b'EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05val'
-        b'ue\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06change\x18\x01'
-        b' \x01(\x0b2#.multicluster.kube.v1.ClusterChange\x12\x0f\n\x07dry'
-        b'_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t'
-        b'\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n\x06before\x18'
-        b'\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x120\n\x05afte'
-        b'r\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec\x12*\n\x05st'
-        b'amp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07change'
-        b'd\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthResponse\x12\x0f\n\x07cl'
-        b'uster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18\x03 \x01(\r\x12\x13\n'
-        b'\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0bPushRequ'
-        b'est\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03(\x0b2\x1c.mul'
-        b'ticluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nhe'
-        b'artbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"'
-        b'5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached'
-        b'\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp\x18\x02 \x01(\x0b2\x1b'
-        b'.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03 \x01(\x08"P\n\t'
-        b'Heartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 \x01(\x03\x12\x0f\n\x07v'
-        b'ersion\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDigestRequest'
-        b'\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multic'
-        b'luster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f'
-        b'\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclust'
-        b'er.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12+\n\x05newer'
-        b'\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wanted\x18\x02'
-        b' \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04'
-        b' \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.'
-        b'Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01'
-        b'(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n\nheartbe'
-        b'ats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat"\x98\x01\n\x12D'
-        b'igestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t'
-        b'\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buckets\x18\x04 \x03(\r'
-        b'\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube.v1.Hear'
-        b'tbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10'
-        b'\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0f'
-        b'MINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELI'
-        b'GIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eU'
-        b'PGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07'
-        b'WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01'
-        b'\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLL'
-        b'ED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSP'
-        b'ECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n'
-        b'\x11SetRegionReplicas\x12..multicluster.kube.v1.SetReg'
-        b'ionReplicasRequest\x1a/.multicluster.kube.v1.SetReg'
-        b'ionReplicasResponse\x12h\n\rDeleteService\x12*.multiclus'
-        b'ter.kube.v1.DeleteServiceRequest\x1a+.multicluster.'
-        b'kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlobalConfig'
-        b'\x12,.multicluster.kube.v1.GetGlobalConfigRequest\x1a-'
-        b'.multicluster.kube.v1.GetGlobalConfigResponse\x12\\\n'
-        b"\nPutCluster\x12'.multicluster.kube.v1.PutClusterReq"
-        b'uest\x1a%.multicluster.kube.v1.ClusterResponse\x12b\n\rU'
-        b'pdateCluster\x12*.multicluster.kube.v1.UpdateCluste'
-        b'rRequest\x1a%.multicluster.kube.v1.ClusterResponse\x12'
-        b'b\n\rRemoveCluster\x12*.multicluster.kube.v1.RemoveCl'
+        b'H\x00\x12.\n\x06change\x18\r \x01(\x0b2\x1c.multicluster.kube.v1.Change'
+        b'H\x00B\x07\n\x05value"\xac\x02\n\x06Change\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07servic'
+        b'e\x18\x02 \x01(\t\x12+\n\x06change\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.S'
+        b'tamp\x12+\n\x06before\x18\x04 \x01(\x0b2\x1b.multicluster.kube.v1.Stam'
+        b'p\x12\x0e\n\x06author\x18\x05 \x01(\t\x12\x12\n\nacting_for\x18\x06 \x01(\t\x12\x0c\n\x04what\x18\x07 '
+        b'\x01(\t\x12:\n\x0cbefore_state\x18\x08 \x01(\x0b2$.multicluster.kube.v1'
+        b'.ServiceSummary\x129\n\x0bafter_state\x18\t \x01(\x0b2$.multiclus'
+        b'ter.kube.v1.ServiceSummary"\xd0\x01\n\x0eServiceSummary\x12\x10\n'
+        b'\x08replicas\x18\x01 \x01(\r\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03'
+        b' \x01(\t\x12\r\n\x05image\x18\x04 \x01(\t\x12F\n\tplacement\x18\x05 \x03(\x0b23.multicl'
+        b'uster.kube.v1.ServiceSummary.PlacementEntry\x1a0\n\x0eP'
+        b'lacementEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x028\x01"\xd7\x01'
+        b'\n\x18SetRegionReplicasRequest\x123\n\x06intent\x18\x01 \x01(\x0b2#.mul'
+        b'ticluster.kube.v1.ServiceIntent\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08'
+        b'\x12+\n\x04wait\x18\x03 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n'
+        b'\x0ftimeout_seconds\x18\x04 \x01(\x01\x12/\n\x04spec\x18\x05 \x01(\x0b2!.multiclus'
+        b'ter.kube.v1.ServiceSpec"\xa2\x03\n\x19SetRegionReplicasRes'
+        b'ponse\x123\n\x06intent\x18\x01 \x01(\x0b2#.multicluster.kube.v1.Ser'
+        b'viceIntent\x12A\n\x12previous_placement\x18\x02 \x03(\x0b2%.multicl'
+        b'uster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.m'
+        b'ulticluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x04 \x01(\x08\x12\x0e\n\x06wa'
+        b'ited\x18\x05 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x06 \x01(\t\x125\n\x08previous\x18\x07 \x01('
+        b'\x0b2#.multicluster.kube.v1.ServiceIntent\x12G\n\x04fits\x18\x08'
+        b' \x03(\x0b29.multicluster.kube.v1.SetRegionReplicasRes'
+        b'ponse.FitsEntry\x1a+\n\tFitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05val'
+        b'ue\x18\x02 \x01(\r:\x028\x01"\xd5\x01\n\x14ChangeRolloutRequest\x12\x0e\n\x06region\x18'
+        b'\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x123\n\x06action\x18\x03 \x01(\x0e2#.multicl'
+        b'uster.kube.v1.RolloutAction\x12\x0f\n\x07dry_run\x18\x04 \x01(\x08\x12+\n\x04'
+        b'wait\x18\x05 \x01(\x0e2\x1d.multicluster.kube.v1.WaitFor\x12\x17\n\x0ftim'
+        b'eout_seconds\x18\x06 \x01(\x01\x12\x10\n\x08revision\x18\x07 \x01(\t"\x8e\x01\n\x14DeleteS'
+        b'erviceRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0f'
+        b'\n\x07dry_run\x18\x03 \x01(\x08\x12+\n\x04wait\x18\x04 \x01(\x0e2\x1d.multicluster.kub'
+        b'e.v1.WaitFor\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01"\xf3\x01\n\x15Delete'
+        b'ServiceResponse\x12A\n\x12previous_placement\x18\x01 \x03(\x0b2%.mu'
+        b'lticluster.kube.v1.ClusterReplicas\x12*\n\x05stamp\x18\x02 \x01('
+        b'\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07changed\x18\x03 \x01(\x08\x12'
+        b'\x0e\n\x06waited\x18\x04 \x01(\x08\x12\x13\n\x0bwait_detail\x18\x05 \x01(\t\x125\n\x08previous'
+        b'\x18\x06 \x01(\x0b2#.multicluster.kube.v1.ServiceIntent"<\n\x16G'
+        b'etGlobalConfigRequest\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x14\n\x0cwith_hist'
+        b'ory\x18\x02 \x01(\x08"p\n\rClusterHealth\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07h'
+        b'ealthy\x18\x02 \x01(\x08\x12\x1a\n\x12last_heard_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07vers'
+        b'ion\x18\x04 \x01(\t\x12\x10\n\x08features\x18\x05 \x03(\t"?\n\x08HeldBack\x12\x0f\n\x07featu'
+        b're\x18\x01 \x01(\t\x12\x0f\n\x07lacking\x18\x02 \x03(\t\x12\x11\n\tmeanwhile\x18\x03 \x01(\t"\xcb\x01\n'
+        b'\x17GetGlobalConfigResponse\x12-\n\x07records\x18\x01 \x03(\x0b2\x1c.mult'
+        b'icluster.kube.v1.Record\x123\n\x06health\x18\x02 \x03(\x0b2#.multic'
+        b'luster.kube.v1.ClusterHealth\x12\x13\n\x0banswered_by\x18\x03 \x01('
+        b'\t\x121\n\theld_back\x18\x05 \x03(\x0b2\x1e.multicluster.kube.v1.Held'
+        b'BackJ\x04\x08\x04\x10\x05"X\n\x11PutClusterRequest\x122\n\x07cluster\x18\x01 \x01(\x0b'
+        b'2!.multicluster.kube.v1.ClusterSpec\x12\x0f\n\x07dry_run\x18\x02'
+        b' \x01(\x08"\xe7\x01\n\rClusterChange\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02'
+        b' \x01(\t\x12\x15\n\x08endpoint\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06weight\x18\x04 \x01(\rH\x01\x88\x01\x01'
+        b'\x12\x15\n\x08capacity\x18\x05 \x01(\rH\x02\x88\x01\x01\x12,\n\x06labels\x18\x06 \x01(\x0b2\x1c.multic'
+        b'luster.kube.v1.Labels\x12\x15\n\x08cordoned\x18\x07 \x01(\x08H\x03\x88\x01\x01B\x0b\n\t'
+        b'_endpointB\t\n\x07_weightB\x0b\n\t_capacityB\x0b\n\t_cordoned"t'
+        b'\n\x06Labels\x12:\n\x07entries\x18\x01 \x03(\x0b2).multicluster.kube.v1'
+        b'.Labels.EntriesEntry\x1a.\n\x0cEntriesEntry\x12\x0b\n\x03key\x18\x01 \x01('
+        b'\t\x12\r\n\x05value\x18\x02 \x01(\t:\x028\x01"\\\n\x14UpdateClusterRequest\x123\n\x06'
+        b'change\x18\x01 \x01(\x0b2#.multicluster.kube.v1.ClusterChang'
+        b'e\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"5\n\x14RemoveClusterRequest\x12\x0c\n\x04na'
+        b'me\x18\x01 \x01(\t\x12\x0f\n\x07dry_run\x18\x02 \x01(\x08"\xb3\x01\n\x0fClusterResponse\x121\n'
+        b'\x06before\x18\x01 \x01(\x0b2!.multicluster.kube.v1.ClusterSpec'
+        b'\x120\n\x05after\x18\x02 \x01(\x0b2!.multicluster.kube.v1.ClusterSp'
+        b'ec\x12*\n\x05stamp\x18\x03 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f'
+        b'\n\x07changed\x18\x04 \x01(\x08"\x0f\n\rHealthRequest"i\n\x0eHealthRespon'
+        b'se\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x10\n\x08peers_up\x18'
+        b'\x03 \x01(\r\x12\x13\n\x0bpeers_total\x18\x04 \x01(\r\x12\x0f\n\x07records\x18\x05 \x01(\x04"\x99\x01\n\x0b'
+        b'PushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03'
+        b'(\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03'
+        b'(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.He'
+        b'artbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot'
+        b'_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp'
+        b'\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03'
+        b' \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 '
+        b'\x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDiges'
+        b'tRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2'
+        b'\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes'
+        b'\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.mu'
+        b'lticluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12'
+        b'+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06'
+        b'wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_b'
+        b'uckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.'
+        b'kube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_clu'
+        b'ster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n'
+        b'\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbe'
+        b'at"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06want'
+        b'ed\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bucke'
+        b'ts\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube'
+        b'.v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSP'
+        b'ECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALT'
+        b'HY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17'
+        b'\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNIN'
+        b'G\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCU'
+        b'ED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOM'
+        b'MITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04'
+        b'\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACT'
+        b'ION_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05'
+        b'Fleet\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v'
+        b'1.SetRegionReplicasRequest\x1a/.multicluster.kube.v'
+        b'1.SetRegionReplicasResponse\x12h\n\rDeleteService\x12*.m'
+        b'ulticluster.kube.v1.DeleteServiceRequest\x1a+.multi'
+        b'cluster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlob'
+        b'alConfig\x12,.multicluster.kube.v1.GetGlobalConfigR'
+        b'equest\x1a-.multicluster.kube.v1.GetGlobalConfigRes'
+        b"ponse\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutCl"
         b'usterRequest\x1a%.multicluster.kube.v1.ClusterRespo'
-        b'nse\x12S\n\x06Health\x12#.multicluster.kube.v1.HealthReque'
-        b'st\x1a$.multicluster.kube.v1.HealthResponse\x12l\n\rChan'
-        b'geRollout\x12*.multicluster.kube.v1.ChangeRolloutRe'
-        b'quest\x1a/.multicluster.kube.v1.SetRegionReplicasRe'
-        b'sponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.P'
-        b'ushRequest\x1a".multicluster.kube.v1.PushResponse\x12S'
-        b'\n\x06Digest\x12#.multicluster.kube.v1.DigestRequest\x1a$.'
-        b'multicluster.kube.v1.DigestResponseb\x06proto3'
+        b'nse\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.Upda'
+        b'teClusterRequest\x1a%.multicluster.kube.v1.ClusterR'
+        b'esponse\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.'
+        b'RemoveClusterRequest\x1a%.multicluster.kube.v1.Clus'
+        b'terResponse\x12S\n\x06Health\x12#.multicluster.kube.v1.Hea'
+        b'lthRequest\x1a$.multicluster.kube.v1.HealthResponse'
+        b'\x12l\n\rChangeRollout\x12*.multicluster.kube.v1.ChangeR'
+        b'olloutRequest\x1a/.multicluster.kube.v1.SetRegionRe'
+        b'plicasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.k'
+        b'ube.v1.PushRequest\x1a".multicluster.kube.v1.PushRe'
+        b'sponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestRe'
+        b'quest\x1a$.multicluster.kube.v1.DigestResponseb\x06pro'
+        b'to3'
     )
 
     _globals = globals()
@@ -218,16 +231,18 @@ try:
         _globals['_OVERRIDE_IMAGESENTRY']._serialized_options = b'8\001'
         _globals['_CLUSTERSPEC_LABELSENTRY']._loaded_options = None
         _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
+        _globals['_SERVICESUMMARY_PLACEMENTENTRY']._loaded_options = None
+        _globals['_SERVICESUMMARY_PLACEMENTENTRY']._serialized_options = b'8\001'
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._loaded_options = None
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 7112
-        _globals['_REASONCODE']._serialized_end = 7340
-        _globals['_WAITFOR']._serialized_start = 7342
-        _globals['_WAITFOR']._serialized_end = 7448
-        _globals['_ROLLOUTACTION']._serialized_start = 7450
-        _globals['_ROLLOUTACTION']._serialized_end = 7523
+        _globals['_REASONCODE']._serialized_start = 7696
+        _globals['_REASONCODE']._serialized_end = 7924
+        _globals['_WAITFOR']._serialized_start = 7926
+        _globals['_WAITFOR']._serialized_end = 8032
+        _globals['_ROLLOUTACTION']._serialized_start = 8034
+        _globals['_ROLLOUTACTION']._serialized_end = 8107
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -273,65 +288,71 @@ try:
         _globals['_CLUSTERSTATUS']._serialized_start = 3047
         _globals['_CLUSTERSTATUS']._serialized_end = 3240
         _globals['_RECORD']._serialized_start = 3243
-        _globals['_RECORD']._serialized_end = 3515
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 3518
-        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 3733
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 3736
-        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 4154
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 4111
-        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 4154
-        _globals['_CHANGEROLLOUTREQUEST']._serialized_start = 4157
-        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4370
-        _globals['_DELETESERVICEREQUEST']._serialized_start = 4373
-        _globals['_DELETESERVICEREQUEST']._serialized_end = 4515
-        _globals['_DELETESERVICERESPONSE']._serialized_start = 4518
-        _globals['_DELETESERVICERESPONSE']._serialized_end = 4761
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 4763
-        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 4801
-        _globals['_CLUSTERHEALTH']._serialized_start = 4803
-        _globals['_CLUSTERHEALTH']._serialized_end = 4915
-        _globals['_HELDBACK']._serialized_start = 4917
-        _globals['_HELDBACK']._serialized_end = 4980
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 4983
-        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5186
-        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5188
-        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5276
-        _globals['_CLUSTERCHANGE']._serialized_start = 5279
-        _globals['_CLUSTERCHANGE']._serialized_end = 5510
-        _globals['_LABELS']._serialized_start = 5512
-        _globals['_LABELS']._serialized_end = 5628
-        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 5582
-        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 5628
-        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 5630
-        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 5722
-        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 5724
-        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 5777
-        _globals['_CLUSTERRESPONSE']._serialized_start = 5780
-        _globals['_CLUSTERRESPONSE']._serialized_end = 5959
-        _globals['_HEALTHREQUEST']._serialized_start = 5961
-        _globals['_HEALTHREQUEST']._serialized_end = 5976
-        _globals['_HEALTHRESPONSE']._serialized_start = 5978
-        _globals['_HEALTHRESPONSE']._serialized_end = 6083
-        _globals['_PUSHREQUEST']._serialized_start = 6086
-        _globals['_PUSHREQUEST']._serialized_end = 6239
-        _globals['_PUSHRESPONSE']._serialized_start = 6241
-        _globals['_PUSHRESPONSE']._serialized_end = 6294
-        _globals['_KEYSTAMP']._serialized_start = 6296
-        _globals['_KEYSTAMP']._serialized_end = 6380
-        _globals['_HEARTBEAT']._serialized_start = 6382
-        _globals['_HEARTBEAT']._serialized_end = 6462
-        _globals['_DIGESTREQUEST']._serialized_start = 6465
-        _globals['_DIGESTREQUEST']._serialized_end = 6644
-        _globals['_DIGESTRESPONSE']._serialized_start = 6647
-        _globals['_DIGESTRESPONSE']._serialized_end = 6825
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 6827
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 6954
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 6957
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7109
-        _globals['_FLEET']._serialized_start = 7526
-        _globals['_FLEET']._serialized_end = 8358
-        _globals['_PEER']._serialized_start = 8361
-        _globals['_PEER']._serialized_end = 8531
+        _globals['_RECORD']._serialized_end = 3563
+        _globals['_CHANGE']._serialized_start = 3566
+        _globals['_CHANGE']._serialized_end = 3866
+        _globals['_SERVICESUMMARY']._serialized_start = 3869
+        _globals['_SERVICESUMMARY']._serialized_end = 4077
+        _globals['_SERVICESUMMARY_PLACEMENTENTRY']._serialized_start = 4029
+        _globals['_SERVICESUMMARY_PLACEMENTENTRY']._serialized_end = 4077
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_start = 4080
+        _globals['_SETREGIONREPLICASREQUEST']._serialized_end = 4295
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_start = 4298
+        _globals['_SETREGIONREPLICASRESPONSE']._serialized_end = 4716
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_start = 4673
+        _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_end = 4716
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_start = 4719
+        _globals['_CHANGEROLLOUTREQUEST']._serialized_end = 4932
+        _globals['_DELETESERVICEREQUEST']._serialized_start = 4935
+        _globals['_DELETESERVICEREQUEST']._serialized_end = 5077
+        _globals['_DELETESERVICERESPONSE']._serialized_start = 5080
+        _globals['_DELETESERVICERESPONSE']._serialized_end = 5323
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_start = 5325
+        _globals['_GETGLOBALCONFIGREQUEST']._serialized_end = 5385
+        _globals['_CLUSTERHEALTH']._serialized_start = 5387
+        _globals['_CLUSTERHEALTH']._serialized_end = 5499
+        _globals['_HELDBACK']._serialized_start = 5501
+        _globals['_HELDBACK']._serialized_end = 5564
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_start = 5567
+        _globals['_GETGLOBALCONFIGRESPONSE']._serialized_end = 5770
+        _globals['_PUTCLUSTERREQUEST']._serialized_start = 5772
+        _globals['_PUTCLUSTERREQUEST']._serialized_end = 5860
+        _globals['_CLUSTERCHANGE']._serialized_start = 5863
+        _globals['_CLUSTERCHANGE']._serialized_end = 6094
+        _globals['_LABELS']._serialized_start = 6096
+        _globals['_LABELS']._serialized_end = 6212
+        _globals['_LABELS_ENTRIESENTRY']._serialized_start = 6166
+        _globals['_LABELS_ENTRIESENTRY']._serialized_end = 6212
+        _globals['_UPDATECLUSTERREQUEST']._serialized_start = 6214
+        _globals['_UPDATECLUSTERREQUEST']._serialized_end = 6306
+        _globals['_REMOVECLUSTERREQUEST']._serialized_start = 6308
+        _globals['_REMOVECLUSTERREQUEST']._serialized_end = 6361
+        _globals['_CLUSTERRESPONSE']._serialized_start = 6364
+        _globals['_CLUSTERRESPONSE']._serialized_end = 6543
+        _globals['_HEALTHREQUEST']._serialized_start = 6545
+        _globals['_HEALTHREQUEST']._serialized_end = 6560
+        _globals['_HEALTHRESPONSE']._serialized_start = 6562
+        _globals['_HEALTHRESPONSE']._serialized_end = 6667
+        _globals['_PUSHREQUEST']._serialized_start = 6670
+        _globals['_PUSHREQUEST']._serialized_end = 6823
+        _globals['_PUSHRESPONSE']._serialized_start = 6825
+        _globals['_PUSHRESPONSE']._serialized_end = 6878
+        _globals['_KEYSTAMP']._serialized_start = 6880
+        _globals['_KEYSTAMP']._serialized_end = 6964
+        _globals['_HEARTBEAT']._serialized_start = 6966
+        _globals['_HEARTBEAT']._serialized_end = 7046
+        _globals['_DIGESTREQUEST']._serialized_start = 7049
+        _globals['_DIGESTREQUEST']._serialized_end = 7228
+        _globals['_DIGESTRESPONSE']._serialized_start = 7231
+        _globals['_DIGESTRESPONSE']._serialized_end = 7409
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 7411
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 7538
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 7541
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7693
+        _globals['_FLEET']._serialized_start = 8110
+        _globals['_FLEET']._serialized_end = 8942
+        _globals['_PEER']._serialized_start = 8945
+        _globals['_PEER']._serialized_end = 9115
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

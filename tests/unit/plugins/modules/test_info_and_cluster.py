@@ -66,3 +66,34 @@ def test_update_cluster_changes_only_the_fields_given_to_what_the_listener_holds
         else:
             raise AssertionError("a bad label was taken")
     assert listener.replica.live("cluster/us-west").labels == {"tier": "gold"}
+
+
+def test_global_config_info_shows_each_services_history_who_for_whom_and_before_after(run_module):
+    run_module(region_replicas, {"region": "us", "service": "nginx", "replicas": 3})
+    run_module(region_replicas, {"region": "us", "service": "nginx", "replicas": 3})  # the same: no change
+    run_module(region_replicas, {"region": "us", "service": "nginx", "replicas": 4, "acting_for": "awx:bob"})
+    run_module(region_replicas, {"region": "us", "service": "nginx", "state": "absent"})
+    assert "history" not in run_module(global_config_info, {})
+    shown = run_module(global_config_info, {"history": True})["history"]["us/nginx"]
+    assert [(e["what"], e["by"], e["at"], e["superseded"]) for e in shown] == [
+        ("delete_service", "client", "us-east", False), ("set_region_replicas", "client", "us-east", False),
+        ("set_region_replicas", "client", "us-east", False)]
+    assert shown[1]["for"] == "awx:bob" and shown[2]["for"].startswith("ansible:")
+    assert (shown[2]["before"], shown[2]["after"]["replicas"]) == (None, 3)
+    assert (shown[1]["before"]["replicas"], shown[1]["after"]["replicas"]) == (3, 4)
+    assert shown[1]["after"]["placement"] == {"us-east": 2, "us-west": 2}
+    assert (shown[0]["before"]["replicas"], shown[0]["after"]) == (4, None)
+    assert run_module(global_config_info, {"history": True, "region": "eu"})["history"] == {}
+
+
+def test_a_listener_keeps_the_last_hundred_changes_of_a_service(listener):
+    import inprocess
+    from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetClient
+    from ansible_collections.multicluster.kube.plugins.module_utils.history import MAX_CHANGES
+    from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
+    with FleetClient(listener.config.network.listen, token=inprocess.TOKEN) as c:
+        for replicas in range(1, MAX_CHANGES + 6):
+            c.set_region_replicas(ServiceSpec("us", "web", replicas))
+    changes = listener.replica.history("service/us/web")
+    assert len(changes) == MAX_CHANGES
+    assert [c.after_state.replicas for c in changes] == list(range(6, MAX_CHANGES + 6)), "the oldest went first"
