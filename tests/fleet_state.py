@@ -8,9 +8,10 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import Clu
 
 
 def durable_state(fleet, name):
-    """{key: stamp} of every record but the status heartbeats, as listener `name` holds them."""
+    """{key: stamp} of every record but the status heartbeats, the services' histories
+    included, as listener `name` holds them."""
     with fleet.client(name) as c:
-        records, _health, _by = c.records()
+        records, _health, _by = c.records(with_history=True)
     return {r.key: r.stamp for r in records if not isinstance(r.value, ClusterStatus)}
 
 
