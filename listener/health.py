@@ -7,23 +7,31 @@ region is its healthy cluster with the lowest name, a rule every survivor comput
 """
 from __future__ import annotations
 
-import time
-
 
 def heartbeat_push_gap(heartbeat_interval: float, failure_timeout: float) -> float:
     """Seconds a beat waits after the last push of the heartbeat table to the region: none with
     the defaults (1 s, 5 s: every beat is pushed); with a failure timeout many beats long, as
-    many beats as still reach the region four times within it. Each push is a call to every
-    region peer, so a region of N members pushing every beat makes N×(N−1) calls an interval:
-    with failover off, 100 listeners spent 40 % of their resting CPU on it."""
+    many beats as still reach the region four times within it. Each push is a call to several
+    region peers: with failover off, 100 listeners pushing every beat spent 40 % of their
+    resting CPU on it."""
     beats = max(1, int(failure_timeout / (4 * heartbeat_interval)))
     return (beats - 0.5) * heartbeat_interval  # half a beat early: beats are not evenly spaced
 
 
+# A beat is pushed to at most this many peers of the region: to each of them in a region of up
+# to HEARTBEAT_FANOUT + 1 members, as before; in a larger one to that many in turn, and the rest
+# hear it from them (each push carries the whole table, and its answer what the pusher lacked).
+# So a member's resting calls do not grow with its region (a region of N pushing to all made
+# N×(N−1) calls a beat), at the cost of a second or two more before a large region notices a
+# failure (bench/bench_simulation.py measures both).
+HEARTBEAT_FANOUT = 8
+
+
 class Beacon:
     """This cluster's heartbeats: each beat grows its entry in the table and, paced by
-    heartbeat_push_gap, pushes the table to its region; the rest hear it by gossip. The first
-    beat after a while without any (a start, an apiserver back) is pushed at once."""
+    heartbeat_push_gap, pushes the table to up to HEARTBEAT_FANOUT peers of its region; the
+    rest of the region, and other regions, hear it by gossip. The first beat after a while
+    without any (a start, an apiserver back) is pushed at once."""
 
     def __init__(self, region: str, heartbeats, replication, heartbeat_interval: float, failure_timeout: float):
         self._region, self._heartbeats, self._replication = region, heartbeats, replication
@@ -32,10 +40,10 @@ class Beacon:
 
     def beat(self) -> None:
         self._heartbeats.beat()
-        now = time.monotonic()
+        now = self._heartbeats.time.monotonic()
         if self._pushed_at is None or now - self._pushed_at >= self._gap:
             self._pushed_at = now
-            self._replication.push_heartbeats(self._replication.endpoints(self._region))
+            self._replication.push_heartbeats(self._replication.gossip_targets(self._region, HEARTBEAT_FANOUT))
 
 
 class Health:
@@ -59,7 +67,7 @@ class Health:
         return [c.name for c in self._replica.members()]
 
     def refresh(self) -> None:
-        now = time.monotonic()
+        now = self._heartbeats.time.monotonic()
         for name in self._names():
             if not self._fresh(name, now):
                 self._down_since.setdefault(name, now)
@@ -69,18 +77,18 @@ class Health:
                 self._back_since[name] = now
 
     def unhealthy(self) -> set:
-        now = time.monotonic()
+        now = self._heartbeats.time.monotonic()
         return {name for name in self._names() if not self._fresh(name, now)}
 
     def settling(self) -> set:
         """Clusters back from a failure for less than the hold-down time: no new replicas yet."""
-        now = time.monotonic()
+        now = self._heartbeats.time.monotonic()
         return {n for n, since in self._back_since.items() if now - since < self.hold_down}
 
     def report(self) -> list:
         """[(cluster, healthy, seconds since its last heartbeat or -1, its listener's version,
         features)] for the API; version "" while its heartbeats have not said."""
-        now = time.monotonic()
+        now = self._heartbeats.time.monotonic()
         out = []
         for name in sorted(self._names()):
             heard = self._heartbeats.heard(name)

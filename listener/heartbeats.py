@@ -19,15 +19,15 @@ with the beat it came with, so a stale word never travels with a fresh beat.
 from __future__ import annotations
 
 import threading
-import time
 
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
+from ansible_collections.multicluster.kube.listener.timesource import SYSTEM
 
 
 class Heartbeats:
-    def __init__(self, cluster: str, version: str = "", features=()):
+    def __init__(self, cluster: str, version: str = "", features=(), timesource=SYSTEM):
         self.cluster = cluster
-        self.started = time.monotonic()
+        self.time = timesource
+        self.started = timesource.monotonic()
         self._sent = {}  # cluster -> the newest heartbeat (its clock, ms) that reached us
         self._heard = {}  # cluster -> monotonic time that entry last grew
         self._about = {cluster: (0, version, tuple(sorted(features)))}  # cluster -> (sent_ms, version, features)
@@ -36,14 +36,14 @@ class Heartbeats:
     def beat(self) -> None:
         """This cluster is alive now."""
         with self._lock:
-            sent_ms = max(wall_clock_ms(), self._sent.get(self.cluster, -1) + 1)
-            self._grow(self.cluster, sent_ms, time.monotonic())
+            sent_ms = max(self.time.wall_ms(), self._sent.get(self.cluster, -1) + 1)
+            self._grow(self.cluster, sent_ms, self.time.monotonic())
             self._about[self.cluster] = (sent_ms, *self._about[self.cluster][1:])
 
     def observe(self, beats, sender: str = "") -> int:
         """Take a peer's table [(cluster, sent_ms[, version, features])], sent by cluster
         `sender`; returns how many entries grew. Our own entry is ours alone to grow."""
-        grown, now = 0, time.monotonic()
+        grown, now = 0, self.time.monotonic()
         with self._lock:
             for beat in beats:
                 cluster, sent_ms = beat[0], beat[1]
@@ -65,12 +65,15 @@ class Heartbeats:
         """[(cluster, sent_ms)]: every entry, or only those newer than in `newer_than`."""
         return [entry[:2] for entry in self.entries(newer_than)]
 
-    def entries(self, newer_than=()) -> list:
-        """[(cluster, sent_ms, version, features)] to pass on: every entry, or only those newer
-        than in `newer_than` (a peer's entries); version "" where none was heard."""
+    def entries(self, newer_than=(), only=None) -> list:
+        """[(cluster, sent_ms, version, features)] to pass on: every entry (of the clusters in
+        `only`, when given), or only those newer than in `newer_than` (a peer's entries);
+        version "" where none was heard."""
         theirs = {entry[0]: entry[1] for entry in newer_than}
         with self._lock:
-            return [(c, ms, *self._said_at(c, ms)) for c, ms in sorted(self._sent.items()) if ms > theirs.get(c, -1)]
+            sent = self._sent
+            chosen = sorted(sent.items()) if only is None else sorted((c, sent[c]) for c in only if c in sent)
+            return [(c, ms, *self._said_at(c, ms)) for c, ms in chosen if ms > theirs.get(c, -1)]
 
     def _said_at(self, cluster, sent_ms) -> tuple:
         """(version, features) said with the beat of `sent_ms`, or ("", ()) if not with that one."""

@@ -12,6 +12,7 @@ import threading
 
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ValidationError
 
+from ansible_collections.multicluster.kube.listener.timesource import SYSTEM
 from ansible_collections.multicluster.kube.listener.transport import PeerRefused, PeerUnreachable, Transport
 
 
@@ -51,8 +52,8 @@ class MemoryNetwork:
 
 
 class MemoryTransport(Transport):
-    def __init__(self, network: MemoryNetwork, endpoint: str, timeout: float = 2.0):
-        super().__init__(timeout)
+    def __init__(self, network: MemoryNetwork, endpoint: str, timeout: float = 2.0, timesource=SYSTEM):
+        super().__init__(timeout, timesource)
         self.network, self.endpoint = network, endpoint
 
     def _send(self, endpoint, method, request):

@@ -5,6 +5,7 @@ import http.server
 import threading
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 
 class Metrics:
@@ -30,6 +31,28 @@ class Metrics:
                                             "Records that anti-entropy brought in", registry=r)
         self.failovers = Counter("multicluster_failover_moves", "Placements moved by this coordinator",
                                  ["why"], registry=r)
+
+    def count_traffic(self, traffic) -> None:
+        """Export a transport's counts of calls made to peers and bytes sent and received
+        ({(method, "calls" | "bytes_out" | "bytes_in"): count}, read at each scrape)."""
+        self.registry.register(_Traffic(traffic))
+
+
+class _Traffic:
+    def __init__(self, traffic):
+        self._traffic = traffic
+
+    def collect(self):
+        calls = CounterMetricFamily("multicluster_peer_calls", "Calls this listener made to peers", labels=["method"])
+        sent = CounterMetricFamily("multicluster_peer_bytes", "Bytes of this listener's calls to peers",
+                                   labels=["method", "direction"])
+        for (method, what), count in sorted(dict(self._traffic).items()):
+            if what == "calls":
+                calls.add_metric([method], count)
+            else:
+                sent.add_metric([method, "out" if what == "bytes_out" else "in"], count)
+        yield calls
+        yield sent
 
 
 def serve(metrics: Metrics, host: str, port: int, healthy) -> http.server.ThreadingHTTPServer:

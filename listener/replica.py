@@ -15,20 +15,21 @@ import time
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.history import Change
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterStatus, Service, cluster_key, merge, newer, status_key)
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 
 from ansible_collections.multicluster.kube.listener.digest import DigestIndex, bucket_of
+from ansible_collections.multicluster.kube.listener.timesource import SYSTEM
 
 CLUSTER_PREFIX, STATUS_PREFIX = cluster_key(""), status_key("")
 PROMISES_KEPT = 10_000  # promised keys remembered before the expired ones are swept
 
 
 class Replica:
-    def __init__(self, cluster: str, store, clock, metrics, tombstone_ttl: float = 3600.0):
+    def __init__(self, cluster: str, store, clock, metrics, tombstone_ttl: float = 3600.0, timesource=SYSTEM):
         self.cluster = cluster
+        self.time = timesource
         self.tombstone_ttl_ms = int(tombstone_ttl * 1000)
         self._store = store
         self._clock = clock
@@ -73,7 +74,7 @@ class Replica:
     def _accept(self, records) -> list:
         # A tombstone past its TTL for a key we do not hold was collected here already (or
         # never mattered): taking it back from a slower peer would only start it over.
-        expired = wall_clock_ms() - self.tombstone_ttl_ms
+        expired = self.time.wall_ms() - self.tombstone_ttl_ms
         with self._changed:
             fresh = [r for r in records if newer(r, self._state.get(r.key))
                      and not (r.deleted and r.key not in self._state and r.stamp.physical_ms < expired)]
@@ -167,6 +168,12 @@ class Replica:
         with self._changed:
             return list(self._clusters.values())
 
+    def region_of(self, cluster: str):
+        """The region of a member, or None."""
+        with self._changed:
+            member = self._clusters.get(cluster)
+            return member.region if member is not None else None
+
     def region_clusters(self, region: str) -> list:
         with self._changed:
             return sorted(c.name for c in self._clusters.values() if c.region == region)
@@ -188,7 +195,7 @@ class Replica:
 
     def wait_until(self, predicate, timeout: float) -> bool:
         """Wait until predicate() (which may call the queries above) holds; False on timeout."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout  # a client's wait: real time, even in a simulation
         with self._changed:
             while not predicate():
                 left = deadline - time.monotonic()
@@ -233,7 +240,7 @@ class Replica:
         did not ask for as one we hold (see confirm_held), which garbage collection relies on."""
         theirs = {e.key: messages.stamp_from_message(e.stamp) for e in entries}
         tombstones_there = {e.key for e in entries if e.deleted}
-        now = time.monotonic()
+        now = self.time.monotonic()
         with self._changed:
             state = self._state
             mine = state.keys() if not buckets else self._index.keys_in(buckets)

@@ -23,12 +23,10 @@ import itertools
 import logging
 import random
 import threading
-import time
 
 from google.protobuf.message import DecodeError
 
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
-from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import ClusterStatus, ValidationError, newer
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 
@@ -62,11 +60,30 @@ def rounds_until_next(quiet: int) -> int:
     return min(ANTI_ENTROPY_BACKOFF, 2 ** (quiet // 2))
 
 
+class AntiEntropyPace:
+    """When the next anti-entropy round is due: every `interval` while rounds repair
+    something, further apart while they do not (quiet_rounds), back at the interval as soon
+    as there is trouble (a peer call failed, or a peer answered again)."""
+
+    def __init__(self, interval: float, failure_timeout: float):
+        self.interval, self.failure_timeout = interval, failure_timeout
+        self.quiet = 0
+        self.due = 0.0
+
+    def trouble(self, now: float) -> None:
+        self.quiet, self.due = 0, min(self.due, now + self.interval)
+
+    def after_round(self, now: float, repaired: int, heartbeat_news: int) -> None:
+        self.quiet = quiet_rounds(self.quiet, repaired, heartbeat_news, self.failure_timeout, self.interval)
+        self.due = now + self.interval * rounds_until_next(self.quiet)
+
+
 class Replication:
     """The peers of one listener (the registered clusters' endpoints plus seed endpoints) and
     the protocol it speaks with them."""
 
-    def __init__(self, replica, heartbeats, transport, seeds=(), discover=True, metrics=None):
+    def __init__(self, replica, heartbeats, transport, seeds=(), discover=True, metrics=None, executor=None,
+                 later=None, rng=None):
         self.replica = replica
         self.heartbeats = heartbeats
         self.transport = transport
@@ -77,7 +94,13 @@ class Replication:
         self._lock = threading.Lock()  # the outboxes
         # Up to one call in flight per peer (see push), and a peer cut off by a partition holds
         # its thread until the deadline: enough threads that those never starve the others.
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=PUSH_THREADS, thread_name_prefix="push")
+        # A simulation gives an executor of its own, and `later` for work that must not run
+        # inside the call that asks for it (lab/simulation.py).
+        self._pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=PUSH_THREADS,
+                                                                        thread_name_prefix="push")
+        self._later = later or self._pool.submit
+        self._random = rng or random.Random()
+        self._gossip_order, self._gossip_turn = [], 0
         self._outboxes = {}  # endpoint -> _Outbox
         self._relay_turn = itertools.count()  # spreads relaying over each region's members
         # Record transfers of digest exchanges take turns: after a partition heals, every peer
@@ -103,10 +126,22 @@ class Replication:
         """(peers that answered their last call, peers known)."""
         return self.transport.peers_up(), len(self.endpoints())
 
+    def gossip_targets(self, region: str, fanout: int) -> list:
+        """The peers of `region` a heartbeat push goes to: all of them while they are no more
+        than `fanout`; else `fanout` of them, taking turns over the region in an order
+        shuffled anew at every pass, so each peer hears from us every N/fanout beats."""
+        peers = self.endpoints(region)
+        if len(peers) <= fanout:
+            return peers
+        if self._gossip_turn + fanout > len(self._gossip_order) or set(self._gossip_order) != set(peers):
+            self._gossip_order, self._gossip_turn = self._random.sample(peers, len(peers)), 0
+        turn, self._gossip_turn = self._gossip_turn, self._gossip_turn + fanout
+        return self._gossip_order[turn:turn + fanout]
+
     def _answered_again(self, endpoint, method) -> None:
         if method == "Push":  # it missed what we pushed meanwhile: repair at once
             log.info("peer %s reachable again", endpoint)
-            self._pool.submit(self.sync_with, endpoint)
+            self._later(self.sync_with, endpoint)
 
     # -- pushes ----------------------------------------------------------------------------
     def push(self, records, endpoints=None) -> dict:
@@ -182,13 +217,16 @@ class Replication:
             relay_to = sorted({e for _batch, _future, relayed in taken for e in relayed})
             beating = any(not batch for batch, _future, _relayed in taken)
             request = pb.PushRequestWire(from_cluster=self.replica.cluster, records=[m for _r, m in latest.values()],
-                                         relay_to=relay_to, heartbeats=self._heartbeat_table() if beating else ())
+                                         relay_to=relay_to, heartbeats=self._region_beats() if beating else ())
             accepted = False
             if self.transport.may_try(endpoint):
                 try:
                     answer = _decode(pb.PushResponse, self.transport.call(endpoint, "Push", request.SerializeToString()))
                     not_reached = set(answer.not_reached)
                     accepted = True
+                    if answer.heartbeats:  # what the peer knew newer than the table we sent
+                        self.heartbeats.observe(self._valid(messages.peer_heartbeats(answer.heartbeats, "heartbeats"),
+                                                            endpoint))
                 except (PeerError, ValidationError):
                     pass
             for batch, future, relayed in taken:
@@ -218,10 +256,10 @@ class Replication:
         when there is one (so that the end of a partition is found within a round); returns
         (records repaired, heartbeats that were news)."""
         endpoints = self.endpoints()
-        chosen = random.sample(endpoints, min(fanout, len(endpoints)))
+        chosen = self._random.sample(endpoints, min(fanout, len(endpoints)))
         down = [e for e in endpoints if self.transport.is_up(e) is False and e not in chosen]
         if down and chosen:
-            chosen[-1] = random.choice(down)
+            chosen[-1] = self._random.choice(down)
         futures = [self._pool.submit(self.sync_with, e) for e in chosen]
         results = [f.result() for f in futures]
         return sum(repaired for repaired, _news in results), sum(news for _repaired, news in results)
@@ -269,7 +307,7 @@ class Replication:
     def collect_tombstones(self, ttl: float) -> list:
         """Forget the tombstones older than `ttl` seconds that every member holds."""
         members = [c.name for c in self.replica.members()]
-        return self.replica.collect_tombstones(members, wall_clock_ms() - int(ttl * 1000))
+        return self.replica.collect_tombstones(members, self.replica.time.wall_ms() - int(ttl * 1000))
 
     # -- answers to peers ------------------------------------------------------------------
     def handle(self, method: str, request: bytes) -> bytes:
@@ -290,7 +328,7 @@ class Replication:
         relayed = self.relay(records, list(request.relay_to)) if request.relay_to else None
         accepted = self.replica.receive(records)
         if self.metrics is not None:
-            now_ms = time.time() * 1000
+            now_ms = self.replica.time.wall_ms()
             for record in accepted:
                 if not isinstance(record.value, ClusterStatus):
                     self.metrics.propagation_delay.observe(max(0.0, (now_ms - record.stamp.physical_ms) / 1000))
@@ -299,7 +337,10 @@ class Replication:
             not_reached = relayed()
             if self.metrics is not None:
                 self.metrics.relayed.inc(len(records))
-        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached)
+        # A heartbeat push is answered with what we know newer (push-pull gossip): the pusher
+        # catches up in the same call, so a large region hears a beat in fewer rounds.
+        pulled = self._heartbeat_table(newer_than=beats, only={b[0] for b in beats}) if beats else ()
+        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached, heartbeats=pulled)
 
     def answer_digest(self, request):
         if request.bucket_hashes and not request.entries:  # step one
@@ -317,8 +358,15 @@ class Replication:
                                      answered_by=self.replica.cluster)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _heartbeat_table(self, newer_than=()) -> list:
-        return messages.heartbeats_to_messages(self.heartbeats.entries(newer_than))
+    def _heartbeat_table(self, newer_than=(), only=None) -> list:
+        return messages.heartbeats_to_messages(self.heartbeats.entries(newer_than, only))
+
+    def _region_beats(self) -> list:
+        """The heartbeats a beat pushes: of our region's members only (a push goes to our
+        region; other regions' beats travel with anti-entropy), so its size grows with the
+        region, not with the fleet."""
+        region = self.replica.region_of(self.replica.cluster)
+        return self._heartbeat_table(only=set(self.replica.region_clusters(region)) if region else None)
 
     @staticmethod
     def _valid(checked, endpoint) -> list:

@@ -45,7 +45,7 @@ from ansible_collections.multicluster.kube.listener.identities import Clients
 from ansible_collections.multicluster.kube.listener.namespaces import NamespacePolicy
 from ansible_collections.multicluster.kube.listener.reconciler import Reconciler, Scope
 from ansible_collections.multicluster.kube.listener.replica import Replica
-from ansible_collections.multicluster.kube.listener.replication import Replication, quiet_rounds, rounds_until_next
+from ansible_collections.multicluster.kube.listener.replication import AntiEntropyPace, Replication
 from ansible_collections.multicluster.kube.listener.room import Room
 from ansible_collections.multicluster.kube.listener.store import Store
 from ansible_collections.multicluster.kube.listener.writer import Writer
@@ -116,6 +116,7 @@ class Listener:
         self.features = Features(self.replica, self.heartbeats)
         tls = {"ca": net.tls_ca, "cert": net.tls_cert, "key": net.tls_key} if net.tls_ca else {}
         self.transport = GrpcTransport(timing.peer_timeout, self.peer_token, tls)
+        self.metrics.count_traffic(self.transport.traffic)
         self.replication = Replication(self.replica, self.heartbeats, self.transport, net.peers,
                                        discover=net.discover_peers, metrics=self.metrics)
         self.writer = Writer(self.region, self.clock, self.replica, self.replication, self.features)
@@ -219,26 +220,25 @@ class Listener:
         and is back at its pace as soon as a peer call fails or a peer answers again."""
         timing = self.config.timing
         trouble = self.transport.trouble
-        next_sync = next_tick = next_gc = 0.0
-        base, quiet = timing.anti_entropy_interval, 0
+        pace = AntiEntropyPace(timing.anti_entropy_interval, timing.failure_timeout)
+        next_tick = next_gc = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
             if trouble.is_set():
                 trouble.clear()
-                quiet, next_sync = 0, min(next_sync, now + base)
+                pace.trouble(now)
             if now >= next_gc:
                 next_gc = now + min(60.0, timing.tombstone_ttl)
                 gone = self.replication.collect_tombstones(timing.tombstone_ttl)
                 if gone:
                     log.info("forgot %d tombstones that every member holds", len(gone))
-            if now >= next_sync:
+            if now >= pace.due:
                 repaired = news = 0
                 try:
                     repaired, news = self.replication.anti_entropy_round(timing.anti_entropy_fanout)
                 except Exception:  # never let the repair loop die
                     log.exception("anti-entropy round failed")
-                quiet = quiet_rounds(quiet, repaired, news, timing.failure_timeout, base)
-                next_sync = now + base * rounds_until_next(quiet)
+                pace.after_round(now, repaired, news)
                 self.metrics.peers_up.set(self.transport.peers_up())
             if now >= next_tick:
                 next_tick = now + timing.heartbeat_interval
@@ -250,7 +250,7 @@ class Listener:
                     log.exception("failover tick failed")
             # Asleep until the next of them is due, or trouble (stop() sets it too): a hundred
             # listeners polling ten times a second were a thousand wake-ups a second on 2 cores.
-            trouble.wait(max(0.0, min(next_sync, next_tick, next_gc) - time.monotonic()))
+            trouble.wait(max(0.0, min(pace.due, next_tick, next_gc) - time.monotonic()))
 
     def stop(self, grace: float = 2.0) -> None:
         self.stopping.set()

@@ -8,12 +8,15 @@ production (listener/grpc_transport.py), an in-process network in tests and simu
 whether its peer is up, when a peer found down may be tried again, and a `trouble` event that
 wakes anti-entropy when a call fails or a peer answers again. A call carries encoded
 messages both ways: the protocol decides how they are read (records as the bytes their author
-encoded, see PushRequestWire in fleet.proto).
+encoded, see PushRequestWire in fleet.proto). Every call is counted, with the bytes it carried
+each way (`traffic`): what the protocol costs, in units a busy machine cannot blur.
 """
 from __future__ import annotations
 
+import collections
 import threading
-import time
+
+from ansible_collections.multicluster.kube.listener.timesource import SYSTEM
 
 # A peer that failed is pushed to again at most this often (seconds); what it misses
 # meanwhile, the digest exchange it gets when it answers again brings it.
@@ -39,23 +42,32 @@ class PeerRefused(PeerError):
 class Transport:
     """Calls to peers by endpoint. Subclasses implement _send; call() keeps the liveness."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, timesource=SYSTEM):
         self.timeout = timeout  # seconds a call may take before its peer counts as unreachable
+        self.time = timesource
         self.trouble = threading.Event()  # a call failed, or a peer answered again: repair soon
         self.on_answer_again = None  # called (endpoint, method) when a peer that failed answers
         self._up = {}  # endpoint -> bool, from the last call
         self._retry_at = {}  # endpoint found down -> when a push may try it again (monotonic)
+        # (method, "calls" | "bytes_out" | "bytes_in") -> count, of calls made, failed or not
+        self.traffic = collections.Counter()
+        self._counting = threading.Lock()
 
     def call(self, endpoint: str, method: str, request: bytes) -> bytes:
         """Send the encoded `request` to the peer's `method` ("Push", "Digest"); the encoded
         response, or PeerError."""
+        with self._counting:
+            self.traffic[method, "calls"] += 1
+            self.traffic[method, "bytes_out"] += len(request)
         try:
             response = self._send(endpoint, method, request)
         except PeerError:
             self._up[endpoint] = False
-            self._retry_at[endpoint] = time.monotonic() + RETRY_DOWN_PEER
+            self._retry_at[endpoint] = self.time.monotonic() + RETRY_DOWN_PEER
             self.trouble.set()
             raise
+        with self._counting:
+            self.traffic[method, "bytes_in"] += len(response)
         came_back = self._up.get(endpoint) is False
         self._up[endpoint] = True
         if came_back:
@@ -70,7 +82,7 @@ class Transport:
 
     def may_try(self, endpoint: str) -> bool:
         """Whether a push should call the peer now: it is up, or its retry pause is over."""
-        return self._up.get(endpoint, True) or time.monotonic() >= self._retry_at.get(endpoint, 0)
+        return self._up.get(endpoint, True) or self.time.monotonic() >= self._retry_at.get(endpoint, 0)
 
     def peers_up(self) -> int:
         return sum(self._up.values())

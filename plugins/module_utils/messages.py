@@ -430,10 +430,33 @@ def peer_heartbeat(message, field_name: str = "heartbeat") -> tuple:
     return message.cluster, message.sent_ms, message.version, tuple(message.features)
 
 
+# What peer_heartbeat found good before: a fleet's listeners say a handful of (version,
+# features) and have one name each, and every push and digest carries a table of them. Checked
+# once each, a table of a thousand entries is read in a tenth of the time (bench_simulation.py).
+_GOOD_NAMES, _GOOD_WORDS = set(), set()
+_GOOD_KEPT = 100_000  # names remembered at most (then forgotten all at once, and learnt again)
+
+
 def peer_heartbeats(messages_in, field_name: str) -> tuple:
     """([(cluster, sent_ms, version, features)] that pass peer_heartbeat, [ValidationError per
     one that does not])."""
-    return _checked_each(peer_heartbeat, messages_in, field_name)
+    passed, refused, now_ms = [], [], wall_clock_ms()
+    for i, message in enumerate(messages_in):
+        cluster, sent_ms, version, features = message.cluster, message.sent_ms, message.version, tuple(message.features)
+        if cluster in _GOOD_NAMES and (version, features) in _GOOD_WORDS and 0 <= sent_ms <= now_ms + MAX_AHEAD_MS:
+            passed.append((cluster, sent_ms, version, features))
+            continue
+        try:
+            passed.append(peer_heartbeat(message, f"{field_name}[{i}]"))
+        except model.ValidationError as error:
+            refused.append(error)
+            continue
+        if len(_GOOD_NAMES) >= _GOOD_KEPT or len(_GOOD_WORDS) >= 1000:
+            _GOOD_NAMES.clear()
+            _GOOD_WORDS.clear()
+        _GOOD_NAMES.add(cluster)
+        _GOOD_WORDS.add((version, features))
+    return passed, refused
 
 
 def heartbeats_to_messages(entries) -> list:

@@ -169,55 +169,56 @@ try:
         b'PushRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12-\n\x07records\x18\x02 \x03'
         b'(\x0b2\x1c.multicluster.kube.v1.Record\x12\x10\n\x08relay_to\x18\x03 \x03'
         b'(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.He'
-        b'artbeat"5\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot'
-        b'_reached\x18\x02 \x03(\t"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05stamp'
-        b'\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07deleted\x18\x03'
-        b' \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_ms\x18\x02 '
-        b'\x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\rDiges'
-        b'tRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2'
-        b'\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_hashes'
-        b'\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.mu'
-        b'lticluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResponse\x12'
-        b'+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06'
-        b'wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_b'
-        b'uckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.'
-        b'kube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfrom_clu'
-        b'ster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03(\t\x123\n'
-        b'\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.Heartbe'
-        b'at"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06want'
-        b'ed\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_bucke'
-        b'ts\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kube'
-        b'.v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSP'
-        b'ECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALT'
-        b'HY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17'
-        b'\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNIN'
-        b'G\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCU'
-        b'ED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOM'
-        b'MITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04'
-        b'\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACT'
-        b'ION_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05'
-        b'Fleet\x12t\n\x11SetRegionReplicas\x12..multicluster.kube.v'
-        b'1.SetRegionReplicasRequest\x1a/.multicluster.kube.v'
-        b'1.SetRegionReplicasResponse\x12h\n\rDeleteService\x12*.m'
-        b'ulticluster.kube.v1.DeleteServiceRequest\x1a+.multi'
-        b'cluster.kube.v1.DeleteServiceResponse\x12n\n\x0fGetGlob'
-        b'alConfig\x12,.multicluster.kube.v1.GetGlobalConfigR'
-        b'equest\x1a-.multicluster.kube.v1.GetGlobalConfigRes'
-        b"ponse\x12\\\n\nPutCluster\x12'.multicluster.kube.v1.PutCl"
-        b'usterRequest\x1a%.multicluster.kube.v1.ClusterRespo'
-        b'nse\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1.Upda'
-        b'teClusterRequest\x1a%.multicluster.kube.v1.ClusterR'
-        b'esponse\x12b\n\rRemoveCluster\x12*.multicluster.kube.v1.'
-        b'RemoveClusterRequest\x1a%.multicluster.kube.v1.Clus'
-        b'terResponse\x12S\n\x06Health\x12#.multicluster.kube.v1.Hea'
-        b'lthRequest\x1a$.multicluster.kube.v1.HealthResponse'
-        b'\x12l\n\rChangeRollout\x12*.multicluster.kube.v1.ChangeR'
-        b'olloutRequest\x1a/.multicluster.kube.v1.SetRegionRe'
-        b'plicasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multicluster.k'
-        b'ube.v1.PushRequest\x1a".multicluster.kube.v1.PushRe'
-        b'sponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.DigestRe'
-        b'quest\x1a$.multicluster.kube.v1.DigestResponseb\x06pro'
-        b'to3'
+        b'artbeat"j\n\x0cPushResponse\x12\x10\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot'
+        b'_reached\x18\x02 \x03(\t\x123\n\nheartbeats\x18\x03 \x03(\x0b2\x1f.multicluste'
+        b'r.kube.v1.Heartbeat"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05'
+        b'stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07dele'
+        b'ted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_'
+        b'ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\r'
+        b'DigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02'
+        b' \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_h'
+        b'ashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b'
+        b'2\x1f.multicluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResp'
+        b'onse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Recor'
+        b'd\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differ'
+        b'ing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclu'
+        b'ster.kube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfro'
+        b'm_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03'
+        b'(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.He'
+        b'artbeat"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n'
+        b'\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_'
+        b'buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster'
+        b'.kube.v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE'
+        b'_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUN'
+        b'HEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEE'
+        b'D\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRET'
+        b'URNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07'
+        b'RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r'
+        b'\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05RE'
+        b'ADY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOU'
+        b'T_ACTION_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x02'
+        b'2\xc0\x06\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicluster.k'
+        b'ube.v1.SetRegionReplicasRequest\x1a/.multicluster.k'
+        b'ube.v1.SetRegionReplicasResponse\x12h\n\rDeleteServic'
+        b'e\x12*.multicluster.kube.v1.DeleteServiceRequest\x1a+.'
+        b'multicluster.kube.v1.DeleteServiceResponse\x12n\n\x0fGe'
+        b'tGlobalConfig\x12,.multicluster.kube.v1.GetGlobalCo'
+        b'nfigRequest\x1a-.multicluster.kube.v1.GetGlobalConf'
+        b"igResponse\x12\\\n\nPutCluster\x12'.multicluster.kube.v1."
+        b'PutClusterRequest\x1a%.multicluster.kube.v1.Cluster'
+        b'Response\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1'
+        b'.UpdateClusterRequest\x1a%.multicluster.kube.v1.Clu'
+        b'sterResponse\x12b\n\rRemoveCluster\x12*.multicluster.kub'
+        b'e.v1.RemoveClusterRequest\x1a%.multicluster.kube.v1'
+        b'.ClusterResponse\x12S\n\x06Health\x12#.multicluster.kube.v'
+        b'1.HealthRequest\x1a$.multicluster.kube.v1.HealthRes'
+        b'ponse\x12l\n\rChangeRollout\x12*.multicluster.kube.v1.Ch'
+        b'angeRolloutRequest\x1a/.multicluster.kube.v1.SetReg'
+        b'ionReplicasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multiclus'
+        b'ter.kube.v1.PushRequest\x1a".multicluster.kube.v1.P'
+        b'ushResponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.Dig'
+        b'estRequest\x1a$.multicluster.kube.v1.DigestResponse'
+        b'b\x06proto3'
     )
 
     _globals = globals()
@@ -237,12 +238,12 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 7696
-        _globals['_REASONCODE']._serialized_end = 7924
-        _globals['_WAITFOR']._serialized_start = 7926
-        _globals['_WAITFOR']._serialized_end = 8032
-        _globals['_ROLLOUTACTION']._serialized_start = 8034
-        _globals['_ROLLOUTACTION']._serialized_end = 8107
+        _globals['_REASONCODE']._serialized_start = 7749
+        _globals['_REASONCODE']._serialized_end = 7977
+        _globals['_WAITFOR']._serialized_start = 7979
+        _globals['_WAITFOR']._serialized_end = 8085
+        _globals['_ROLLOUTACTION']._serialized_start = 8087
+        _globals['_ROLLOUTACTION']._serialized_end = 8160
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -336,23 +337,23 @@ try:
         _globals['_PUSHREQUEST']._serialized_start = 6670
         _globals['_PUSHREQUEST']._serialized_end = 6823
         _globals['_PUSHRESPONSE']._serialized_start = 6825
-        _globals['_PUSHRESPONSE']._serialized_end = 6878
-        _globals['_KEYSTAMP']._serialized_start = 6880
-        _globals['_KEYSTAMP']._serialized_end = 6964
-        _globals['_HEARTBEAT']._serialized_start = 6966
-        _globals['_HEARTBEAT']._serialized_end = 7046
-        _globals['_DIGESTREQUEST']._serialized_start = 7049
-        _globals['_DIGESTREQUEST']._serialized_end = 7228
-        _globals['_DIGESTRESPONSE']._serialized_start = 7231
-        _globals['_DIGESTRESPONSE']._serialized_end = 7409
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 7411
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 7538
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 7541
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7693
-        _globals['_FLEET']._serialized_start = 8110
-        _globals['_FLEET']._serialized_end = 8942
-        _globals['_PEER']._serialized_start = 8945
-        _globals['_PEER']._serialized_end = 9115
+        _globals['_PUSHRESPONSE']._serialized_end = 6931
+        _globals['_KEYSTAMP']._serialized_start = 6933
+        _globals['_KEYSTAMP']._serialized_end = 7017
+        _globals['_HEARTBEAT']._serialized_start = 7019
+        _globals['_HEARTBEAT']._serialized_end = 7099
+        _globals['_DIGESTREQUEST']._serialized_start = 7102
+        _globals['_DIGESTREQUEST']._serialized_end = 7281
+        _globals['_DIGESTRESPONSE']._serialized_start = 7284
+        _globals['_DIGESTRESPONSE']._serialized_end = 7462
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 7464
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 7591
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 7594
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7746
+        _globals['_FLEET']._serialized_start = 8163
+        _globals['_FLEET']._serialized_end = 8995
+        _globals['_PEER']._serialized_start = 8998
+        _globals['_PEER']._serialized_end = 9168
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False
