@@ -94,7 +94,9 @@ chaos: venv kube-bins
 # plots in docs/performance/. The scheduler's speed-up over the seed's algorithm is the last line.
 # bench_scale.py needs root (network namespaces); on 2 cores its 100-listener partition phase
 # overloads the machine (docs/performance.md): `bench_scale.py 20 300` is the quick form.
-# bench_idle.py (not run here) shows what a resting fleet costs, with any setting changed.
+# bench_idle.py: what each member of 10, 30 and 100 resting listeners costs, in CPU-seconds
+# and calls; bench_simulation.py: the protocol at 100 to 1,000 members on simulated time
+# (`--full` adds the 10,000-write partition).
 bench: venv kube-bins
 	$(PY) bench/bench_propagation.py
 	$(PY) bench/bench_ansible.py
@@ -103,6 +105,8 @@ bench: venv kube-bins
 	$(PY) bench/bench_rollout.py
 	$(PY) bench/bench_call_cost.py
 	$(PY) bench/bench_memory.py
+	$(PY) bench/bench_idle.py
+	$(PY) bench/bench_simulation.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_scheduler.py
 

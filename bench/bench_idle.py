@@ -1,45 +1,117 @@
-"""What a resting fleet costs: N listeners on loopback (one lab apiserver, which they do not
-manage unless --kube), nothing written; each listener's CPU over a window, and the lab's
-(its apiserver serves the reconcilers' reads).
+"""What a resting fleet costs each member as the fleet grows: 10, 30 and 100 real listeners on
+loopback, all in one region (the case where heartbeats grew with the square of the fleet),
+with the listener's default timing, managing no Kubernetes; then a few writes.
 
-Settings default to those of bench_scale.py and may be overridden to see what each activity
-costs, e.g. heartbeats off:  bench_idle.py 100 heartbeat_interval=600 failure_timeout=1200
+For each size, in one run: each listener's CPU-seconds per second (user + system, from /proc),
+the calls and bytes each sends to peers per second at rest (its metrics endpoint:
+multicluster_peer_calls_total, multicluster_peer_bytes_total), and the calls and bytes a
+write costs the whole fleet until every listener holds it. Baseline in the same run: the same
+fleets with every beat pushed to the whole region (heartbeat_fanout=1000, the rule before).
+The ratios of the largest fleet's per-member figures to the smallest's are the last lines.
 
-Usage: bench_idle.py [LISTENERS] [--kube] [setting=value ...]
+Usage: bench_idle.py [SIZE ...] [--no-baseline] [setting=value ...]   (sizes: 10 30 100)
 """
 from __future__ import annotations
 
 import sys
 import tempfile
+import time
+import urllib.request
 
 import common
 
+from ansible_collections.multicluster.kube.plugins.module_utils.model import ServiceSpec
+
+from lab import processes
 from lab.cluster import Lab
 from lab.listeners import ListenerFleet, Member
 from lab.topology import ClusterSpec, NodeShape, Topology
 
-WINDOW = 20.0
+SETTLE, WINDOW, WRITES = 20.0, 20.0, 20
+
+
+def traffic(fleet, name) -> tuple:
+    """(calls, bytes sent) the listener has made to peers so far, from its metrics."""
+    url = f"http://{fleet.members[name].client_host}:{fleet.metrics_ports[name]}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    calls = sent = 0.0
+    for line in lines:
+        if line.startswith("multicluster_peer_calls_total{"):
+            calls += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("multicluster_peer_bytes_total{") and 'direction="out"' in line:
+            sent += float(line.rsplit(" ", 1)[1])
+    return calls, sent
+
+
+def fleet_traffic(fleet) -> tuple:
+    totals = [traffic(fleet, n) for n in fleet.names]
+    return sum(c for c, _b in totals), sum(b for _c, b in totals)
+
+
+def measure(lab, tmp, size: int, settings: dict) -> dict:
+    members = [Member(f"c{i:03d}", "r0", "api") for i in range(size)]
+    fleet = ListenerFleet(lab, f"{tmp}/listeners-{size}-{settings.get('heartbeat_fanout', 8)}", members=members,
+                          settings=settings, manage_kubernetes=False)
+    try:
+        fleet.start_all(batch=10, timeout=600)
+        time.sleep(SETTLE)
+        cpu_before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
+        calls_before, sent_before = fleet_traffic(fleet)
+        machine_before, started = processes.machine_cpu_seconds(), time.monotonic()
+        time.sleep(WINDOW)
+        calls, sent = fleet_traffic(fleet)
+        elapsed = time.monotonic() - started
+        cpu = sorted(processes.cpu_seconds(p) - cpu_before[n] for n, p in fleet.pids.items())
+        busy, total = common.machine_seconds_since(machine_before)
+        rest_calls, rest_sent = (calls - calls_before) / elapsed, (sent - sent_before) / elapsed
+        # writes: what the fleet sent while they went round, less what it sends at rest meanwhile
+        began, (calls_before, sent_before) = time.monotonic(), fleet_traffic(fleet)
+        with fleet.client(fleet.names[0]) as client:
+            for i in range(WRITES):
+                client.set_region_replicas(ServiceSpec("r0", f"idle-{i}", 1))
+        time.sleep(3)  # every listener has them: propagation takes well under a second
+        calls, sent = fleet_traffic(fleet)
+        took = time.monotonic() - began
+        return {"listeners": size, "heartbeat_fanout": settings.get("heartbeat_fanout", 8),
+                "cpu_per_listener_percent_median": round(100 * common.percentile(cpu, 50) / elapsed, 2),
+                "cpu_per_listener_percent_max": round(100 * cpu[-1] / elapsed, 2),
+                "fleet_cpu_seconds_per_second": round(sum(cpu) / elapsed, 2),
+                "machine_busy_percent": round(100 * busy / total),
+                "calls_per_member_per_s": round(rest_calls / size, 2),
+                "bytes_per_member_per_s": round(rest_sent / size),
+                "calls_per_write": round((calls - calls_before - rest_calls * took) / WRITES, 1),
+                "bytes_per_write": round((sent - sent_before - rest_sent * took) / WRITES)}
+    finally:
+        fleet.stop_all()
 
 
 def main():
     args = sys.argv[1:]
-    listeners = int(args.pop(0)) if args and args[0].isdigit() else 100
-    kube = "--kube" in args
-    settings = {**common.SCALE_SETTINGS, **dict(a.split("=", 1) for a in args if "=" in a)}
-    topology = Topology((ClusterSpec("api", "sim"),), NodeShape(count=4))
+    sizes = [int(a) for a in args if a.isdigit()] or [10, 30, 100]
+    settings = dict(a.split("=", 1) for a in args if "=" in a)
+    runs = [dict(settings)] + ([] if "--no-baseline" in args else [{**settings, "heartbeat_fanout": 1000}])
+    topology = Topology((ClusterSpec("api", "sim"),), NodeShape(count=1))
+    results = []
     with tempfile.TemporaryDirectory() as tmp, Lab(f"{tmp}/lab", topology) as lab:
-        members = [Member(f"c{i:03d}", f"r{i % 10}", "api", deployment_namespace=f"sim-c{i:03d}")
-                   for i in range(listeners)]
-        fleet = ListenerFleet(lab, f"{tmp}/listeners", members=members, settings=settings, manage_kubernetes=kube)
-        try:
-            fleet.start_all(batch=10, timeout=600)
-            cpu, lab_cpu, machine_busy = common.cpu_at_rest(fleet, lab.pids(), window=WINDOW)
-        finally:
-            fleet.stop_all()
-    print(f"idle: {listeners} listeners (kubernetes {'managed' if kube else 'not managed'}), {settings}: "
-          f"each uses {common.percentile(cpu, 50):.2f}% of a core (median), {cpu[-1]:.2f}% at most, "
-          f"{sum(cpu):.0f}% in all; the lab's apiserver, etcd and controllers {lab_cpu:.0f}% meanwhile; "
-          f"the machine {machine_busy:.0f}% busy")
+        for size in sizes:
+            for run in runs:
+                row = measure(lab, tmp, size, run)
+                results.append(row)
+                print(f"idle: {size} listeners in one region, heartbeat_fanout {row['heartbeat_fanout']}: each "
+                      f"{row['cpu_per_listener_percent_median']} % of a core (median, max "
+                      f"{row['cpu_per_listener_percent_max']} %), the fleet {row['fleet_cpu_seconds_per_second']} "
+                      f"CPU-s/s, the machine {row['machine_busy_percent']} % busy; each sends "
+                      f"{row['calls_per_member_per_s']} calls and {row['bytes_per_member_per_s'] / 1000:.1f} kB a "
+                      f"second; a write costs the fleet {row['calls_per_write']} calls and "
+                      f"{row['bytes_per_write'] / 1000:.1f} kB")
+    common.save("idle", {"sizes": sizes, "settings": settings, "results": results})
+    for fanout in sorted({r["heartbeat_fanout"] for r in results}):
+        rows = {r["listeners"]: r for r in results if r["heartbeat_fanout"] == fanout}
+        small, large = rows[min(rows)], rows[max(rows)]
+        print(f"idle: heartbeat_fanout {fanout}: per member at {max(rows)} / at {min(rows)} listeners: CPU "
+              f"{large['cpu_per_listener_percent_median'] / small['cpu_per_listener_percent_median']:.2f}x, calls "
+              f"{large['calls_per_member_per_s'] / small['calls_per_member_per_s']:.2f}x (goal: at most 1.5x)")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Hybri
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record
 
 from ansible_collections.multicluster.kube.listener.features import Features, advertised
-from ansible_collections.multicluster.kube.listener.health import Beacon, Health
+from ansible_collections.multicluster.kube.listener.health import HEARTBEAT_FANOUT, Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.memory_transport import MemoryNetwork, MemoryTransport
 from ansible_collections.multicluster.kube.listener.metrics import Metrics
@@ -130,6 +130,7 @@ class Settings:
     anti_entropy_interval: float = 1.0
     anti_entropy_fanout: int = 3
     peer_timeout: float = 2.0
+    heartbeat_fanout: int = HEARTBEAT_FANOUT  # a listener's; a large number: a beat to the whole region
     latency: float = 0.020
     loss: float = 0.0
 
@@ -169,7 +170,7 @@ class Simulation:
         writer = Writer(region, clock, replica, replication, Features(replica, heartbeats))
         member = Member(name, region, replica, heartbeats, replication, writer,
                         Health(replica, heartbeats, s.failure_timeout, s.hold_down),
-                        Beacon(region, heartbeats, replication, s.heartbeat_interval, s.failure_timeout),
+                        Beacon(region, heartbeats, replication, s.heartbeat_interval, s.failure_timeout, s.heartbeat_fanout),
                         AntiEntropyPace(s.anti_entropy_interval, s.failure_timeout))
         replica.subscribe(lambda records, m=name: self._arrived(m, records))
         return member

@@ -55,6 +55,10 @@ class Timing:
     hold_down: float = 10.0             # how long a returning cluster must stay healthy first
     anti_entropy_interval: float = 1.0  # digest rounds that repair what pushes missed
     anti_entropy_fanout: int = 3        # peers per round
+    # Peers of the region each beat is pushed to (all of them in a region of up to 9); the
+    # rest hear it from them. More: a large region notices a failure a little sooner, at more
+    # calls per member (listener/health.py, bench/bench_simulation.py).
+    heartbeat_fanout: int = 8
     resync_interval: float = 5.0        # a reconcile pass at least this often, changed or not
     peer_timeout: float = 2.0           # deadline of a call to a peer
     tombstone_ttl: float = 3600.0       # seconds a delete is remembered at least (then until all members hold it)

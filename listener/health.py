@@ -7,6 +7,8 @@ region is its healthy cluster with the lowest name, a rule every survivor comput
 """
 from __future__ import annotations
 
+from ansible_collections.multicluster.kube.listener.config import Timing
+
 
 def heartbeat_push_gap(heartbeat_interval: float, failure_timeout: float) -> float:
     """Seconds a beat waits after the last push of the heartbeat table to the region: none with
@@ -18,13 +20,13 @@ def heartbeat_push_gap(heartbeat_interval: float, failure_timeout: float) -> flo
     return (beats - 0.5) * heartbeat_interval  # half a beat early: beats are not evenly spaced
 
 
-# A beat is pushed to at most this many peers of the region: to each of them in a region of up
-# to HEARTBEAT_FANOUT + 1 members, as before; in a larger one to that many in turn, and the rest
-# hear it from them (each push carries the whole table, and its answer what the pusher lacked).
-# So a member's resting calls do not grow with its region (a region of N pushing to all made
-# N×(N−1) calls a beat), at the cost of a second or two more before a large region notices a
-# failure (bench/bench_simulation.py measures both).
-HEARTBEAT_FANOUT = 8
+# A beat is pushed to at most this many peers of the region (setting heartbeat_fanout): to each
+# of them in a region of up to HEARTBEAT_FANOUT + 1 members, as before; in a larger one to that
+# many in turn, and the rest hear it from them (each push carries the region's beats, and its
+# answer what the pusher lacked). So a member's resting calls do not grow with its region (a
+# region of N pushing to all made N×(N−1) calls a beat); a large region hears a beat a gossip
+# round or two later (bench/bench_simulation.py measures both).
+HEARTBEAT_FANOUT = Timing.heartbeat_fanout
 
 
 class Beacon:
@@ -33,8 +35,10 @@ class Beacon:
     rest of the region, and other regions, hear it by gossip. The first beat after a while
     without any (a start, an apiserver back) is pushed at once."""
 
-    def __init__(self, region: str, heartbeats, replication, heartbeat_interval: float, failure_timeout: float):
+    def __init__(self, region: str, heartbeats, replication, heartbeat_interval: float, failure_timeout: float,
+                 fanout: int = HEARTBEAT_FANOUT):
         self._region, self._heartbeats, self._replication = region, heartbeats, replication
+        self._fanout = fanout
         self._gap = heartbeat_push_gap(heartbeat_interval, failure_timeout)
         self._pushed_at = None  # monotonic time of the last push to the region
 
@@ -43,7 +47,7 @@ class Beacon:
         now = self._heartbeats.time.monotonic()
         if self._pushed_at is None or now - self._pushed_at >= self._gap:
             self._pushed_at = now
-            self._replication.push_heartbeats(self._replication.gossip_targets(self._region, HEARTBEAT_FANOUT))
+            self._replication.push_heartbeats(self._replication.gossip_targets(self._region, self._fanout))
 
 
 class Health:

@@ -122,7 +122,7 @@ class Listener:
         self.writer = Writer(self.region, self.clock, self.replica, self.replication, self.features)
         self.health = Health(self.replica, self.heartbeats, timing.failure_timeout, timing.hold_down)
         self.beacon = Beacon(self.region, self.heartbeats, self.replication, timing.heartbeat_interval,
-                             timing.failure_timeout)
+                             timing.failure_timeout, timing.heartbeat_fanout)
         self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.features,
                                        self.writer.write, self.metrics)
         self.stopping = threading.Event()

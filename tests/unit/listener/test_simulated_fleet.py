@@ -40,6 +40,9 @@ def test_a_members_resting_calls_do_not_grow_with_its_region():
     # a beat to HEARTBEAT_FANOUT peers (8), anti-entropy with anti_entropy_fanout (3) at most
     # once a second (less while its rounds find nothing new)
     assert small <= 11 and large <= 11 and large == pytest.approx(small, rel=0.15), (small, large)
+    # the rule before: a beat to every peer of the region
+    to_all = resting_calls_per_member_per_second(Simulation(40, 1, Settings(heartbeat_fanout=10 ** 6)), 3.0, 1.0)
+    assert to_all > 3 * small, (to_all, small)
 
 
 def test_a_crashed_member_is_seen_dead_by_its_whole_region_and_no_live_member_ever_is():
