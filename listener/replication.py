@@ -96,8 +96,8 @@ class Replication:
         # its thread until the deadline: enough threads that those never starve the others.
         # A simulation gives an executor of its own, and `later` for work that must not run
         # inside the call that asks for it (lab/simulation.py).
-        self._pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=PUSH_THREADS,
-                                                                        thread_name_prefix="push")
+        self._pool = executor or concurrent.futures.ThreadPoolExecutor(
+            max_workers=PUSH_THREADS, thread_name_prefix="push")
         self._later = later or self._pool.submit
         self._random = rng or random.Random()
         self._gossip_order, self._gossip_turn = [], 0
