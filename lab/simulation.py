@@ -33,8 +33,9 @@ import random
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record
 
+from ansible_collections.multicluster.kube.listener.config import Timing
 from ansible_collections.multicluster.kube.listener.features import Features, advertised
-from ansible_collections.multicluster.kube.listener.health import HEARTBEAT_FANOUT, Beacon, Health
+from ansible_collections.multicluster.kube.listener.health import Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.memory_transport import MemoryNetwork, MemoryTransport
 from ansible_collections.multicluster.kube.listener.metrics import Metrics
@@ -123,14 +124,15 @@ class Member:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """The listener's timing settings (listener/config.py), and the simulated network's."""
-    heartbeat_interval: float = 1.0
-    failure_timeout: float = 5.0
-    hold_down: float = 10.0
-    anti_entropy_interval: float = 1.0
-    anti_entropy_fanout: int = 3
-    peer_timeout: float = 2.0
-    heartbeat_fanout: int = HEARTBEAT_FANOUT  # a listener's; a large number: a beat to the whole region
+    """The listener's timing settings (their defaults are listener/config.py's), and the
+    simulated network's."""
+    heartbeat_interval: float = Timing.heartbeat_interval
+    failure_timeout: float = Timing.failure_timeout
+    hold_down: float = Timing.hold_down
+    anti_entropy_interval: float = Timing.anti_entropy_interval
+    anti_entropy_fanout: int = Timing.anti_entropy_fanout
+    peer_timeout: float = Timing.peer_timeout
+    heartbeat_fanout: int = Timing.heartbeat_fanout  # a large number: a beat to the whole region
     latency: float = 0.020
     loss: float = 0.0
 
@@ -247,8 +249,7 @@ class Simulation:
         return all(all(n in self.arrivals(r) for n in live) for r in records)
 
     def calls(self) -> int:
-        return sum(sum(n for (_method, what), n in m.replication.transport.traffic.items() if what == "calls")
-                   for m in self.members.values())
+        return sum(n for (_method, what), n in self.traffic().items() if what == "calls")
 
     def traffic(self) -> dict:
         """{(method, "calls" | "bytes_out" | "bytes_in"): count} over every member."""
