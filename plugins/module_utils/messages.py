@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import weakref
 
 from ansible_collections.multicluster.kube.plugins.module_utils import model
 from ansible_collections.multicluster.kube.plugins.module_utils.fit import NodeRoom
@@ -356,13 +357,25 @@ def record_bytes(record: model.Record) -> bytes:
     return record.raw or record_to_message(record).SerializeToString()
 
 
+# Records decoded from these very bytes and still held somewhere in this process. A record
+# comes again and again (a push, then a relay's copy, then several peers' after a partition
+# heals): it is decoded and checked once; and the members of a simulated fleet, all in one
+# process, share one copy of each record (Record is immutable) instead of a thousand.
+_DECODED = weakref.WeakValueDictionary()
+
+
 def record_from_bytes(raw: bytes) -> model.Record:
     """A record from its encoding (the store's, a peer's), checked, keeping `raw` as it is."""
+    record = _DECODED.get(raw)
+    if record is not None:
+        return record
     try:
         message = pb.Record.FromString(raw)
     except DecodeError:
         raise model.ValidationError("record", "must be a Record encoded as protobuf", f"{len(raw)} bytes") from None
-    return dataclasses.replace(record_from_message(message), raw=raw)
+    record = dataclasses.replace(record_from_message(message), raw=raw)
+    _DECODED[raw] = record
+    return record
 
 
 def record_from_message(message) -> model.Record:

@@ -138,6 +138,19 @@ def test_a_peer_stamp_far_ahead_of_our_clock_is_refused():
         physical_ms=now + MAX_AHEAD_MS + 1, origin="a")), now_ms=now) == "records[0].stamp.physical_ms"
 
 
+def test_the_same_bytes_are_decoded_once_and_still_checked_every_time():
+    now = 1_800_000_000_000
+    wire = messages.record_to_message(
+        Record("cluster/a", Stamp(now + MAX_AHEAD_MS + 1, 0, "a"), "", Cluster(name="a", region="us"))).SerializeToString()
+    first = messages.peer_record(wire, "records[0]", now_ms=now + 1)
+    assert messages.peer_record(bytes(wire), "records[0]", now_ms=now + 1) is first  # one copy, shared
+    # decoded before, yet a stamp too far ahead of the clock is refused as the first time
+    assert refusal(bytes(wire), now_ms=now) == "records[0].stamp.physical_ms"
+    broken = wire[:-3]
+    for _ in range(2):  # what fails to decode is refused every time, never remembered
+        assert refusal(broken) is not None
+
+
 def test_cluster_weight_defaults_to_one_on_the_wire():
     assert messages.cluster_from_message(fleet_pb2.ClusterSpec(name="a", region="us")).weight == 1
 
