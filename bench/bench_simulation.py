@@ -16,7 +16,7 @@ Usage: bench_simulation.py [--full | --partition MEMBERS WRITES]
   and 300 members;
   --full: also 10,000 partition writes at 100 members and 1,000 at 1,000 members;
   --partition: only the partition, at that size with that many writes (10,000 writes at 1,000
-  members hold 10 million records in one process: about an hour and tens of GB).
+  members: 10 million records held in one process, 26 minutes and 4.2 GB on 2026-12-05).
 Figures are simulated seconds and messages: what the protocol needs, whatever the machine.
 The real-time cost of running the simulation is printed too, as a guide only.
 """
@@ -114,8 +114,10 @@ def partition(size: int, writes: int, settings: Settings) -> dict:
 def main():
     full = "--full" in sys.argv
     if "--partition" in sys.argv:
-        at = sys.argv.index("--partition")
-        size, writes = int(sys.argv[at + 1]), int(sys.argv[at + 2])
+        numbers = sys.argv[sys.argv.index("--partition") + 1:][:2]
+        if len(numbers) != 2 or not all(n.isdigit() and int(n) > 0 for n in numbers):
+            sys.exit(f"--partition: must be followed by MEMBERS and WRITES, two positive integers, not {numbers}")
+        size, writes = map(int, numbers)
         row = partition(size, writes, Settings())
         print(f"simulation: {size} members, a 50/50 partition with {row['records']} services written on both sides "
               f"({RECORDS_PER_WRITE} a write): every member holds them all {row['healed_all_s']} s after the heal "

@@ -143,9 +143,11 @@ def test_the_same_bytes_are_decoded_once_and_still_checked_every_time():
     wire = messages.record_to_message(
         Record("cluster/a", Stamp(now + MAX_AHEAD_MS + 1, 0, "a"), "", Cluster(name="a", region="us"))).SerializeToString()
     first = messages.peer_record(wire, "records[0]", now_ms=now + 1)
-    assert messages.peer_record(bytes(wire), "records[0]", now_ms=now + 1) is first  # one copy, shared
+    again = bytes(bytearray(wire))  # the same bytes, as another call would bring them
+    assert again is not wire
+    assert messages.peer_record(again, "records[0]", now_ms=now + 1) is first  # one copy, shared
     # decoded before, yet a stamp too far ahead of the clock is refused as the first time
-    assert refusal(bytes(wire), now_ms=now) == "records[0].stamp.physical_ms"
+    assert refusal(again, now_ms=now) == "records[0].stamp.physical_ms"
     broken = wire[:-3]
     # what fails to decode is refused every time, never remembered
     assert refusal(broken) is not None and refusal(broken) is not None
