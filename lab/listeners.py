@@ -159,6 +159,19 @@ class ListenerFleet:
                         raise RuntimeError(f"listener {name} did not learn every cluster in {timeout:.0f}s")
                     time.sleep(0.1)
 
+    def wait_features(self, timeout: float = 30.0) -> None:
+        """Until no listener holds a feature back: each has heard every member's version in
+        its heartbeats. Until then a listener writes as for an older fleet (no history, say),
+        which a test of a newer feature must not mistake for a defect."""
+        deadline = time.monotonic() + timeout
+        for name in self.names:
+            with self.client(name) as client:
+                while client.view().held_back:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"listener {name} still holds back {sorted(client.view().held_back)} "
+                                           f"after {timeout:.0f}s")
+                    time.sleep(0.1)
+
     def wait_serving(self, name: str, timeout: float = 30.0) -> None:
         from ansible_collections.multicluster.kube.plugins.module_utils.client import FleetError
         deadline = time.monotonic() + timeout

@@ -90,4 +90,5 @@ def listeners(lab, tmp_path_factory):
     from lab.listeners import ListenerFleet
 
     with ListenerFleet(lab, tmp_path_factory.mktemp("listeners")) as fleet:
+        fleet.wait_features()
         yield fleet

@@ -16,6 +16,7 @@ US, EU = ("us-east", "us-west"), ("eu-central", "eu-west")
 
 def test_both_sides_of_a_partition_accept_writes_and_converge_within_5s_of_healing(lab, tmp_path):
     with ListenerFleet(lab, tmp_path / "partitioned", manage_kubernetes=False, proxies=True) as fleet:
+        fleet.wait_features()  # else a listener that has not heard the others yet writes no history
         fleet.partition(US, EU)
         acks = []
         with fleet.client("us-east") as c:

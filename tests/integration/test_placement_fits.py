@@ -32,7 +32,7 @@ def fleet(tmp_path_factory):
             apis = {c: config.new_client_from_config(config_file=str(lab.kubeconfig), context=c) for c in CLUSTERS}
             wait_for(lambda: all(room_of(listeners, c) for c in CLUSTERS), 30,
                      what="both clusters to report their room")
-            wait_for(lambda: not held_back(listeners), 20, what="every listener to hear every member's version")
+            listeners.wait_features(20)
             yield listeners, apis
             for api in apis.values():
                 api.close()
@@ -43,15 +43,6 @@ def room_of(listeners, cluster):
     with listeners.client(cluster) as c:
         [status] = [r.value for r in c.records([f"status/{cluster}"])[0]] or [None]
     return status.room if status is not None else None
-
-
-def held_back(listeners):
-    """What any listener still holds back (until each has heard every member's version)."""
-    for cluster in CLUSTERS:
-        with listeners.client(cluster) as c:
-            if c.view().held_back:
-                return True
-    return False
 
 
 def cpu_service(name, replicas, division="weighted"):

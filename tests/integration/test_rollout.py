@@ -37,19 +37,11 @@ def fleet(tmp_path_factory):
                    for component, pid in c.pids.items()]
         with ListenerFleet(lab, tmp_path_factory.mktemp("rollout-listeners")) as listeners:
             apis = {c: config.new_client_from_config(config_file=str(lab.kubeconfig), context=c) for c in CLUSTERS}
-            wait_for(lambda: not held_back(listeners), 20, what="every listener to hear every member's version")
+            listeners.wait_features(20)
             yield lab, listeners, apis
             for api in apis.values():
                 api.close()
     assert not [pid for pid, binary in started if processes.is_ours(pid, binary)], "lab processes left running"
-
-
-def held_back(listeners):
-    for cluster in CLUSTERS:
-        with listeners.client(cluster) as c:
-            if c.view().held_back:
-                return True
-    return False
 
 
 def web(name, replicas=6, image="registry.example.com/web:1", node_selector=None, **strategy):
