@@ -31,49 +31,56 @@ class Heartbeats:
         self._sent = {}  # cluster -> the newest heartbeat (its clock, ms) that reached us
         self._heard = {}  # cluster -> monotonic time that entry last grew
         self._about = {cluster: (0, version, tuple(sorted(features)))}  # cluster -> (sent_ms, version, features)
+        # cluster -> (cluster, sent_ms, version, features) as we pass it on: kept as it changes,
+        # since every call passes on most of the table and few entries change between calls
+        self._passed_on = {}
         self._lock = threading.Lock()
 
     def beat(self) -> None:
         """This cluster is alive now."""
         with self._lock:
             sent_ms = max(self.time.wall_ms(), self._sent.get(self.cluster, -1) + 1)
-            self._grow(self.cluster, sent_ms, self.time.monotonic())
+            self._sent[self.cluster], self._heard[self.cluster] = sent_ms, self.time.monotonic()
             self._about[self.cluster] = (sent_ms, *self._about[self.cluster][1:])
+            self._passed_on[self.cluster] = (self.cluster, sent_ms, *self._about[self.cluster][1:])
 
     def observe(self, beats, sender: str = "") -> int:
         """Take a peer's table [(cluster, sent_ms[, version, features])], sent by cluster
         `sender`; returns how many entries grew. Our own entry is ours alone to grow."""
         grown, now = 0, self.time.monotonic()
         with self._lock:
+            sent, about, passed_on = self._sent, self._about, self._passed_on
             for beat in beats:
                 cluster, sent_ms = beat[0], beat[1]
-                version, features = (beat[2], tuple(beat[3])) if len(beat) > 2 else ("", ())
-                if cluster == self.cluster:
-                    continue
-                if sent_ms > self._sent.get(cluster, -1):
-                    self._grow(cluster, sent_ms, now)
+                if cluster == self.cluster or (passed_on.get(cluster) == beat and cluster != sender):
+                    continue  # ours, or what we pass on already (most of a peer's table): no news
+                changed = sent_ms > sent.get(cluster, -1)
+                if changed:
+                    sent[cluster], self._heard[cluster] = sent_ms, now
                     grown += 1
-                if (version or cluster == sender) and sent_ms >= self._about.get(cluster, (-1,))[0]:
-                    self._about[cluster] = (sent_ms, version, features)
+                version, features = (beat[2], tuple(beat[3])) if len(beat) > 2 else ("", ())
+                held = about.get(cluster)
+                if (version or cluster == sender) and (held is None or sent_ms > held[0] or (
+                        sent_ms == held[0] and held[1:] != (version, features))):
+                    about[cluster] = (sent_ms, version, features)
+                    changed = True
+                if changed:
+                    passed_on[cluster] = (cluster, sent[cluster], *self._said_at(cluster, sent[cluster]))
         return grown
-
-    def _grow(self, cluster, sent_ms, now) -> None:
-        self._sent[cluster] = sent_ms
-        self._heard[cluster] = now
 
     def table(self, newer_than=()) -> list:
         """[(cluster, sent_ms)]: every entry, or only those newer than in `newer_than`."""
         return [entry[:2] for entry in self.entries(newer_than)]
 
     def entries(self, newer_than=(), only=None) -> list:
-        """[(cluster, sent_ms, version, features)] to pass on: every entry (of the clusters in
-        `only`, when given), or only those newer than in `newer_than` (a peer's entries);
-        version "" where none was heard."""
+        """[(cluster, sent_ms, version, features)] to pass on, by cluster: every entry (of the
+        clusters in `only`, when given), or only those newer than in `newer_than` (a peer's
+        entries); version "" where none was heard with that beat."""
         theirs = {entry[0]: entry[1] for entry in newer_than}
         with self._lock:
-            sent = self._sent
-            chosen = sorted(sent.items()) if only is None else sorted((c, sent[c]) for c in only if c in sent)
-            return [(c, ms, *self._said_at(c, ms)) for c, ms in chosen if ms > theirs.get(c, -1)]
+            passed_on = self._passed_on
+            chosen = passed_on.values() if only is None else [passed_on[c] for c in only if c in passed_on]
+            return sorted(entry for entry in chosen if entry[1] > theirs.get(entry[0], -1)) if theirs else sorted(chosen)
 
     def _said_at(self, cluster, sent_ms) -> tuple:
         """(version, features) said with the beat of `sent_ms`, or ("", ()) if not with that one."""

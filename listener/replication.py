@@ -11,10 +11,11 @@ holds them. Both sides of each exchange are here: the calls it makes (through th
 listener/transport.py) and the answers it gives (handle, which the Peer service and the
 in-memory transport call), so tests run the real protocol over an in-memory network.
 
-Records travel as their author encoded them (Record.raw; PushRequestWire and
-DigestResponseWire in fleet.proto): a listener stores, relays and answers with the bytes it
-received, so fields that only newer listeners know are never stripped on the way, and one
-stamp never travels with two contents (docs/upgrading.md).
+Records travel as their author encoded them (Record.raw; the Wire messages of fleet.proto):
+a listener stores, relays and answers with the bytes it received, so fields that only newer
+listeners know are never stripped on the way, and one stamp never travels with two contents
+(docs/upgrading.md). Heartbeats travel encoded too, each entry read and written once
+(messages.peer_heartbeats, heartbeats_to_wire).
 """
 from __future__ import annotations
 
@@ -221,7 +222,7 @@ class Replication:
             accepted = False
             if self.transport.may_try(endpoint):
                 try:
-                    answer = _decode(pb.PushResponse, self.transport.call(endpoint, "Push", request.SerializeToString()))
+                    answer = _decode(pb.PushResponseWire, self.transport.call(endpoint, "Push", request.SerializeToString()))
                     not_reached = set(answer.not_reached)
                     accepted = True
                     if answer.heartbeats:  # what the peer knew newer than the table we sent
@@ -269,7 +270,7 @@ class Replication:
         then the records of the buckets that differ. Returns (records repaired, heartbeats
         that were news)."""
         try:
-            summary = self._digest(endpoint, pb.DigestRequest(
+            summary = self._digest(endpoint, pb.DigestRequestWire(
                 from_cluster=self.replica.cluster, bucket_hashes=self.replica.bucket_hashes(),
                 heartbeats=self._heartbeat_table()))
             news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
@@ -292,7 +293,7 @@ class Replication:
         """Step two of a digest exchange: keys and stamps of the differing buckets, as they are
         now; take what the peer holds newer, push it what it wants."""
         digest = self.replica.digest(buckets)
-        answer = self._digest(endpoint, pb.DigestRequest(from_cluster=self.replica.cluster, entries=digest,
+        answer = self._digest(endpoint, pb.DigestRequestWire(from_cluster=self.replica.cluster, entries=digest,
                                                          buckets=buckets))
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
@@ -316,7 +317,7 @@ class Replication:
         if method == "Push":
             return self.answer_push(_decode(pb.PushRequestWire, request)).SerializeToString()
         if method == "Digest":
-            return self.answer_digest(_decode(pb.DigestRequest, request)).SerializeToString()
+            return self.answer_digest(_decode(pb.DigestRequestWire, request)).SerializeToString()
         raise ValidationError("method", "must be Push or Digest", method)
 
     def answer_push(self, request):
@@ -340,7 +341,7 @@ class Replication:
         # A heartbeat push is answered with what we know newer (push-pull gossip): the pusher
         # catches up in the same call, so a large region hears a beat in fewer rounds.
         pulled = self._heartbeat_table(newer_than=beats, only={b[0] for b in beats}) if beats else ()
-        return pb.PushResponse(accepted=len(accepted), not_reached=not_reached, heartbeats=pulled)
+        return pb.PushResponseWire(accepted=len(accepted), not_reached=not_reached, heartbeats=pulled)
 
     def answer_digest(self, request):
         if request.bucket_hashes and not request.entries:  # step one
@@ -359,7 +360,7 @@ class Replication:
 
     # -- helpers ---------------------------------------------------------------------------
     def _heartbeat_table(self, newer_than=(), only=None) -> list:
-        return messages.heartbeats_to_messages(self.heartbeats.entries(newer_than, only))
+        return messages.heartbeats_to_wire(self.heartbeats.entries(newer_than, only))
 
     def _region_beats(self) -> list:
         """The heartbeats a beat pushes: of our region's members only (a push goes to our

@@ -428,10 +428,16 @@ MAX_FEATURES = 32  # features one listener may advertise
 
 def peer_heartbeat(message, field_name: str = "heartbeat") -> tuple:
     """(cluster, sent_ms, version, features) of a heartbeat another listener sent, checked."""
+    entry = _heartbeat_entry(message, field_name)
+    _check_not_ahead(f"{field_name}.sent_ms", entry[1])
+    return entry
+
+
+def _heartbeat_entry(message, field_name: str) -> tuple:
+    """What peer_heartbeat checks, but the moment: a heartbeat's own rules."""
     model.check_name(f"{field_name}.cluster", message.cluster)
     if message.sent_ms < 0:
         raise model.ValidationError(f"{field_name}.sent_ms", "must not be negative", message.sent_ms)
-    _check_not_ahead(f"{field_name}.sent_ms", message.sent_ms)
     if len(message.version) > MAX_VERSION or any(c.isspace() for c in message.version):
         raise model.ValidationError(f"{field_name}.version", f"must be at most {MAX_VERSION} characters without "
                                     "spaces", message.version)
@@ -443,39 +449,65 @@ def peer_heartbeat(message, field_name: str = "heartbeat") -> tuple:
     return message.cluster, message.sent_ms, message.version, tuple(message.features)
 
 
-# What peer_heartbeat found good before: a fleet's listeners say a handful of (version,
-# features) and have one name each, and every push and digest carries a table of them. Checked
-# once each, a table of a thousand entries is read in a tenth of the time (bench_simulation.py).
-_GOOD_NAMES, _GOOD_WORDS = set(), set()
-_GOOD_KEPT = 100_000  # names remembered at most (then forgotten all at once, and learnt again)
+# Heartbeats travel as the bytes of their Heartbeat messages (the Wire messages of fleet.proto),
+# and one entry (a cluster's beat, passed on) reaches a listener from several peers a second
+# and leaves in most of its calls: it is encoded once and decoded and checked once, not at
+# every call (a hundred-member region's table, read and written each call, was most of a
+# resting listener's own CPU). The check against our clock, which depends on the moment, still
+# runs every time. Each map is forgotten whole when full, and learnt again.
+_ENTRY_OF = {}  # encoded heartbeat -> (cluster, sent_ms, version, features), checked
+_ENCODING_OF = {}  # (cluster, sent_ms, version, features) -> its encoding
+_HEARTBEATS_KEPT = 20_000
 
 
-def peer_heartbeats(messages_in, field_name: str) -> tuple:
-    """([(cluster, sent_ms, version, features)] that pass peer_heartbeat, [ValidationError per
-    one that does not])."""
+def _remember(kept: dict, key, value):
+    if len(kept) >= _HEARTBEATS_KEPT:
+        kept.clear()
+    kept[key] = value
+    return value
+
+
+def peer_heartbeats(encoded, field_name: str) -> tuple:
+    """([(cluster, sent_ms, version, features)] of the encoded heartbeats that pass
+    peer_heartbeat, [ValidationError per one that does not])."""
     passed, refused, now_ms = [], [], wall_clock_ms()
-    for i, message in enumerate(messages_in):
-        cluster, sent_ms, version, features = message.cluster, message.sent_ms, message.version, tuple(message.features)
-        if cluster in _GOOD_NAMES and (version, features) in _GOOD_WORDS and 0 <= sent_ms <= now_ms + MAX_AHEAD_MS:
-            passed.append((cluster, sent_ms, version, features))
+    latest = now_ms + MAX_AHEAD_MS
+    for i, raw in enumerate(encoded):
+        entry = _ENTRY_OF.get(raw)
+        if entry is not None and entry[1] <= latest:  # most of them: read before, and not ahead of us
+            passed.append(entry)
             continue
         try:
-            passed.append(peer_heartbeat(message, f"{field_name}[{i}]"))
+            if entry is None:
+                entry = _remember(_ENTRY_OF, raw, _heartbeat_entry(_decoded_heartbeat(raw, f"{field_name}[{i}]"),
+                                                                    f"{field_name}[{i}]"))
+            _check_not_ahead(f"{field_name}[{i}].sent_ms", entry[1], now_ms)
         except model.ValidationError as error:
             refused.append(error)
             continue
-        if len(_GOOD_NAMES) >= _GOOD_KEPT or len(_GOOD_WORDS) >= 1000:
-            _GOOD_NAMES.clear()
-            _GOOD_WORDS.clear()
-        _GOOD_NAMES.add(cluster)
-        _GOOD_WORDS.add((version, features))
+        passed.append(entry)
     return passed, refused
 
 
-def heartbeats_to_messages(entries) -> list:
-    """Heartbeat messages from [(cluster, sent_ms, version, features)] (listener/heartbeats.py)."""
-    return [pb.Heartbeat(cluster=cluster, sent_ms=ms, version=version, features=features)
-            for cluster, ms, version, features in entries]
+def _decoded_heartbeat(raw: bytes, field_name: str):
+    try:
+        return pb.Heartbeat.FromString(raw)
+    except DecodeError:
+        raise model.ValidationError(field_name, "must be a Heartbeat encoded as protobuf", f"{len(raw)} bytes") from None
+
+
+def heartbeats_to_wire(entries) -> list:
+    """The encoding of each heartbeat (cluster, sent_ms, version, features) of
+    listener/heartbeats.py, as the Wire messages carry them."""
+    encoded = []
+    for entry in entries:
+        raw = _ENCODING_OF.get(entry)
+        if raw is None:
+            cluster, ms, version, features = entry
+            raw = _remember(_ENCODING_OF, entry, pb.Heartbeat(cluster=cluster, sent_ms=ms, version=version,
+                                                               features=features).SerializeToString())
+        encoded.append(raw)
+    return encoded
 
 
 def _checked_each(check, messages_in, field_name: str) -> tuple:

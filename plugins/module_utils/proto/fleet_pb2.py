@@ -182,43 +182,46 @@ try:
         b'onse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Recor'
         b'd\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differ'
         b'ing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclu'
-        b'ster.kube.v1.Heartbeat"\x7f\n\x0fPushRequestWire\x12\x14\n\x0cfro'
+        b'ster.kube.v1.Heartbeat"^\n\x0fPushRequestWire\x12\x14\n\x0cfro'
         b'm_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03'
-        b'(\t\x123\n\nheartbeats\x18\x04 \x03(\x0b2\x1f.multicluster.kube.v1.He'
-        b'artbeat"\x98\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n'
-        b'\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_'
-        b'buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster'
-        b'.kube.v1.Heartbeat*\xe4\x01\n\nReasonCode\x12\x1b\n\x17REASON_CODE'
-        b'_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUN'
-        b'HEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEE'
-        b'D\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRET'
-        b'URNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07'
-        b'RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r'
-        b'\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05RE'
-        b'ADY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRolloutAction\x12\x1e\n\x1aROLLOU'
-        b'T_ACTION_UNSPECIFIED\x10\x00\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x02'
-        b'2\xc0\x06\n\x05Fleet\x12t\n\x11SetRegionReplicas\x12..multicluster.k'
-        b'ube.v1.SetRegionReplicasRequest\x1a/.multicluster.k'
-        b'ube.v1.SetRegionReplicasResponse\x12h\n\rDeleteServic'
-        b'e\x12*.multicluster.kube.v1.DeleteServiceRequest\x1a+.'
-        b'multicluster.kube.v1.DeleteServiceResponse\x12n\n\x0fGe'
-        b'tGlobalConfig\x12,.multicluster.kube.v1.GetGlobalCo'
-        b'nfigRequest\x1a-.multicluster.kube.v1.GetGlobalConf'
-        b"igResponse\x12\\\n\nPutCluster\x12'.multicluster.kube.v1."
-        b'PutClusterRequest\x1a%.multicluster.kube.v1.Cluster'
-        b'Response\x12b\n\rUpdateCluster\x12*.multicluster.kube.v1'
-        b'.UpdateClusterRequest\x1a%.multicluster.kube.v1.Clu'
-        b'sterResponse\x12b\n\rRemoveCluster\x12*.multicluster.kub'
-        b'e.v1.RemoveClusterRequest\x1a%.multicluster.kube.v1'
-        b'.ClusterResponse\x12S\n\x06Health\x12#.multicluster.kube.v'
-        b'1.HealthRequest\x1a$.multicluster.kube.v1.HealthRes'
-        b'ponse\x12l\n\rChangeRollout\x12*.multicluster.kube.v1.Ch'
-        b'angeRolloutRequest\x1a/.multicluster.kube.v1.SetReg'
-        b'ionReplicasResponse2\xaa\x01\n\x04Peer\x12M\n\x04Push\x12!.multiclus'
-        b'ter.kube.v1.PushRequest\x1a".multicluster.kube.v1.P'
-        b'ushResponse\x12S\n\x06Digest\x12#.multicluster.kube.v1.Dig'
-        b'estRequest\x1a$.multicluster.kube.v1.DigestResponse'
-        b'b\x06proto3'
+        b'(\t\x12\x12\n\nheartbeats\x18\x04 \x03(\x0c"M\n\x10PushResponseWire\x12\x10\n\x08ac'
+        b'cepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t\x12\x12\n\nheartbeats\x18'
+        b'\x03 \x03(\x0c"\x96\x01\n\x11DigestRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01('
+        b'\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeySta'
+        b'mp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x12\x12\n\nhe'
+        b'artbeats\x18\x05 \x03(\x0c"w\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 '
+        b'\x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11diff'
+        b'ering_buckets\x18\x04 \x03(\r\x12\x12\n\nheartbeats\x18\x05 \x03(\x0c*\xe4\x01\n\nReas'
+        b'onCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10'
+        b'\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERE'
+        b'D\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10'
+        b'\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10'
+        b'\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAI'
+        b'T_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED'
+        b'\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRo'
+        b'lloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\n\n\x06R'
+        b'ESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n\x11SetRegionRepl'
+        b'icas\x12..multicluster.kube.v1.SetRegionReplicasReq'
+        b'uest\x1a/.multicluster.kube.v1.SetRegionReplicasRes'
+        b'ponse\x12h\n\rDeleteService\x12*.multicluster.kube.v1.De'
+        b'leteServiceRequest\x1a+.multicluster.kube.v1.Delete'
+        b'ServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multicluste'
+        b'r.kube.v1.GetGlobalConfigRequest\x1a-.multicluster.'
+        b"kube.v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'."
+        b'multicluster.kube.v1.PutClusterRequest\x1a%.multicl'
+        b'uster.kube.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*'
+        b'.multicluster.kube.v1.UpdateClusterRequest\x1a%.mul'
+        b'ticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClust'
+        b'er\x12*.multicluster.kube.v1.RemoveClusterRequest\x1a%'
+        b'.multicluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12'
+        b'#.multicluster.kube.v1.HealthRequest\x1a$.multiclus'
+        b'ter.kube.v1.HealthResponse\x12l\n\rChangeRollout\x12*.mu'
+        b'lticluster.kube.v1.ChangeRolloutRequest\x1a/.multic'
+        b'luster.kube.v1.SetRegionReplicasResponse2\xaa\x01\n\x04Pee'
+        b'r\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".m'
+        b'ulticluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mul'
+        b'ticluster.kube.v1.DigestRequest\x1a$.multicluster.k'
+        b'ube.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -238,12 +241,12 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 7749
-        _globals['_REASONCODE']._serialized_end = 7977
-        _globals['_WAITFOR']._serialized_start = 7979
-        _globals['_WAITFOR']._serialized_end = 8085
-        _globals['_ROLLOUTACTION']._serialized_start = 8087
-        _globals['_ROLLOUTACTION']._serialized_end = 8160
+        _globals['_REASONCODE']._serialized_start = 7914
+        _globals['_REASONCODE']._serialized_end = 8142
+        _globals['_WAITFOR']._serialized_start = 8144
+        _globals['_WAITFOR']._serialized_end = 8250
+        _globals['_ROLLOUTACTION']._serialized_start = 8252
+        _globals['_ROLLOUTACTION']._serialized_end = 8325
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -347,13 +350,17 @@ try:
         _globals['_DIGESTRESPONSE']._serialized_start = 7284
         _globals['_DIGESTRESPONSE']._serialized_end = 7462
         _globals['_PUSHREQUESTWIRE']._serialized_start = 7464
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 7591
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 7594
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7746
-        _globals['_FLEET']._serialized_start = 8163
-        _globals['_FLEET']._serialized_end = 8995
-        _globals['_PEER']._serialized_start = 8998
-        _globals['_PEER']._serialized_end = 9168
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 7558
+        _globals['_PUSHRESPONSEWIRE']._serialized_start = 7560
+        _globals['_PUSHRESPONSEWIRE']._serialized_end = 7637
+        _globals['_DIGESTREQUESTWIRE']._serialized_start = 7640
+        _globals['_DIGESTREQUESTWIRE']._serialized_end = 7790
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 7792
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7911
+        _globals['_FLEET']._serialized_start = 8328
+        _globals['_FLEET']._serialized_end = 9160
+        _globals['_PEER']._serialized_start = 9163
+        _globals['_PEER']._serialized_end = 9333
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

@@ -47,8 +47,9 @@ def test_own_version_rides_on_every_entry_passed_on():
     table.beat()
     [(cluster, _ms, version, features)] = table.entries()
     assert (cluster, version, features) == ("us-east", VERSION, tuple(sorted(FEATURES)))
-    [message] = messages.heartbeats_to_messages(table.entries())
-    assert messages.peer_heartbeat(message)[2:] == (VERSION, tuple(sorted(FEATURES)))
+    [(_cluster, _ms, *said)], refused = messages.peer_heartbeats(messages.heartbeats_to_wire(table.entries()),
+                                                                 "heartbeats")
+    assert not refused and tuple(said) == (VERSION, tuple(sorted(FEATURES)))
 
 
 def test_a_heartbeat_with_a_bad_version_or_feature_is_refused_naming_it():

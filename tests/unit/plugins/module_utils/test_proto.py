@@ -153,6 +153,31 @@ def test_the_same_bytes_are_decoded_once_and_still_checked_every_time():
     assert refusal(broken) is not None and refusal(broken) is not None
 
 
+def test_heartbeats_read_as_bytes_are_the_heartbeat_messages_older_listeners_send():
+    older = fleet_pb2.DigestRequest(from_cluster="a", heartbeats=[
+        fleet_pb2.Heartbeat(cluster="a", sent_ms=5, version="0.3.0", features=["history", "room"]),
+        fleet_pb2.Heartbeat(cluster="b", sent_ms=7)]).SerializeToString()
+    read = fleet_pb2.DigestRequestWire.FromString(older)
+    assert messages.peer_heartbeats(read.heartbeats, "heartbeats") == (
+        [("a", 5, "0.3.0", ("history", "room")), ("b", 7, "", ())], [])
+    # and what a listener writes, an older one reads as Heartbeat messages
+    wire = fleet_pb2.DigestRequestWire(heartbeats=messages.heartbeats_to_wire([("b", 7, "", ())]))
+    assert fleet_pb2.DigestRequest.FromString(wire.SerializeToString()).heartbeats[0].sent_ms == 7
+
+
+def test_a_heartbeat_decoded_before_is_still_checked_against_the_clock_and_bad_bytes_are_refused(monkeypatch):
+    now = messages.wall_clock_ms()
+    [raw] = messages.heartbeats_to_wire([("a", now + MAX_AHEAD_MS - 1000, "", ())])
+    assert messages.peer_heartbeats([raw], "heartbeats")[1] == []
+    monkeypatch.setattr(messages, "wall_clock_ms", lambda: now - 10_000)  # our clock is behind now
+    _passed, [error] = messages.peer_heartbeats([bytes(bytearray(raw))], "heartbeats")
+    assert error.field == "heartbeats[0].sent_ms"
+    passed, refused = messages.peer_heartbeats(
+        [b"\xff\xff", *(fleet_pb2.Heartbeat(cluster=c, sent_ms=ms).SerializeToString() for c, ms in (
+            ("a", -1), ("Not_A_Name", 1)))], "beats")
+    assert passed == [] and [e.field for e in refused] == ["beats[0]", "beats[1].sent_ms", "beats[2].cluster"]
+
+
 def test_cluster_weight_defaults_to_one_on_the_wire():
     assert messages.cluster_from_message(fleet_pb2.ClusterSpec(name="a", region="us")).weight == 1
 
