@@ -294,7 +294,7 @@ class Replication:
         now; take what the peer holds newer, push it what it wants."""
         digest = self.replica.digest(buckets)
         answer = self._digest(endpoint, pb.DigestRequestWire(from_cluster=self.replica.cluster, entries=digest,
-                                                         buckets=buckets))
+                                                             buckets=buckets))
         if answer.answered_by:
             self.replica.confirm_held(answer.answered_by, [e.key for e in digest], answer.wanted)
         repaired = self.replica.receive(self._valid(messages.peer_records(answer.newer, "newer"), endpoint))

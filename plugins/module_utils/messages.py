@@ -479,8 +479,8 @@ def peer_heartbeats(encoded, field_name: str) -> tuple:
             continue
         try:
             if entry is None:
-                entry = _remember(_ENTRY_OF, raw, _heartbeat_entry(_decoded_heartbeat(raw, f"{field_name}[{i}]"),
-                                                                    f"{field_name}[{i}]"))
+                where = f"{field_name}[{i}]"
+                entry = _remember(_ENTRY_OF, raw, _heartbeat_entry(_decoded_heartbeat(raw, where), where))
             _check_not_ahead(f"{field_name}[{i}].sent_ms", entry[1], now_ms)
         except model.ValidationError as error:
             refused.append(error)
@@ -504,8 +504,8 @@ def heartbeats_to_wire(entries) -> list:
         raw = _ENCODING_OF.get(entry)
         if raw is None:
             cluster, ms, version, features = entry
-            raw = _remember(_ENCODING_OF, entry, pb.Heartbeat(cluster=cluster, sent_ms=ms, version=version,
-                                                               features=features).SerializeToString())
+            message = pb.Heartbeat(cluster=cluster, sent_ms=ms, version=version, features=features)
+            raw = _remember(_ENCODING_OF, entry, message.SerializeToString())
         encoded.append(raw)
     return encoded
 
