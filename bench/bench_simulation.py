@@ -2,7 +2,9 @@
 real protocol code of every member in one process, over links of 20 ms, no Kubernetes.
 
 For each fleet size (regions of 100 members, as a large fleet would be cut):
-- at rest: calls and bytes each member sends per simulated second;
+- at rest: calls and bytes each member sends per simulated second, and the CPU the protocol's
+  own code spends per member per simulated second (this process's, so no gRPC: a guide to
+  how the listener's own work grows with the fleet);
 - a write at one member: simulated time until every member holds it, and the calls it took;
 - a crash: simulated time until every member of its region holds it dead, and whether any
   live member was ever taken for dead;
@@ -56,8 +58,9 @@ def rest_and_write(size: int, settings: Settings) -> dict:
     started = time.monotonic()
     sim = Simulation(size, max(1, size // REGION_SIZE), settings)
     sim.run_until(SETTLE)
-    before = sim.traffic()
+    before, cpu = sim.traffic(), time.process_time()
     sim.run_until(SETTLE + REST_WINDOW)
+    cpu = time.process_time() - cpu  # the protocol's own work (no gRPC): every member's, in this process
     calls, sent = per_member(traffic_delta(sim.traffic(), before), size, REST_WINDOW)
     # a write: delivered within the write itself (the protocol's pushes run at once), so the
     # calls it made are the difference across it
@@ -67,6 +70,7 @@ def rest_and_write(size: int, settings: Settings) -> dict:
     sim.run_until(at + 10, lambda: sim.held_by_all([record]))
     reached = max(sim.arrivals(record).values()) - at if sim.held_by_all([record]) else None
     return {"members": size, "calls_per_member_per_s": round(calls, 2), "bytes_per_member_per_s": round(sent),
+            "cpu_ms_per_member_per_s": round(cpu * 1000 / size / REST_WINDOW, 2),
             "write_reached_all_s": reached, "write_calls": write_calls,
             "real_seconds": round(time.monotonic() - started, 1), "sim": sim}
 
@@ -132,7 +136,8 @@ def main():
         row.update(crash(row.pop("sim")))
         results["rest"].append(row)
         print(f"simulation: {size} members: at rest {row['calls_per_member_per_s']} calls and "
-              f"{row['bytes_per_member_per_s'] / 1000:.1f} kB per member per s; a write reached all in "
+              f"{row['bytes_per_member_per_s'] / 1000:.1f} kB per member per s, {row['cpu_ms_per_member_per_s']} ms of "
+              f"this process's CPU per member per s; a write reached all in "
               f"{row['write_reached_all_s']} s with {row['write_calls']} calls; a crash seen by its region in "
               f"{row['crash_seen_by_region_median_s']} s (median), {row['crash_seen_by_region_last_s']} s (last), "
               f"{row['false_alarms']} false alarms [{row['real_seconds']} s to run]")
