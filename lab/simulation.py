@@ -164,15 +164,16 @@ class Simulation:
         clock = HybridClock(name, time.wall_ms)
         replica = Replica(name, Store(":memory:"), clock, Metrics(), timesource=time)
         replica.receive(registered)
-        heartbeats = Heartbeats(name, *advertised(), timesource=time)
+        heartbeats = Heartbeats(name, *advertised(), timesource=time, failure_timeout=s.failure_timeout)
         replication = Replication(replica, heartbeats, MemoryTransport(self.network, name, s.peer_timeout, time),
                                   executor=InlineExecutor(time), rng=random.Random(f"{seed}/{name}"),
                                   later=lambda fn, *args: self._at(self.time.now, lambda _m: fn(*args), None))
         self.network.join(name, replication)
         writer = Writer(region, clock, replica, replication, Features(replica, heartbeats))
-        member = Member(name, region, replica, heartbeats, replication, writer,
-                        Health(replica, heartbeats, s.failure_timeout, s.hold_down),
-                        Beacon(region, heartbeats, replication, s.heartbeat_interval, s.failure_timeout, s.heartbeat_fanout),
+        health = Health(replica, heartbeats, s.failure_timeout, s.hold_down)
+        member = Member(name, region, replica, heartbeats, replication, writer, health,
+                        Beacon(region, heartbeats, replication, s.heartbeat_interval, s.failure_timeout,
+                               s.heartbeat_fanout, health),
                         AntiEntropyPace(s.anti_entropy_interval, s.failure_timeout))
         replica.subscribe(lambda records, m=name: self._arrived(m, records))
         return member

@@ -31,14 +31,21 @@ ROLLOUT = "rollout"
 # Keeps services' histories (history/... records). Listeners before 0.3 refuse a push that
 # carries one (an unknown kind of key): while a member lacks it, no history is written.
 HISTORY = "history"
-FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM, ROLLOUT, HISTORY)
+# Reports its region at each beat when one of its first two healthy members, passes reports on,
+# and judges other regions' members by their reports (listener/heartbeats.py). Once every member
+# has it, anti-entropy leaves other regions' heartbeats out (listeners before 0.3 judge every
+# member by its own heartbeats, so they need every table whole).
+REGION_REPORTS = "region-reports"
+FEATURES = (RECORDS_WHOLE, WORKLOADS, ROOM, ROLLOUT, HISTORY, REGION_REPORTS)
 MEANWHILE = {RECORDS_WHOLE: "records are written without the fields older listeners would drop (reason codes: "
                             "their texts say the same); services with a workload are refused",
              WORKLOADS: "services with a workload (a template or companions) are not placed on these clusters",
              ROOM: "these clusters' shares are not capped by what fits in them; dynamic division goes by the weights "
                    "in their regions",
              ROLLOUT: "services with a rollout strategy are refused in their regions",
-             HISTORY: "changes are not recorded in services' histories"}
+             HISTORY: "changes are not recorded in services' histories",
+             REGION_REPORTS: "anti-entropy carries every member's heartbeats to every region (resting traffic grows "
+                             "with the fleet, not only with the region)"}
 
 
 class Features:

@@ -15,18 +15,31 @@ cluster's own call says of itself is taken as it is, an empty version too (a lis
 0.2 says nothing: it counts as lacking every feature). Passed on by others, it is taken only
 when it says something (a listener before 0.2 passes beats on without it), and passed on only
 with the beat it came with, so a stale word never travels with a fresh beat.
+
+Region reports. Each beat, a region's first two healthy members (listener/health.py) report
+the region: which of its members they hold down, and a hash of what its members said they are.
+Reports pass from listener to listener with anti-entropy, as heartbeats do, while they are
+fresh (grown here within the failure timeout). Once every member sends them (the feature
+region-reports), anti-entropy carries other regions' reports in place of their members'
+heartbeats: a region's members are judged elsewhere by its reports, and their words are asked
+for only when the hash says they changed. A member's resting traffic then grows with its
+region rather than with the fleet. Two reporters, so that the end of one leaves the other.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 
+from ansible_collections.multicluster.kube.listener.config import Timing
 from ansible_collections.multicluster.kube.listener.timesource import SYSTEM
 
 
 class Heartbeats:
-    def __init__(self, cluster: str, version: str = "", features=(), timesource=SYSTEM):
+    def __init__(self, cluster: str, version: str = "", features=(), timesource=SYSTEM,
+                 failure_timeout: float = Timing.failure_timeout):
         self.cluster = cluster
         self.time = timesource
+        self.failure_timeout = failure_timeout  # how long a region report is passed on and trusted
         self.started = timesource.monotonic()
         self._sent = {}  # cluster -> the newest heartbeat (its clock, ms) that reached us
         self._heard = {}  # cluster -> monotonic time that entry last grew
@@ -34,6 +47,10 @@ class Heartbeats:
         # cluster -> (cluster, sent_ms, version, features) as we pass it on: kept as it changes,
         # since every call passes on most of the table and few entries change between calls
         self._passed_on = {}
+        self._said_changes = 0  # grows when a cluster's (version, features) changes: said_hash caches by it
+        self._said_hashes = {}  # names -> (said_changes, hash)
+        self._reports = {}  # region -> {reporter: ((region, reporter, sent_ms, down, said_hash), down as a set)}
+        self._report_grew = {}  # (region, reporter) -> monotonic time that report last grew
         self._lock = threading.Lock()
 
     def beat(self) -> None:
@@ -64,6 +81,8 @@ class Heartbeats:
                         sent_ms == held[0] and held[1:] != (version, features))):
                     about[cluster] = (sent_ms, version, features)
                     changed = True
+                    if held is None or held[1:] != (version, features):
+                        self._said_changes += 1
                 if changed:
                     passed_on[cluster] = (cluster, sent[cluster], *self._said_at(cluster, sent[cluster]))
         return grown
@@ -97,3 +116,70 @@ class Heartbeats:
         """Monotonic time the cluster's heartbeat last grew here, or None."""
         with self._lock:
             return self._heard.get(cluster)
+
+    # -- region reports ----------------------------------------------------------------------
+    def said_hash(self, names) -> int:
+        """A 64-bit hash of what the clusters `names` (sorted) said they are, as held here: two
+        listeners holding the same words get the same hash."""
+        names = tuple(names)
+        with self._lock:
+            cached = self._said_hashes.get(names)
+            if cached is not None and cached[0] == self._said_changes:
+                return cached[1]
+            words = []
+            for name in names:
+                about = self._about.get(name)
+                if about is not None and about[1]:
+                    words.append(f"{name}\0{about[1]}\0{','.join(about[2])}")
+            said = int.from_bytes(hashlib.blake2b("\n".join(words).encode(), digest_size=8).digest(), "big")
+            if len(self._said_hashes) > 1000:
+                self._said_hashes.clear()
+            self._said_hashes[names] = (self._said_changes, said)
+            return said
+
+    def report(self, region: str, names, down) -> None:
+        """This cluster reports its region, of members `names`: `down` those it holds down."""
+        said = self.said_hash(names)
+        with self._lock:
+            report = (region, self.cluster, self._sent.get(self.cluster, 0), tuple(sorted(down)), said)
+            self._take_report(report, self.time.monotonic())
+
+    def observe_reports(self, reports) -> int:
+        """Take a peer's region reports [(region, reporter, sent_ms, down, said_hash)]; returns
+        how many grew. Our own report is ours alone to grow."""
+        grown, now = 0, self.time.monotonic()
+        with self._lock:
+            for report in reports:
+                held = self._reports.get(report[0], {}).get(report[1])
+                if report[1] != self.cluster and (held is None or report[2] > held[0][2]):
+                    self._take_report(report, now)
+                    grown += 1
+        return grown
+
+    def _take_report(self, report, now) -> None:
+        self._reports.setdefault(report[0], {})[report[1]] = (report, frozenset(report[3]))
+        self._report_grew[report[:2]] = now
+
+    def reports(self, newer_than=()) -> list:
+        """The region reports that grew here within the failure timeout (to pass on), or only
+        those newer than in `newer_than` (a peer's reports)."""
+        theirs = {report[:2]: report[2] for report in newer_than}
+        since = self.time.monotonic() - self.failure_timeout
+        with self._lock:
+            return sorted(report for by_reporter in self._reports.values() for report, _down in by_reporter.values()
+                          if self._report_grew[report[:2]] >= since and report[2] > theirs.get(report[:2], -1))
+
+    def region_word(self, region: str) -> list:
+        """[(monotonic time it grew, the members it holds down)] of each report of `region`
+        that grew here within the failure timeout; empty: none did."""
+        since = self.time.monotonic() - self.failure_timeout
+        with self._lock:
+            return [(grew, down) for report, down in self._reports.get(region, {}).values()
+                    for grew in [self._report_grew[report[:2]]] if grew >= since]
+
+    def region_said_hashes(self, region: str) -> set:
+        """The said_hash of each report of `region` that grew here within the failure timeout."""
+        since = self.time.monotonic() - self.failure_timeout
+        with self._lock:
+            return {report[4] for report, _down in self._reports.get(region, {}).values()
+                    if self._report_grew[report[:2]] >= since}

@@ -15,10 +15,13 @@ Records travel as their author encoded them (Record.raw; the Wire messages of fl
 a listener stores, relays and answers with the bytes it received, so fields that only newer
 listeners know are never stripped on the way, and one stamp never travels with two contents
 (docs/upgrading.md). Heartbeats travel encoded too, each entry read and written once
-(messages.peer_heartbeats, heartbeats_to_wire).
+(messages.peer_heartbeats, heartbeats_to_wire). Once every member sends region reports
+(listener/heartbeats.py), a digest exchange carries the reports and only the heartbeats of the
+region the two peers share, if they share one: other regions' words travel only when asked for.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import logging
@@ -32,12 +35,19 @@ from ansible_collections.multicluster.kube.plugins.module_utils.model import Clu
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 
 from ansible_collections.multicluster.kube.listener.digest import BUCKETS
+from ansible_collections.multicluster.kube.listener.features import REGION_REPORTS, Features
 from ansible_collections.multicluster.kube.listener.transport import PeerError
 
 log = logging.getLogger("multicluster.listener.replication")
 ANTI_ENTROPY_BACKOFF = 8
 PUSH_BATCH_WRITES = 500  # writes coalesced into one Push at most, to bound its size
 PUSH_THREADS = 256  # started as needed: about one per peer at most
+FLEET_VIEW_SECONDS = 1.0  # how long the fleet's shape (regions, who sends reports) is taken as known
+
+
+# The fleet as anti-entropy sees it: whether every member sends region reports, our region,
+# each region's members by name, each peer endpoint's region.
+FleetView = collections.namedtuple("FleetView", "summarising region names region_at")
 
 
 def quiet_rounds(quiet: int, repaired: int, heartbeat_news: int, failure_timeout: float, interval: float) -> int:
@@ -108,6 +118,8 @@ class Replication:
         # across it would otherwise send us the same records at once (a few hundred each, each
         # checked and stored): taking turns, the first brings them and the rest find nothing.
         self._repairing = threading.Lock()
+        self._features = Features(replica, heartbeats)
+        self._fleet_view = None  # (monotonic time, FleetView)
 
     # -- who the peers are -----------------------------------------------------------------
     def endpoints(self, region=None) -> list:
@@ -270,11 +282,14 @@ class Replication:
         then the records of the buckets that differ. Returns (records repaired, heartbeats
         that were news)."""
         try:
+            view = self._view()
             summary = self._digest(endpoint, pb.DigestRequestWire(
                 from_cluster=self.replica.cluster, bucket_hashes=self.replica.bucket_hashes(),
-                heartbeats=self._heartbeat_table()))
+                **self._liveness_asked(view, view.region_at.get(endpoint))))
             news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
                                                        endpoint), sender=summary.answered_by)
+            news += self.heartbeats.observe_reports(self._valid(
+                messages.peer_region_reports(summary.region_reports, "region_reports"), endpoint))
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
@@ -346,17 +361,63 @@ class Replication:
     def answer_digest(self, request):
         if request.bucket_hashes and not request.entries:  # step one
             beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
+            reports = _all_or_none(messages.peer_region_reports(request.region_reports, "region_reports"))
             self.heartbeats.observe(beats, sender=request.from_cluster)
+            self.heartbeats.observe_reports(reports)
             return pb.DigestResponseWire(
                 differing_buckets=self.replica.answer_summary(request.bucket_hashes, request.from_cluster),
                 answered_by=self.replica.cluster,
-                heartbeats=self._heartbeat_table(newer_than=beats))
+                heartbeats=messages.heartbeats_to_wire(self._liveness_answered(request, beats)),
+                region_reports=messages.region_reports_to_wire(self.heartbeats.reports(newer_than=reports)))
         if any(b >= BUCKETS for b in request.buckets):
             raise ValidationError("buckets", f"each must be below {BUCKETS}", max(request.buckets))
         newer_here, wanted = self.replica.answer_digest(request.entries, request.from_cluster, request.buckets,
                                                         promise_for=self.transport.timeout)
         return pb.DigestResponseWire(newer=[messages.record_bytes(r) for r in newer_here], wanted=wanted,
                                      answered_by=self.replica.cluster)
+
+    # -- liveness in anti-entropy -----------------------------------------------------------
+    def _view(self) -> FleetView:
+        """The fleet's shape, worked out at most once every FLEET_VIEW_SECONDS (each digest
+        exchange asks for it, and a member registers rarely)."""
+        now = self.heartbeats.time.monotonic()
+        if self._fleet_view is None or now - self._fleet_view[0] >= FLEET_VIEW_SECONDS:
+            members = sorted(self.replica.members(), key=lambda c: c.name)
+            names = {}
+            for member in members:
+                names.setdefault(member.region, []).append(member.name)
+            view = FleetView(self._features.supported(REGION_REPORTS), self.replica.region_of(self.replica.cluster),
+                             names, {c.peer_address: c.region for c in members if c.peer_address})
+            self._fleet_view = (now, view)
+        return self._fleet_view[1]
+
+    def _liveness_asked(self, view: FleetView, peer_region) -> dict:
+        """What a digest request carries of liveness: the region reports heard lately and our
+        whole heartbeat table; once every member sends reports, of the table only our region's,
+        to a peer of our region, and the regions whose members' words we hold otherwise than
+        their reports say."""
+        reports = messages.region_reports_to_wire(self.heartbeats.reports())
+        if not view.summarising or peer_region is None or view.region is None:
+            return {"heartbeats": self._heartbeat_table(), "region_reports": reports}
+        own = set(view.names.get(view.region, ()))
+        wanted = [region for region, names in view.names.items() if region != view.region
+                  for hashes in [self.heartbeats.region_said_hashes(region)]
+                  if hashes and self.heartbeats.said_hash(names) not in hashes]
+        return {"heartbeats": self._heartbeat_table(only=own) if peer_region == view.region else (),
+                "region_reports": reports, "regions_wanted": wanted}
+
+    def _liveness_answered(self, request, beats) -> list:
+        """The heartbeats a digest's first step is answered with: every entry newer here than in
+        the request's table; once every member sends reports, only those of the requester's
+        region if it is ours, and the entries of the regions it asks for."""
+        view = self._view()
+        asker = self.replica.region_of(request.from_cluster)
+        if not view.summarising or asker is None:
+            return self.heartbeats.entries(newer_than=beats)
+        answer = self.heartbeats.entries(newer_than=beats, only=set(view.names.get(asker, ()))) if asker == view.region else []
+        for region in set(request.regions_wanted) - {asker}:
+            answer += self.heartbeats.entries(only=set(view.names.get(region, ())))
+        return answer
 
     # -- helpers ---------------------------------------------------------------------------
     def _heartbeat_table(self, newer_than=(), only=None) -> list:

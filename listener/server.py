@@ -112,7 +112,7 @@ class Listener:
         self.store = Store(os.path.join(config.operation.data_dir, f"{self.cluster}.sqlite3"))
         self.clock = HybridClock(self.cluster)
         self.replica = Replica(self.cluster, self.store, self.clock, self.metrics, timing.tombstone_ttl)
-        self.heartbeats = Heartbeats(self.cluster, *advertised())
+        self.heartbeats = Heartbeats(self.cluster, *advertised(), failure_timeout=timing.failure_timeout)
         self.features = Features(self.replica, self.heartbeats)
         tls = {"ca": net.tls_ca, "cert": net.tls_cert, "key": net.tls_key} if net.tls_ca else {}
         self.transport = GrpcTransport(timing.peer_timeout, self.peer_token, tls)
@@ -122,7 +122,7 @@ class Listener:
         self.writer = Writer(self.region, self.clock, self.replica, self.replication, self.features)
         self.health = Health(self.replica, self.heartbeats, timing.failure_timeout, timing.hold_down)
         self.beacon = Beacon(self.region, self.heartbeats, self.replication, timing.heartbeat_interval,
-                             timing.failure_timeout, timing.heartbeat_fanout)
+                             timing.failure_timeout, timing.heartbeat_fanout, self.health)
         self.coordinator = Coordinator(self.cluster, self.region, self.replica, self.health, self.features,
                                        self.writer.write, self.metrics)
         self.stopping = threading.Event()

@@ -510,6 +510,35 @@ def heartbeats_to_wire(entries) -> list:
     return encoded
 
 
+MAX_DOWN = 10_000  # members one region report may hold down
+
+
+def peer_region_report(message, field_name: str = "region_report") -> tuple:
+    """(region, reporter, sent_ms, down, said_hash) of a region report another listener sent,
+    checked (listener/heartbeats.py)."""
+    model.check_name(f"{field_name}.region", message.region)
+    model.check_name(f"{field_name}.reporter", message.reporter)
+    if message.sent_ms < 0:
+        raise model.ValidationError(f"{field_name}.sent_ms", "must not be negative", message.sent_ms)
+    _check_not_ahead(f"{field_name}.sent_ms", message.sent_ms)
+    if len(message.down) > MAX_DOWN:
+        raise model.ValidationError(f"{field_name}.down", f"must be at most {MAX_DOWN}", len(message.down))
+    for name in message.down:
+        model.check_name(f"{field_name}.down[]", name)
+    return message.region, message.reporter, message.sent_ms, tuple(message.down), message.said_hash
+
+
+def peer_region_reports(messages_in, field_name: str) -> tuple:
+    """(the reports that pass peer_region_report, [ValidationError per one that does not])."""
+    return _checked_each(peer_region_report, messages_in, field_name)
+
+
+def region_reports_to_wire(reports) -> list:
+    """The RegionReport message of each (region, reporter, sent_ms, down, said_hash)."""
+    return [pb.RegionReport(region=region, reporter=reporter, sent_ms=ms, down=down, said_hash=said)
+            for region, reporter, ms, down, said in reports]
+
+
 def _checked_each(check, messages_in, field_name: str) -> tuple:
     passed, refused = [], []
     for i, message in enumerate(messages_in):

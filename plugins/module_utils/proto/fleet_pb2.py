@@ -174,54 +174,62 @@ try:
         b'r.kube.v1.Heartbeat"T\n\x08KeyStamp\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05'
         b'stamp\x18\x02 \x01(\x0b2\x1b.multicluster.kube.v1.Stamp\x12\x0f\n\x07dele'
         b'ted\x18\x03 \x01(\x08"P\n\tHeartbeat\x12\x0f\n\x07cluster\x18\x01 \x01(\t\x12\x0f\n\x07sent_'
-        b'ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"\xb3\x01\n\r'
-        b'DigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entries\x18\x02'
-        b' \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rbucket_h'
-        b'ashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b'
-        b'2\x1f.multicluster.kube.v1.Heartbeat"\xb2\x01\n\x0eDigestResp'
-        b'onse\x12+\n\x05newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Recor'
-        b'd\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differ'
-        b'ing_buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multiclu'
-        b'ster.kube.v1.Heartbeat"^\n\x0fPushRequestWire\x12\x14\n\x0cfro'
-        b'm_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to\x18\x03 \x03'
-        b'(\t\x12\x12\n\nheartbeats\x18\x04 \x03(\x0c"M\n\x10PushResponseWire\x12\x10\n\x08ac'
-        b'cepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t\x12\x12\n\nheartbeats\x18'
-        b'\x03 \x03(\x0c"\x96\x01\n\x11DigestRequestWire\x12\x14\n\x0cfrom_cluster\x18\x01 \x01('
-        b'\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeySta'
-        b'mp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x12\x12\n\nhe'
-        b'artbeats\x18\x05 \x03(\x0c"w\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 '
-        b'\x03(\x0c\x12\x0e\n\x06wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11diff'
-        b'ering_buckets\x18\x04 \x03(\r\x12\x12\n\nheartbeats\x18\x05 \x03(\x0c*\xe4\x01\n\nReas'
-        b'onCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCLUDED\x10'
-        b'\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_LOWERE'
-        b'D\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLUSTER\x10'
-        b'\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NEEDED\x10'
-        b'\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18\n\x14WAI'
-        b'T_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPAGATED'
-        b'\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*I\n\rRo'
-        b'lloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00\x12\n\n\x06R'
-        b'ESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n\x11SetRegionRepl'
-        b'icas\x12..multicluster.kube.v1.SetRegionReplicasReq'
-        b'uest\x1a/.multicluster.kube.v1.SetRegionReplicasRes'
-        b'ponse\x12h\n\rDeleteService\x12*.multicluster.kube.v1.De'
-        b'leteServiceRequest\x1a+.multicluster.kube.v1.Delete'
-        b'ServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multicluste'
-        b'r.kube.v1.GetGlobalConfigRequest\x1a-.multicluster.'
-        b"kube.v1.GetGlobalConfigResponse\x12\\\n\nPutCluster\x12'."
-        b'multicluster.kube.v1.PutClusterRequest\x1a%.multicl'
-        b'uster.kube.v1.ClusterResponse\x12b\n\rUpdateCluster\x12*'
-        b'.multicluster.kube.v1.UpdateClusterRequest\x1a%.mul'
-        b'ticluster.kube.v1.ClusterResponse\x12b\n\rRemoveClust'
-        b'er\x12*.multicluster.kube.v1.RemoveClusterRequest\x1a%'
-        b'.multicluster.kube.v1.ClusterResponse\x12S\n\x06Health\x12'
-        b'#.multicluster.kube.v1.HealthRequest\x1a$.multiclus'
-        b'ter.kube.v1.HealthResponse\x12l\n\rChangeRollout\x12*.mu'
-        b'lticluster.kube.v1.ChangeRolloutRequest\x1a/.multic'
-        b'luster.kube.v1.SetRegionReplicasResponse2\xaa\x01\n\x04Pee'
-        b'r\x12M\n\x04Push\x12!.multicluster.kube.v1.PushRequest\x1a".m'
-        b'ulticluster.kube.v1.PushResponse\x12S\n\x06Digest\x12#.mul'
-        b'ticluster.kube.v1.DigestRequest\x1a$.multicluster.k'
-        b'ube.v1.DigestResponseb\x06proto3'
+        b'ms\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08features\x18\x04 \x03(\t"b\n\x0cR'
+        b'egionReport\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x10\n\x08reporter\x18\x02 \x01(\t\x12\x0f\n'
+        b'\x07sent_ms\x18\x03 \x01(\x03\x12\x0c\n\x04down\x18\x04 \x03(\t\x12\x11\n\tsaid_hash\x18\x05 \x01(\x06"'
+        b'\x87\x02\n\rDigestRequest\x12\x14\n\x0cfrom_cluster\x18\x01 \x01(\t\x12/\n\x07entri'
+        b'es\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.KeyStamp\x12\x15\n\rbuck'
+        b'et_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05'
+        b' \x03(\x0b2\x1f.multicluster.kube.v1.Heartbeat\x12:\n\x0eregion_'
+        b'reports\x18\x06 \x03(\x0b2".multicluster.kube.v1.RegionRepor'
+        b't\x12\x16\n\x0eregions_wanted\x18\x07 \x03(\t"\xee\x01\n\x0eDigestResponse\x12+\n\x05'
+        b'newer\x18\x01 \x03(\x0b2\x1c.multicluster.kube.v1.Record\x12\x0e\n\x06wan'
+        b'ted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_buck'
+        b'ets\x18\x04 \x03(\r\x123\n\nheartbeats\x18\x05 \x03(\x0b2\x1f.multicluster.kub'
+        b'e.v1.Heartbeat\x12:\n\x0eregion_reports\x18\x06 \x03(\x0b2".multicl'
+        b'uster.kube.v1.RegionReport"^\n\x0fPushRequestWire\x12\x14\n'
+        b'\x0cfrom_cluster\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x03(\x0c\x12\x10\n\x08relay_to'
+        b'\x18\x03 \x03(\t\x12\x12\n\nheartbeats\x18\x04 \x03(\x0c"M\n\x10PushResponseWire\x12\x10'
+        b'\n\x08accepted\x18\x01 \x01(\x04\x12\x13\n\x0bnot_reached\x18\x02 \x03(\t\x12\x12\n\nheartbe'
+        b'ats\x18\x03 \x03(\x0c"\xea\x01\n\x11DigestRequestWire\x12\x14\n\x0cfrom_cluster\x18'
+        b'\x01 \x01(\t\x12/\n\x07entries\x18\x02 \x03(\x0b2\x1e.multicluster.kube.v1.Ke'
+        b'yStamp\x12\x15\n\rbucket_hashes\x18\x03 \x03(\x06\x12\x0f\n\x07buckets\x18\x04 \x03(\r\x12\x12'
+        b'\n\nheartbeats\x18\x05 \x03(\x0c\x12:\n\x0eregion_reports\x18\x06 \x03(\x0b2".mul'
+        b'ticluster.kube.v1.RegionReport\x12\x16\n\x0eregions_wanted'
+        b'\x18\x07 \x03(\t"\xb3\x01\n\x12DigestResponseWire\x12\r\n\x05newer\x18\x01 \x03(\x0c\x12\x0e\n\x06'
+        b'wanted\x18\x02 \x03(\t\x12\x13\n\x0banswered_by\x18\x03 \x01(\t\x12\x19\n\x11differing_b'
+        b'uckets\x18\x04 \x03(\r\x12\x12\n\nheartbeats\x18\x05 \x03(\x0c\x12:\n\x0eregion_repor'
+        b'ts\x18\x06 \x03(\x0b2".multicluster.kube.v1.RegionReport*\xe4\x01\n'
+        b'\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08EXCL'
+        b'UDED\x10\x01\x12\x0c\n\x08CORDONED\x10\x02\x12\r\n\tUNHEALTHY\x10\x03\x12\x13\n\x0fMINIMUM_L'
+        b'OWERED\x10\x04\x12\x13\n\x0fMINIMUMS_EXCEED\x10\x05\x12\x17\n\x13NO_ELIGIBLE_CLU'
+        b'STER\x10\x06\x12\x0b\n\x07NO_ROOM\x10\x07\x12\r\n\tRETURNING\x10\x08\x12\x12\n\x0eUPGRADE_NE'
+        b'EDED\x10\t\x12\x0e\n\nFIT_CAPPED\x10\n\x12\x0b\n\x07RESCUED\x10\x0b*j\n\x07WaitFor\x12\x18'
+        b'\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\r\n\tCOMMITTED\x10\x01\x12\x0e\n\nPROPA'
+        b'GATED\x10\x02\x12\x0b\n\x07APPLIED\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0e\n\nROLLED_OUT\x10\x05*'
+        b'I\n\rRolloutAction\x12\x1e\n\x1aROLLOUT_ACTION_UNSPECIFIED\x10\x00'
+        b'\x12\n\n\x06RESUME\x10\x01\x12\x0c\n\x08ROLLBACK\x10\x022\xc0\x06\n\x05Fleet\x12t\n\x11SetRegio'
+        b'nReplicas\x12..multicluster.kube.v1.SetRegionReplic'
+        b'asRequest\x1a/.multicluster.kube.v1.SetRegionReplic'
+        b'asResponse\x12h\n\rDeleteService\x12*.multicluster.kube.'
+        b'v1.DeleteServiceRequest\x1a+.multicluster.kube.v1.D'
+        b'eleteServiceResponse\x12n\n\x0fGetGlobalConfig\x12,.multic'
+        b'luster.kube.v1.GetGlobalConfigRequest\x1a-.multiclu'
+        b'ster.kube.v1.GetGlobalConfigResponse\x12\\\n\nPutClust'
+        b"er\x12'.multicluster.kube.v1.PutClusterRequest\x1a%.mu"
+        b'lticluster.kube.v1.ClusterResponse\x12b\n\rUpdateClus'
+        b'ter\x12*.multicluster.kube.v1.UpdateClusterRequest\x1a'
+        b'%.multicluster.kube.v1.ClusterResponse\x12b\n\rRemove'
+        b'Cluster\x12*.multicluster.kube.v1.RemoveClusterRequ'
+        b'est\x1a%.multicluster.kube.v1.ClusterResponse\x12S\n\x06He'
+        b'alth\x12#.multicluster.kube.v1.HealthRequest\x1a$.mult'
+        b'icluster.kube.v1.HealthResponse\x12l\n\rChangeRollout'
+        b'\x12*.multicluster.kube.v1.ChangeRolloutRequest\x1a/.m'
+        b'ulticluster.kube.v1.SetRegionReplicasResponse2\xaa\x01'
+        b'\n\x04Peer\x12M\n\x04Push\x12!.multicluster.kube.v1.PushReques'
+        b't\x1a".multicluster.kube.v1.PushResponse\x12S\n\x06Digest\x12'
+        b'#.multicluster.kube.v1.DigestRequest\x1a$.multiclus'
+        b'ter.kube.v1.DigestResponseb\x06proto3'
     )
 
     _globals = globals()
@@ -241,12 +249,12 @@ try:
         _globals['_SETREGIONREPLICASRESPONSE_FITSENTRY']._serialized_options = b'8\001'
         _globals['_LABELS_ENTRIESENTRY']._loaded_options = None
         _globals['_LABELS_ENTRIESENTRY']._serialized_options = b'8\001'
-        _globals['_REASONCODE']._serialized_start = 7914
-        _globals['_REASONCODE']._serialized_end = 8142
-        _globals['_WAITFOR']._serialized_start = 8144
-        _globals['_WAITFOR']._serialized_end = 8250
-        _globals['_ROLLOUTACTION']._serialized_start = 8252
-        _globals['_ROLLOUTACTION']._serialized_end = 8325
+        _globals['_REASONCODE']._serialized_start = 8303
+        _globals['_REASONCODE']._serialized_end = 8531
+        _globals['_WAITFOR']._serialized_start = 8533
+        _globals['_WAITFOR']._serialized_end = 8639
+        _globals['_ROLLOUTACTION']._serialized_start = 8641
+        _globals['_ROLLOUTACTION']._serialized_end = 8714
         _globals['_STAMP']._serialized_start = 58
         _globals['_STAMP']._serialized_end = 119
         _globals['_CLUSTERRULE']._serialized_start = 121
@@ -345,22 +353,24 @@ try:
         _globals['_KEYSTAMP']._serialized_end = 7017
         _globals['_HEARTBEAT']._serialized_start = 7019
         _globals['_HEARTBEAT']._serialized_end = 7099
-        _globals['_DIGESTREQUEST']._serialized_start = 7102
-        _globals['_DIGESTREQUEST']._serialized_end = 7281
-        _globals['_DIGESTRESPONSE']._serialized_start = 7284
-        _globals['_DIGESTRESPONSE']._serialized_end = 7462
-        _globals['_PUSHREQUESTWIRE']._serialized_start = 7464
-        _globals['_PUSHREQUESTWIRE']._serialized_end = 7558
-        _globals['_PUSHRESPONSEWIRE']._serialized_start = 7560
-        _globals['_PUSHRESPONSEWIRE']._serialized_end = 7637
-        _globals['_DIGESTREQUESTWIRE']._serialized_start = 7640
-        _globals['_DIGESTREQUESTWIRE']._serialized_end = 7790
-        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 7792
-        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 7911
-        _globals['_FLEET']._serialized_start = 8328
-        _globals['_FLEET']._serialized_end = 9160
-        _globals['_PEER']._serialized_start = 9163
-        _globals['_PEER']._serialized_end = 9333
+        _globals['_REGIONREPORT']._serialized_start = 7101
+        _globals['_REGIONREPORT']._serialized_end = 7199
+        _globals['_DIGESTREQUEST']._serialized_start = 7202
+        _globals['_DIGESTREQUEST']._serialized_end = 7465
+        _globals['_DIGESTRESPONSE']._serialized_start = 7468
+        _globals['_DIGESTRESPONSE']._serialized_end = 7706
+        _globals['_PUSHREQUESTWIRE']._serialized_start = 7708
+        _globals['_PUSHREQUESTWIRE']._serialized_end = 7802
+        _globals['_PUSHRESPONSEWIRE']._serialized_start = 7804
+        _globals['_PUSHRESPONSEWIRE']._serialized_end = 7881
+        _globals['_DIGESTREQUESTWIRE']._serialized_start = 7884
+        _globals['_DIGESTREQUESTWIRE']._serialized_end = 8118
+        _globals['_DIGESTRESPONSEWIRE']._serialized_start = 8121
+        _globals['_DIGESTRESPONSEWIRE']._serialized_end = 8300
+        _globals['_FLEET']._serialized_start = 8717
+        _globals['_FLEET']._serialized_end = 9549
+        _globals['_PEER']._serialized_start = 9552
+        _globals['_PEER']._serialized_end = 9722
     # @@protoc_insertion_point(module_scope)
 except ImportError:
     HAS_PROTOBUF = False

@@ -15,7 +15,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.proto import fle
 from ansible_collections.multicluster.kube.plugins.module_utils.scheduler import schedule
 from ansible_collections.multicluster.kube.plugins.module_utils.version import VERSION
 from ansible_collections.multicluster.kube.listener.features import (
-    FEATURES, HISTORY, RECORDS_WHOLE, ROLLOUT, ROOM, WORKLOADS, Features)
+    FEATURES, HISTORY, RECORDS_WHOLE, REGION_REPORTS, ROLLOUT, ROOM, WORKLOADS, Features)
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.memory_transport import MemoryNetwork
 from ansible_collections.multicluster.kube.listener.writer import Writer
@@ -82,8 +82,9 @@ def test_a_member_that_says_nothing_lacks_every_feature():
     assert features.supported(RECORDS_WHOLE, region="us")
     assert [(f, lacking) for f, lacking, _meanwhile in features.held_back()] == [
         (RECORDS_WHOLE, ["eu-west"]), (WORKLOADS, ["eu-west"]), (ROOM, ["eu-west", "us-west"]),
-        (ROLLOUT, ["eu-west", "us-west"]), (HISTORY, ["eu-west", "us-west"])], \
-        "a 0.2.0 member does not report room, nor hold clusters in rollouts, nor keep histories"
+        (ROLLOUT, ["eu-west", "us-west"]), (HISTORY, ["eu-west", "us-west"]),
+        (REGION_REPORTS, ["eu-west", "us-west"])], \
+        "a 0.2.0 member does not report room, nor hold clusters in rollouts, nor keep histories, nor report regions"
 
 
 def test_a_workload_is_placed_only_where_the_listener_can_run_it():
