@@ -34,7 +34,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Hybri
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record
 
 from ansible_collections.multicluster.kube.listener.config import Timing
-from ansible_collections.multicluster.kube.listener.features import Features, advertised
+from ansible_collections.multicluster.kube.listener.features import REGION_REPORTS, Features, advertised
 from ansible_collections.multicluster.kube.listener.health import Beacon, Health
 from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.memory_transport import MemoryNetwork, MemoryTransport
@@ -140,9 +140,13 @@ class Settings:
 class Simulation:
     """`size` members named m0000, m0001, ... in `regions` regions (member i in region
     r{i % regions}), each already holding every member's cluster record, their beats and
-    anti-entropy rounds starting at random moments within the first interval."""
+    anti-entropy rounds starting at random moments within the first interval. The members
+    named in `not_reporting` do not advertise region reports (as listeners before 0.3 do not),
+    so the rest keep passing every heartbeat on; they still run this version's code."""
 
-    def __init__(self, size: int, regions: int, settings: Settings = Settings(), seed: int = 1):
+    def __init__(self, size: int, regions: int, settings: Settings = Settings(), seed: int = 1,
+                 not_reporting=()):
+        self._not_reporting = set(not_reporting)
         self.settings, self.time = settings, SimTime()
         self._rng = random.Random(seed)
         self.network = SimNetwork(self.time, settings.latency, settings.loss, settings.peer_timeout,
@@ -164,7 +168,10 @@ class Simulation:
         clock = HybridClock(name, time.wall_ms)
         replica = Replica(name, Store(":memory:"), clock, Metrics(), timesource=time)
         replica.receive(registered)
-        heartbeats = Heartbeats(name, *advertised(), timesource=time, failure_timeout=s.failure_timeout)
+        version, features = advertised()
+        if name in self._not_reporting:
+            features = tuple(f for f in features if f != REGION_REPORTS)
+        heartbeats = Heartbeats(name, version, features, timesource=time, failure_timeout=s.failure_timeout)
         replication = Replication(replica, heartbeats, MemoryTransport(self.network, name, s.peer_timeout, time),
                                   executor=InlineExecutor(time), rng=random.Random(f"{seed}/{name}"),
                                   later=lambda fn, *args: self._at(self.time.now, lambda _m: fn(*args), None))

@@ -392,19 +392,19 @@ class Replication:
         return self._fleet_view[1]
 
     def _liveness_asked(self, view: FleetView, peer_region) -> dict:
-        """What a digest request carries of liveness: the region reports heard lately and our
-        whole heartbeat table; once every member sends reports, of the table only our region's,
-        to a peer of our region, and the regions whose members' words we hold otherwise than
-        their reports say."""
-        reports = messages.region_reports_to_wire(self.heartbeats.reports())
-        if not view.summarising or peer_region is None or view.region is None:
-            return {"heartbeats": self._heartbeat_table(), "region_reports": reports}
-        own = set(view.names.get(view.region, ()))
+        """What a digest request carries of liveness: the region reports heard lately, the
+        regions whose members' words we hold otherwise than their reports say, and our whole
+        heartbeat table; once every member sends reports, of the table only our region's, to a
+        peer of our region."""
         wanted = [region for region, names in view.names.items() if region != view.region
                   for hashes in [self.heartbeats.region_said_hashes(region)]
                   if hashes and self.heartbeats.said_hash(names) not in hashes]
-        return {"heartbeats": self._heartbeat_table(only=own) if peer_region == view.region else (),
-                "region_reports": reports, "regions_wanted": wanted}
+        liveness = {"region_reports": messages.region_reports_to_wire(self.heartbeats.reports()),
+                    "regions_wanted": wanted}
+        if not view.summarising or peer_region is None or view.region is None:
+            return {**liveness, "heartbeats": self._heartbeat_table()}
+        own = set(view.names.get(view.region, ()))
+        return {**liveness, "heartbeats": self._heartbeat_table(only=own) if peer_region == view.region else ()}
 
     def _liveness_answered(self, request, beats) -> list:
         """The heartbeats a digest's first step is answered with: every entry newer here than in

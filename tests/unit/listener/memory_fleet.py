@@ -11,6 +11,7 @@ from ansible_collections.multicluster.kube.listener.metrics import Metrics
 from ansible_collections.multicluster.kube.listener.replica import Replica
 from ansible_collections.multicluster.kube.listener.replication import Replication
 from ansible_collections.multicluster.kube.listener.store import Store
+from ansible_collections.multicluster.kube.listener.timesource import SYSTEM
 
 
 @dataclasses.dataclass
@@ -21,13 +22,14 @@ class Node:
     replication: Replication
 
 
-def node(network: MemoryNetwork, name: str, records=(), peers=None, version="", features=()) -> Node:
+def node(network: MemoryNetwork, name: str, records=(), peers=None, version="", features=(),
+         timesource=SYSTEM) -> Node:
     """A member reached at endpoint `name`. With `peers` (endpoints), it knows only those (no
     discovery); without, its peers are the registered clusters it holds. `version` and
-    `features`: what its heartbeats say it is."""
+    `features`: what its heartbeats say it is; `timesource`: its liveness's clock."""
     replica = Replica(name, Store(":memory:"), HybridClock(name), Metrics())
     replica.receive(list(records))
-    heartbeats = Heartbeats(name, version, features)
+    heartbeats = Heartbeats(name, version, features, timesource=timesource)
     replication = Replication(replica, heartbeats, MemoryTransport(network, name), seeds=peers or (),
                               discover=peers is None, metrics=Metrics())
     network.join(name, replication)
