@@ -10,8 +10,10 @@ For each fleet size (regions of 100 members, as a large fleet would be cut):
   live member was ever taken for dead;
 - a 50/50 partition (half of each region on each side) taking `writes` writes, 100 records a
   write, then healed: simulated time until every member holds all of them.
-Baseline in the same run: the same fleets with a beat pushed to the whole region (the rule
-before the heartbeat fanout), at the sizes where it still runs in reasonable time.
+Baselines in the same run: the same fleets with a beat pushed to the whole region (the rule
+before the heartbeat fanout), at the sizes where it still runs in reasonable time; and with
+one member that does not say it reports its region, so every heartbeat table travels whole
+(the rule before region reports).
 
 Usage: bench_simulation.py [--full | --partition MEMBERS WRITES]
   short form (make bench): 100, 300 and 1,000 members; the partition with 1,000 writes at 100
@@ -54,9 +56,9 @@ def per_member(traffic, members, seconds) -> tuple:
     return calls / members / seconds, sent / members / seconds
 
 
-def rest_and_write(size: int, settings: Settings) -> dict:
+def rest_and_write(size: int, settings: Settings, not_reporting=()) -> dict:
     started = time.monotonic()
-    sim = Simulation(size, max(1, size // REGION_SIZE), settings)
+    sim = Simulation(size, max(1, size // REGION_SIZE), settings, not_reporting=not_reporting)
     sim.run_until(SETTLE)
     before, cpu = sim.traffic(), time.process_time()
     sim.run_until(SETTLE + REST_WINDOW)
@@ -76,19 +78,26 @@ def rest_and_write(size: int, settings: Settings) -> dict:
 
 
 def crash(sim: Simulation) -> dict:
+    """A member crashes: when each member of its region holds it dead, when every tenth member
+    of the other regions does (by its region's reports, or heartbeats where there is one region),
+    and how often a sampled member took some live member for dead meanwhile."""
     victim = "m0001"
     region = [m.name for m in sim.alive() if m.region == sim.members[victim].region and m.name != victim]
+    far = [m.name for m in sim.alive() if m.region != sim.members[victim].region][::10]
     sim.crash(victim)
-    at, seen, false_alarms = sim.time.now, {}, 0
-    while len(seen) < len(region) and sim.time.now < at + 30:
+    at, seen, seen_far, false_alarms = sim.time.now, {}, {}, 0
+    while (len(seen) < len(region) or len(seen_far) < len(far)) and sim.time.now < at + 30:
         sim.run_until(sim.time.now + 0.1)
-        for name in region:
-            if name not in seen and sim.seen_unhealthy(victim, name):
-                seen[name] = sim.time.now - at
-        false_alarms += sum(1 for name in region[::10] if sim.members[name].health.unhealthy() - {victim})
-    times = sorted(seen.values())
+        for names, times in ((region, seen), (far, seen_far)):
+            for name in names:
+                if name not in times and sim.seen_unhealthy(victim, name):
+                    times[name] = sim.time.now - at
+        false_alarms += sum(1 for name in region[::10] + far if sim.members[name].health.unhealthy() - {victim})
+    times, times_far = sorted(seen.values()), sorted(seen_far.values())
     return {"crash_seen_by_region_median_s": round(common.percentile(times, 50), 2),
             "crash_seen_by_region_last_s": round(times[-1], 2) if len(times) == len(region) else None,
+            "crash_seen_elsewhere_median_s": round(common.percentile(times_far, 50), 2) if far else None,
+            "crash_seen_elsewhere_last_s": round(times_far[-1], 2) if far and len(times_far) == len(far) else None,
             "false_alarms": false_alarms}
 
 
@@ -130,7 +139,7 @@ def main():
         return
     fanout = Settings()
     to_all = Settings(heartbeat_fanout=10 ** 6)
-    results = {"rest": [], "baseline_rest": [], "partition": []}
+    results = {"rest": [], "baseline_rest": [], "whole_tables_rest": [], "partition": []}
     for size in (100, 300, 1000):
         row = rest_and_write(size, fanout)
         row.update(crash(row.pop("sim")))
@@ -140,6 +149,8 @@ def main():
               f"this process's CPU per member per s; a write reached all in "
               f"{row['write_reached_all_s']} s with {row['write_calls']} calls; a crash seen by its region in "
               f"{row['crash_seen_by_region_median_s']} s (median), {row['crash_seen_by_region_last_s']} s (last), "
+              f"by other regions in {row['crash_seen_elsewhere_median_s']} s (median), "
+              f"{row['crash_seen_elsewhere_last_s']} s (last), "
               f"{row['false_alarms']} false alarms [{row['real_seconds']} s to run]")
     for size in (100, 300):
         row = rest_and_write(size, to_all)
@@ -147,6 +158,13 @@ def main():
         results["baseline_rest"].append(row)
         print(f"baseline (a beat to the whole region): {size} members: at rest {row['calls_per_member_per_s']} calls "
               f"and {row['bytes_per_member_per_s'] / 1000:.1f} kB per member per s [{row['real_seconds']} s to run]")
+    for size in (300, 1000):
+        row = rest_and_write(size, fanout, not_reporting=[f"m{size - 1:04d}"])
+        row.pop("sim")
+        results["whole_tables_rest"].append(row)
+        print(f"baseline (one member not reporting: every table whole): {size} members: at rest "
+              f"{row['calls_per_member_per_s']} calls and {row['bytes_per_member_per_s'] / 1000:.1f} kB per member "
+              f"per s, {row['cpu_ms_per_member_per_s']} ms of CPU [{row['real_seconds']} s to run]")
     runs = [(100, 1000), (300, 1000)] + ([(100, 10000), (1000, 1000)] if full else [])
     for size, writes in runs:
         row = partition(size, writes, fanout)
@@ -156,23 +174,29 @@ def main():
               f"them all {row['healed_all_s']} s after the heal [{row['real_seconds']} s to run]")
     rest = {r["members"]: r for r in results["rest"]}
     ratio = rest[1000]["calls_per_member_per_s"] / rest[100]["calls_per_member_per_s"]
-    results["calls_ratio_1000_to_100"] = round(ratio, 2)
+    bytes_ratio = rest[1000]["bytes_per_member_per_s"] / rest[100]["bytes_per_member_per_s"]
+    results["calls_ratio_1000_to_100"], results["bytes_ratio_1000_to_100"] = round(ratio, 2), round(bytes_ratio, 2)
     common.save("simulation", results)
     plot(results)
-    print(f"simulation: calls per member per s at 1,000 members / at 100: {ratio:.2f} (goal: flat)")
+    print(f"simulation: per member per s at 1,000 members / at 100: calls {ratio:.2f}, bytes {bytes_ratio:.2f} "
+          "(goal: flat)")
 
 
 def plot(results) -> None:
-    plt, fig, ax = common._figure()
-    for key, label in (("rest", "a beat to up to 8 peers"), ("baseline_rest", "a beat to the whole region")):
+    plt, fig, (calls, sent) = common._figure(width=10, height=4, columns=2)
+    for key, label in (("rest", "today's rules"), ("baseline_rest", "a beat to the whole region"),
+                       ("whole_tables_rest", "every heartbeat table whole")):
         rows = results[key]
-        ax.plot([r["members"] for r in rows], [r["calls_per_member_per_s"] for r in rows], "o-", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("members (regions of 100)")
-    ax.set_ylabel("calls per member per simulated second")
-    ax.set_title("Resting cost per member, simulated (20 ms links)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+        members = [r["members"] for r in rows]
+        calls.plot(members, [r["calls_per_member_per_s"] for r in rows], "o-", label=label)
+        sent.plot(members, [r["bytes_per_member_per_s"] / 1000 for r in rows], "o-", label=label)
+    for ax, ylabel in ((calls, "calls per member per simulated s"), (sent, "kB sent per member per simulated s")):
+        ax.set_xscale("log")
+        ax.set_xlabel("members (regions of 100)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    calls.legend()
+    fig.suptitle("Resting cost per member, simulated (20 ms links)")
     common._save_figure(plt, fig, "simulation")
 
 

@@ -68,13 +68,14 @@ def save(name: str, results: dict) -> None:
                                                       "when": time.strftime("%Y-%m-%d")}, indent=2) + "\n")
 
 
-def _figure(width: float = 7, height: float = 4):
+def _figure(width: float = 7, height: float = 4, columns: int = 1):
+    """(pyplot, figure, its axes: one, or a row of `columns`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     PLOTS.mkdir(parents=True, exist_ok=True)
-    return plt, *plt.subplots(figsize=(width, height))
+    return plt, *plt.subplots(1, columns, figsize=(width, height))
 
 
 def _save_figure(plt, fig, name: str) -> None:

@@ -52,10 +52,11 @@ def test_two_versions_side_by_side_keep_what_the_older_does_not_know_and_lose_no
 
         def as_expected():
             versions, held = seen_from(fleet, "us-a")
-            return versions == everyone and sorted(held) == ["history", "rollout", "room", "workloads"] and all(
+            return versions == everyone and sorted(held) == [
+                "history", "region-reports", "rollout", "room", "workloads"] and all(
                 held[f]["lacking"] == list(OLD) for f in held)
-        wait_for(as_expected, 20, what="every member's version; workloads, room, rollout and history held back, not "
-                                       "records-whole (0.1.1 keeps records whole)")
+        wait_for(as_expected, 20, what="every member's version; workloads, room, rollout, history and region reports "
+                                       "held back, not records-whole (0.1.1 keeps records whole)")
         # us-a and eu-a, the newer two, hear each other only through the older two
         fleet.partition(["us-a"], ["eu-a"])
         with fleet.client("us-a") as c:
