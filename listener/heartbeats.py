@@ -144,16 +144,16 @@ class Heartbeats:
             report = (region, self.cluster, self._sent.get(self.cluster, 0), tuple(sorted(down)), said)
             self._take_report(report, self.time.monotonic())
 
-    def observe_reports(self, reports) -> int:
+    def observe_reports(self, reports) -> list:
         """Take a peer's region reports [(region, reporter, sent_ms, down, said_hash)]; returns
-        how many grew. Our own report is ours alone to grow."""
-        grown, now = 0, self.time.monotonic()
+        the region of each that grew. Our own report is ours alone to grow."""
+        grown, now = [], self.time.monotonic()
         with self._lock:
             for report in reports:
                 held = self._reports.get(report[0], {}).get(report[1])
                 if report[1] != self.cluster and (held is None or report[2] > held[0][2]):
                     self._take_report(report, now)
-                    grown += 1
+                    grown.append(report[0])
         return grown
 
     def _take_report(self, report, now) -> None:

@@ -288,8 +288,10 @@ class Replication:
                 **self._liveness_asked(view, view.region_at.get(endpoint))))
             news = self.heartbeats.observe(self._valid(messages.peer_heartbeats(summary.heartbeats, "heartbeats"),
                                                        endpoint), sender=summary.answered_by)
-            news += self.heartbeats.observe_reports(self._valid(
-                messages.peer_region_reports(summary.region_reports, "region_reports"), endpoint))
+            grown = self.heartbeats.observe_reports(self._members_reports(self._valid(
+                messages.peer_region_reports(summary.region_reports, "region_reports"), endpoint)))
+            # our region's reports are news to other regions only: we judge it by heartbeats
+            news += sum(1 for region in grown if region != view.region)
             if summary.answered_by:
                 self.replica.confirm_equal_buckets(summary.answered_by, summary.differing_buckets)
             if not summary.differing_buckets:
@@ -363,7 +365,7 @@ class Replication:
             beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
             reports = _all_or_none(messages.peer_region_reports(request.region_reports, "region_reports"))
             self.heartbeats.observe(beats, sender=request.from_cluster)
-            self.heartbeats.observe_reports(reports)
+            self.heartbeats.observe_reports(self._members_reports(reports))
             return pb.DigestResponseWire(
                 differing_buckets=self.replica.answer_summary(request.bucket_hashes, request.from_cluster),
                 answered_by=self.replica.cluster,
@@ -418,6 +420,11 @@ class Replication:
         for region in set(request.regions_wanted) - {asker}:
             answer += self.heartbeats.entries(only=set(view.names.get(region, ())))
         return answer
+
+    def _members_reports(self, reports) -> list:
+        """Of region reports a peer passed on, those whose reporter is, as far as we know, a
+        member of the region it reports (only they may speak for it)."""
+        return [report for report in reports if self.replica.region_of(report[1]) == report[0]]
 
     # -- helpers ---------------------------------------------------------------------------
     def _heartbeat_table(self, newer_than=(), only=None) -> list:

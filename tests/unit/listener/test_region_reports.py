@@ -130,11 +130,11 @@ def test_another_regions_member_is_healthy_while_a_fresh_report_of_it_does_not_h
 def test_an_old_report_passed_on_late_neither_grows_nor_revives():
     time = SimTime()
     _replica, heartbeats, _health = listener(time)
-    assert heartbeats.observe_reports([("eu", "eu-west", 500, (), 0)]) == 1
+    assert heartbeats.observe_reports([("eu", "eu-west", 500, (), 0)]) == ["eu"]
     time.now += TIMEOUT + 0.1
-    assert heartbeats.observe_reports([("eu", "eu-west", 500, (), 0), ("eu", "eu-west", 499, (), 0)]) == 0
+    assert heartbeats.observe_reports([("eu", "eu-west", 500, (), 0), ("eu", "eu-west", 499, (), 0)]) == []
     assert heartbeats.region_word("eu") == [], "a stale report is not made fresh by being passed on again"
-    assert heartbeats.observe_reports([("us", "us-east", 10 ** 9, ("us-west",), 0)]) == 0, "ours alone to grow"
+    assert heartbeats.observe_reports([("us", "us-east", 10 ** 9, ("us-west",), 0)]) == [], "ours alone to grow"
 
 
 def test_the_first_two_healthy_members_of_a_region_report_it():
@@ -157,7 +157,7 @@ def test_the_first_two_healthy_members_of_a_region_report_it():
     assert report[:2] == ("eu", "eu-c") and report[3] == ("eu-a",)
 
 
-def test_a_region_report_is_refused_by_field_and_refuses_the_whole_digest():
+def test_a_region_report_is_refused_by_field_refuses_the_whole_digest_and_speaks_only_for_its_region():
     good = pb.RegionReport(region="eu", reporter="eu-west", sent_ms=EPOCH_MS, down=["eu-north"], said_hash=7)
     assert messages.peer_region_report(good) == ("eu", "eu-west", EPOCH_MS, ("eu-north",), 7)
     for bad, field in ((pb.RegionReport(region="EU", reporter="eu-west"), "region_report.region"),
@@ -183,6 +183,14 @@ def test_a_region_report_is_refused_by_field_and_refuses_the_whole_digest():
     else:
         raise AssertionError("a digest with a bad report was answered")
     assert heartbeats.region_word("eu") == [], "nothing of a refused request is taken"
+    # only a member of a region speaks for it
+    posing = pb.RegionReport(region="eu", reporter="us-west", sent_ms=EPOCH_MS, said_hash=7)
+    replication.handle("Digest", pb.DigestRequestWire(from_cluster="us-west", bucket_hashes=replica.bucket_hashes(),
+                                                      region_reports=[posing]).SerializeToString())
+    assert heartbeats.region_word("eu") == []
+    replication.handle("Digest", pb.DigestRequestWire(from_cluster="eu-west", bucket_hashes=replica.bucket_hashes(),
+                                                      region_reports=[good]).SerializeToString())
+    assert heartbeats.region_word("eu") == [(time.now, frozenset({"eu-north"}))]
     replication.close()
 
 
