@@ -94,8 +94,10 @@ def test_a_member_whose_heartbeats_stop_reaching_other_regions_is_not_taken_for_
 
 
 # -- one listener's view, on a clock of its own ------------------------------------------------
-def listener(time, name="us-east", members=(("us-east", "us"), ("us-west", "us"), ("eu-west", "eu"),
-                                           ("eu-north", "eu"), ("eu-south", "eu"))):
+MEMBERS = (("us-east", "us"), ("us-west", "us"), ("eu-west", "eu"), ("eu-north", "eu"), ("eu-south", "eu"))
+
+
+def listener(time, name="us-east", members=MEMBERS):
     replica = Replica(name, Store(":memory:"), HybridClock(name, time.wall_ms), Metrics(), timesource=time)
     replica.receive([Record(f"cluster/{n}", Stamp(EPOCH_MS, 0, n), "test", Cluster(name=n, region=r, endpoint=n))
                      for n, r in members])
