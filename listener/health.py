@@ -87,7 +87,7 @@ class Health:
                 if member.region not in words:
                     words[member.region] = self._heartbeats.region_word(member.region)
                 if words[member.region]:  # its region's reports decide
-                    vouching = [grew for grew, down in words[member.region] if member.name not in down]
+                    vouching = [grew for grew, down, _said in words[member.region] if member.name not in down]
                     healthy = bool(vouching)
                     heard = max(vouching + ([heard] if heard is not None else [])) if vouching else heard
             judged[member.name] = (healthy, heard)

@@ -170,16 +170,9 @@ class Heartbeats:
                           if self._report_grew[report[:2]] >= since and report[2] > theirs.get(report[:2], -1))
 
     def region_word(self, region: str) -> list:
-        """[(monotonic time it grew, the members it holds down)] of each report of `region`
-        that grew here within the failure timeout; empty: none did."""
+        """[(monotonic time it grew, the members it holds down, its said_hash)] of each report
+        of `region` that grew here within the failure timeout; empty: none did."""
         since = self.time.monotonic() - self.failure_timeout
         with self._lock:
-            return [(grew, down) for report, down in self._reports.get(region, {}).values()
+            return [(grew, down, report[4]) for report, down in self._reports.get(region, {}).values()
                     for grew in [self._report_grew[report[:2]]] if grew >= since]
-
-    def region_said_hashes(self, region: str) -> set:
-        """The said_hash of each report of `region` that grew here within the failure timeout."""
-        since = self.time.monotonic() - self.failure_timeout
-        with self._lock:
-            return {report[4] for report, _down in self._reports.get(region, {}).values()
-                    if self._report_grew[report[:2]] >= since}

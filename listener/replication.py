@@ -399,7 +399,7 @@ class Replication:
         heartbeat table; once every member sends reports, of the table only our region's, to a
         peer of our region."""
         wanted = [region for region, names in view.names.items() if region != view.region
-                  for hashes in [self.heartbeats.region_said_hashes(region)]
+                  for hashes in [{said for _grew, _down, said in self.heartbeats.region_word(region)}]
                   if hashes and self.heartbeats.said_hash(names) not in hashes]
         liveness = {"region_reports": messages.region_reports_to_wire(self.heartbeats.reports()),
                     "regions_wanted": wanted}

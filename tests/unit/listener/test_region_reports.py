@@ -192,7 +192,7 @@ def test_a_region_report_is_refused_by_field_refuses_the_whole_digest_and_speaks
     assert heartbeats.region_word("eu") == []
     replication.handle("Digest", pb.DigestRequestWire(from_cluster="eu-west", bucket_hashes=replica.bucket_hashes(),
                                                       region_reports=[good]).SerializeToString())
-    assert heartbeats.region_word("eu") == [(time.now, frozenset({"eu-north"}))]
+    assert heartbeats.region_word("eu") == [(time.now, frozenset({"eu-north"}), 7)]
     replication.close()
 
 
