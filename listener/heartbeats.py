@@ -49,8 +49,9 @@ class Heartbeats:
         self._passed_on = {}
         self._said_changes = 0  # grows when a cluster's (version, features) changes: said_hash caches by it
         self._said_hashes = {}  # names -> (said_changes, hash)
-        self._reports = {}  # region -> {reporter: ((region, reporter, sent_ms, down, said_hash), down as a set)}
-        self._report_grew = {}  # (region, reporter) -> monotonic time that report last grew
+        # region -> {reporter: ((region, reporter, sent_ms, down, said_hash), down as a set,
+        # monotonic time it last grew here)}
+        self._reports = {}
         self._lock = threading.Lock()
 
     def beat(self) -> None:
@@ -157,8 +158,7 @@ class Heartbeats:
         return grown
 
     def _take_report(self, report, now) -> None:
-        self._reports.setdefault(report[0], {})[report[1]] = (report, frozenset(report[3]))
-        self._report_grew[report[:2]] = now
+        self._reports.setdefault(report[0], {})[report[1]] = (report, frozenset(report[3]), now)
 
     def reports(self, newer_than=()) -> list:
         """The region reports that grew here within the failure timeout (to pass on), or only
@@ -166,13 +166,14 @@ class Heartbeats:
         theirs = {report[:2]: report[2] for report in newer_than}
         since = self.time.monotonic() - self.failure_timeout
         with self._lock:
-            return sorted(report for by_reporter in self._reports.values() for report, _down in by_reporter.values()
-                          if self._report_grew[report[:2]] >= since and report[2] > theirs.get(report[:2], -1))
+            return sorted(report for by_reporter in self._reports.values()
+                          for report, _down, grew in by_reporter.values()
+                          if grew >= since and report[2] > theirs.get(report[:2], -1))
 
     def region_word(self, region: str) -> list:
         """[(monotonic time it grew, the members it holds down, its said_hash)] of each report
         of `region` that grew here within the failure timeout; empty: none did."""
         since = self.time.monotonic() - self.failure_timeout
         with self._lock:
-            return [(grew, down, report[4]) for report, down in self._reports.get(region, {}).values()
-                    for grew in [self._report_grew[report[:2]]] if grew >= since]
+            return [(grew, down, report[4]) for report, down, grew in self._reports.get(region, {}).values()
+                    if grew >= since]

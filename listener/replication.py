@@ -364,6 +364,7 @@ class Replication:
         if request.bucket_hashes and not request.entries:  # step one
             beats = _all_or_none(messages.peer_heartbeats(request.heartbeats, "heartbeats"))
             reports = _all_or_none(messages.peer_region_reports(request.region_reports, "region_reports"))
+            messages.check_region_names("regions_wanted", request.regions_wanted)
             self.heartbeats.observe(beats, sender=request.from_cluster)
             self.heartbeats.observe_reports(self._members_reports(reports))
             return pb.DigestResponseWire(

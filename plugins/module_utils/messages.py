@@ -533,6 +533,14 @@ def peer_region_reports(messages_in, field_name: str) -> tuple:
     return _checked_each(peer_region_report, messages_in, field_name)
 
 
+def check_region_names(field_name: str, names) -> None:
+    """Regions a peer names (a digest's regions_wanted): at most MAX_DOWN, each a name."""
+    if len(names) > MAX_DOWN:
+        raise model.ValidationError(field_name, f"must be at most {MAX_DOWN}", len(names))
+    for name in names:
+        model.check_name(f"{field_name}[]", name)
+
+
 def region_reports_to_wire(reports) -> list:
     """The RegionReport message of each (region, reporter, sent_ms, down, said_hash)."""
     return [pb.RegionReport(region=region, reporter=reporter, sent_ms=ms, down=down, said_hash=said)

@@ -185,6 +185,15 @@ def test_a_region_report_is_refused_by_field_refuses_the_whole_digest_and_speaks
     else:
         raise AssertionError("a digest with a bad report was answered")
     assert heartbeats.region_word("eu") == [], "nothing of a refused request is taken"
+    request = pb.DigestRequestWire(from_cluster="eu-west", bucket_hashes=replica.bucket_hashes(),
+                                   region_reports=[good], regions_wanted=["us", "US EAST"])
+    try:
+        replication.handle("Digest", request.SerializeToString())
+    except ValidationError as error:
+        assert error.field == "regions_wanted[]"
+    else:
+        raise AssertionError("a digest asking for a badly named region was answered")
+    assert heartbeats.region_word("eu") == []
     # only a member of a region speaks for it
     posing = pb.RegionReport(region="eu", reporter="us-west", sent_ms=EPOCH_MS, said_hash=7)
     replication.handle("Digest", pb.DigestRequestWire(from_cluster="us-west", bucket_hashes=replica.bucket_hashes(),
