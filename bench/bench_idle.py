@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-import urllib.request
 
 import common
 
@@ -30,25 +29,6 @@ from lab.topology import ClusterSpec, NodeShape, Topology
 SETTLE, WINDOW = 20.0, 20.0
 
 
-def traffic(fleet, name) -> tuple:
-    """(calls, bytes sent) the listener has made to peers so far, from its metrics."""
-    url = f"http://{fleet.members[name].client_host}:{fleet.metrics_ports[name]}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        lines = response.read().decode().splitlines()
-    calls = sent = 0.0
-    for line in lines:
-        if line.startswith("multicluster_peer_calls_total{"):
-            calls += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("multicluster_peer_bytes_total{") and 'direction="out"' in line:
-            sent += float(line.rsplit(" ", 1)[1])
-    return calls, sent
-
-
-def fleet_traffic(fleet) -> tuple:
-    totals = [traffic(fleet, n) for n in fleet.names]
-    return sum(c for c, _b in totals), sum(b for _c, b in totals)
-
-
 def measure(lab, tmp, size: int, settings: dict) -> dict:
     members = [Member(f"c{i:03d}", "r0", "api") for i in range(size)]
     fleet = ListenerFleet(lab, f"{tmp}/listeners-{size}-{settings.get('heartbeat_fanout', 8)}", members=members,
@@ -57,10 +37,10 @@ def measure(lab, tmp, size: int, settings: dict) -> dict:
         fleet.start_all(batch=10, timeout=600)
         time.sleep(SETTLE)
         cpu_before = {n: processes.cpu_seconds(p) for n, p in fleet.pids.items()}
-        calls_before, sent_before = fleet_traffic(fleet)
+        calls_before, sent_before = common.fleet_traffic(fleet)
         machine_before, started = processes.machine_cpu_seconds(), time.monotonic()
         time.sleep(WINDOW)
-        calls, sent = fleet_traffic(fleet)
+        calls, sent = common.fleet_traffic(fleet)
         elapsed = time.monotonic() - started
         cpu = sorted(processes.cpu_seconds(p) - cpu_before[n] for n, p in fleet.pids.items())
         busy, total = common.machine_seconds_since(machine_before)

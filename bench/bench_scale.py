@@ -99,14 +99,22 @@ def run(fleet, net) -> dict:
     fleet.start_all(batch=10, timeout=600)  # 100 Python processes starting at once starve 2 cores
     started = time.monotonic() - begin
     print(f"scale: {LISTENERS} listeners up and knowing each other in {started:.0f}s")
+    resting = Window(fleet)
     idle, _others, machine_busy = common.cpu_at_rest(fleet)
+    resting = resting.close()
     print(f"scale: at rest, each listener uses {common.percentile(idle, 50):.1f}% of a core (median), "
-          f"{sum(idle):.0f}% in all; the machine is {machine_busy:.0f}% busy")
+          f"{sum(idle):.0f}% in all; the machine is {machine_busy:.0f}% busy; the fleet makes "
+          f"{resting['calls_per_s']:.0f} calls a second")
     clients = {n: fleet.client(n, timeout=60) for n in fleet.names}
     side_of = {m.name: m.netns for m in fleet.members.values()}
     try:
         with ThreadPoolExecutor(16) as pool:
+            probing = Window(fleet)
             reach = time_to_reach_all(fleet, clients, pool)
+            probes = probing.close(resting, PROBES + 1)
+            print(f"scale: while writing to all, the machine was {probes['machine_busy_percent']:.0f}% busy, the "
+                  f"listeners {probes['listeners_cpu_s']:.0f} CPU-s in {probes['seconds']:.0f}s; each write cost "
+                  f"{probes['pushes_per_write']:.0f} pushes beyond the resting ones (a write to all: 99)")
             partition = partition_and_heal(fleet, clients, pool, net, side_of)
             memory = {} if PARTITION_ONLY else memory_with_services(fleet, clients, pool)
     finally:
@@ -115,10 +123,41 @@ def run(fleet, net) -> dict:
     return {"benchmark": "scale", "listeners": LISTENERS, "regions": REGIONS, "apiservers": len(SIDES),
             "settings": SETTINGS, "manage_kubernetes": MANAGE_KUBERNETES, "seconds_to_start": started,
             "idle_cpu_percent_per_listener": {"median": common.percentile(idle, 50), "total": sum(idle)},
-            "idle_machine_busy_percent": machine_busy,
+            "idle_machine_busy_percent": machine_busy, "at_rest": resting,
             "write_to_all_ms": {"p50": common.percentile(reach, 50), "p99": common.percentile(reach, 99),
                                 "writes": len(reach)},
+            "while_writing_to_all": probes,
             "partition": partition, **memory}
+
+
+class Window:
+    """From its start until close(): the machine's and the listeners' CPU, and the fleet's calls
+    and bytes to peers, by method (from the listeners' metrics)."""
+
+    def __init__(self, fleet):
+        self.fleet = fleet
+        self.traffic = common.fleet_traffic_by_method(fleet)
+        self.machine = processes.machine_cpu_seconds()
+        self.listeners = processes.total_cpu_seconds(fleet.pids.values())
+        self.started = time.monotonic()
+
+    def close(self, resting=None, writes: int = 0) -> dict:
+        """The window's figures; with `writes` made in it, the Push calls each cost beyond the
+        pushes of `resting` (a closed window at rest: heartbeats), a write to all costing one per
+        other listener. (Anti-entropy's Digest calls come with time, not writes.)"""
+        seconds = time.monotonic() - self.started
+        busy, total = common.machine_seconds_since(self.machine)
+        listeners = processes.total_cpu_seconds(self.fleet.pids.values()) - self.listeners
+        traffic = common.fleet_traffic_by_method(self.fleet)
+        traffic.subtract(self.traffic)
+        calls = sum(n for (_method, what), n in traffic.items() if what == "calls")
+        row = {"seconds": seconds, "machine_busy_percent": 100 * busy / total, "listeners_cpu_s": listeners,
+               "listeners_percent_of_machine": 100 * listeners / total, "calls_per_s": calls / seconds,
+               "calls": {f"{method} {what}": n for (method, what), n in sorted(traffic.items())}}
+        if writes:
+            resting_pushes = resting["calls"].get("Push calls", 0) / resting["seconds"] if resting else 0
+            row["pushes_per_write"] = (traffic["Push", "calls"] - resting_pushes * seconds) / writes
+        return row
 
 
 def stamp_of(response):
@@ -207,24 +246,24 @@ def partition_and_heal(fleet, clients, pool, net, side_of) -> dict:
     with ThreadPoolExecutor(WRITERS) as writers:
         list(writers.map(write, range(PARTITION_WRITES)))
     written = time.monotonic() - cut_at
-    machine_before = processes.machine_cpu_seconds()
-    listeners_before = processes.total_cpu_seconds(fleet.pids.values())
+    healing = Window(fleet)
     net.heal()
     healed_ms = time.time() * 1000
     # and every write at its acknowledged stamp
     latest = wait_for_all(fleet, clients, pool, stamps, 300, records_at_least=held_before + len(stamps))
-    busy, total = common.machine_seconds_since(machine_before)
-    listeners_cpu = processes.total_cpu_seconds(fleet.pids.values()) - listeners_before
+    after_heal = healing.close()
     each = sorted((ms - healed_ms) / 1000 for ms in latest.values())
     converged = each[-1]
     print(f"scale: 50/50 partition: {PARTITION_WRITES} writes in {written:.1f}s while cut; "
           f"every listener held all of them {converged:.2f}s after healing (half of them after "
           f"{common.percentile(each, 50):.2f}s); from the heal until we saw that, the machine was "
-          f"{100 * busy / total:.0f}% busy, the listeners {100 * listeners_cpu / total:.0f}% of it")
+          f"{after_heal['machine_busy_percent']:.0f}% busy, the listeners {after_heal['listeners_cpu_s']:.0f} CPU-s "
+          f"({after_heal['listeners_percent_of_machine']:.0f}% of it); calls {after_heal['calls']}")
     return {"writes": PARTITION_WRITES, "seconds_writing_while_cut": written, "seconds_to_converge": converged,
             "median_listener_seconds_to_converge": common.percentile(each, 50),
-            "after_heal_machine_busy_percent": 100 * busy / total,
-            "after_heal_listeners_percent_of_machine": 100 * listeners_cpu / total}
+            "after_heal_machine_busy_percent": after_heal["machine_busy_percent"],
+            "after_heal_listeners_percent_of_machine": after_heal["listeners_percent_of_machine"],
+            "after_heal": after_heal}
 
 
 def memory_with_services(fleet, clients, pool):

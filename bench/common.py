@@ -1,12 +1,15 @@
 """What the benchmarks share: the lab and listeners, percentiles, results and plots."""
 from __future__ import annotations
 
+import collections
 import json
 import pathlib
 import platform
+import re
 import signal
 import sys
 import time
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".cache" / "collections"))
@@ -19,9 +22,14 @@ sys.stdout.reconfigure(line_buffering=True)
 
 # A hundred listener processes share 2 cores: heartbeats every 5 s rather than every second,
 # anti-entropy with 2 peers every 2 s rather than 3 every second, and no failover while half of
-# each region is cut off (the failover benchmark's subject). bench_scale.py and bench_idle.py.
+# each region is cut off (the failover benchmark's subject). The hundred simulated clusters
+# share two apiservers' nodes, so every pod changes the room of fifty of them, which no real
+# cluster's pods do to another's: their room alone is not reported (each would write its status
+# to the whole fleet every room_interval while pods come and go; nothing here places by what
+# fits). bench_scale.py.
 SCALE_SETTINGS = {"heartbeat_interval": 5.0, "anti_entropy_interval": 2.0, "anti_entropy_fanout": 2,
-                  "failure_timeout": 600.0, "hold_down": 600.0, "peer_timeout": 10.0, "resync_interval": 30.0}
+                  "failure_timeout": 600.0, "hold_down": 600.0, "peer_timeout": 10.0, "resync_interval": 30.0,
+                  "room_interval": 3600.0}
 
 RESULTS = ROOT / "bench" / "results"
 PLOTS = ROOT / "docs" / "performance"
@@ -40,6 +48,36 @@ def cpu_at_rest(fleet, others=(), settle: float = 20.0, window: float = 10.0) ->
     busy, total = machine_seconds_since(machine_before)
     return (sorted(100 * (processes.cpu_seconds(p) - before[n]) / window for n, p in fleet.pids.items()),
             100 * (processes.total_cpu_seconds(others) - others_before) / window, 100 * busy / total)
+
+
+def traffic(fleet, name) -> collections.Counter:
+    """{(method, "calls" | "bytes_out"): count} of the calls the listener has made to peers so
+    far, and the bytes it sent, from its metrics."""
+    url = f"http://{fleet.members[name].client_host}:{fleet.metrics_ports[name]}/metrics"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        lines = response.read().decode().splitlines()
+    counts = collections.Counter()
+    for line in lines:
+        if line.startswith(("multicluster_peer_calls_total{", "multicluster_peer_bytes_total{")):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            what = "calls" if "direction" not in labels else f"bytes_{labels['direction']}"
+            if what != "bytes_in":
+                counts[labels["method"], what] += float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def fleet_traffic(fleet) -> tuple:
+    """(calls, bytes sent) of the whole fleet to its peers so far."""
+    totals = fleet_traffic_by_method(fleet)
+    return (sum(n for (_m, what), n in totals.items() if what == "calls"),
+            sum(n for (_m, what), n in totals.items() if what == "bytes_out"))
+
+
+def fleet_traffic_by_method(fleet) -> collections.Counter:
+    totals = collections.Counter()
+    for name in fleet.names:
+        totals.update(traffic(fleet, name))
+    return totals
 
 
 def machine_seconds_since(before) -> tuple:

@@ -60,6 +60,13 @@ class Timing:
     # calls per member (listener/health.py, bench/bench_simulation.py).
     heartbeat_fanout: int = 8
     resync_interval: float = 5.0        # a reconcile pass at least this often, changed or not
+    # This cluster's status record is written at most this often for a change of its services'
+    # replicas (one Deployment coming up changes them several times within a second or two),
+    # at most every room_interval for a change of its free room alone (every pod anywhere in the
+    # cluster changes it; Karmada's cluster status: every 10 s). Every write of it goes to the
+    # whole fleet; the changes in between are written together.
+    status_interval: float = 1.0
+    room_interval: float = 10.0
     peer_timeout: float = 2.0           # deadline of a call to a peer
     tombstone_ttl: float = 3600.0       # seconds a delete is remembered at least (then until all members hold it)
     unschedulable_after: float = 30.0   # a pod found no node for this long counts as unable to run here

@@ -1,5 +1,9 @@
 """The reconcile loop: this cluster's Deployments follow the placement; its status record
-(desired and ready replicas per service) is written when it changes; and while the passes
+(desired and ready replicas per service, the cluster's free room) is written when it changes:
+a change of its services at most once every status interval (a Deployment's life from created
+to ready is a handful of changes within a second or two), of the room alone at most once every
+room interval (every pod anywhere in the cluster changes it); every status write goes to every
+member of the fleet. And while the passes
 succeed and the apiserver answers, the cluster heartbeats (an apiserver that is away stops
 them, and the region fails the cluster over).
 
@@ -39,19 +43,24 @@ class Scope:
 
 class Reconciler:
     def __init__(self, scope: Scope, kube, replica, write, beat, metrics, interval: float,
-                 heartbeat_interval: float, room=None):
+                 heartbeat_interval: float, room=None, status_interval: float = 0.0, room_interval: float = 0.0):
         """kube: an updater.KubernetesApi plus check_ready(); write: Writer.write; beat: called
-        for each heartbeat; room: a listener.room.Room of this cluster, or None (not measured)."""
+        for each heartbeat; room: a listener.room.Room of this cluster, or None (not measured);
+        status_interval, room_interval: seconds after a status write before the next one for a
+        change of the services, of the room alone (the changes meanwhile go together)."""
         self.scope = scope
         self.kube = kube  # the API service's dry runs use it too
         self._kube, self._replica, self._write, self._beat_out = kube, replica, write, beat
         self._metrics = metrics
         self.interval = interval
         self.heartbeat_interval = heartbeat_interval
+        self.status_interval, self.room_interval = status_interval, room_interval
         self.wake = threading.Event()  # this cluster's Deployments should change, or one drifted
         self.stopping = threading.Event()
         self._room = room
         self._last_status = None  # (services, room) last written
+        self._status_written = float("-inf")  # when (monotonic)
+        self._status_due = None  # when a changed status held back is to be written (monotonic)
         self._last_pass = None  # (desired, plan, failures) of the last pass: a report of room alone reuses it
         self._last_heartbeat = 0.0
         self._wanted = {}  # service key -> Desired: this cluster's objects, kept as services change
@@ -76,7 +85,7 @@ class Reconciler:
     def _loop(self) -> None:
         last_pass = None  # when the last pass succeeded (monotonic); None: pass at once
         while not self.stopping.is_set():
-            woken = self.wake.wait(timeout=min(self.interval, self.heartbeat_interval))
+            woken = self.wake.wait(timeout=self._next_wait())
             self.wake.clear()
             if self.stopping.is_set():
                 return
@@ -90,11 +99,19 @@ class Reconciler:
                     self._kube.check_ready(timeout=max(1.0, self.heartbeat_interval))
                     self._beat()
                     self._report(*self._last_pass)  # room and pods change between passes
+                elif self._status_due is not None and time.monotonic() >= self._status_due:
+                    doing = "status report"
+                    self._report(*self._last_pass)
             except Exception as err:  # the apiserver may be away; keep trying, and stop heartbeating
                 last_pass = None  # until a whole pass succeeds again
                 self._metrics.reconcile_errors.inc()
                 log.warning("%s failed: %s", doing, str(err).splitlines()[0] if str(err) else type(err).__name__)
                 time.sleep(0.5)
+
+    def _next_wait(self) -> float:
+        """Seconds until the loop has something to do unwoken: a pass, a heartbeat, a held status."""
+        wait = min(self.interval, self.heartbeat_interval)
+        return wait if self._status_due is None else min(wait, max(0.0, self._status_due - time.monotonic()))
 
     def reconcile_once(self) -> None:
         scope = self.scope
@@ -116,13 +133,23 @@ class Reconciler:
 
     def _report(self, desired, plan, failures) -> None:
         """Write this cluster's status record if it changed: the pass's view of the services,
-        with the room and the pods the watches see now."""
+        with the room and the pods the watches see now. Within the status (or room) interval
+        of the last write it is held, and the loop reports again once the interval is over."""
         status = self._with_room(self._with_unrenderable(updater.status(desired, plan, self.scope.region, 0,
                                                                         failures)))
-        if (status.services, status.room) != self._last_status:
-            self._write([(status_key(self.scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
-                        author=f"listener@{self.scope.cluster}")
-            self._last_status = (status.services, status.room)
+        services, room = self._last_status or ((), None)
+        if self._last_status is not None and (status.services, status.room) == (services, room):
+            self._status_due = None
+            return
+        # the room measured at last (or gone) is news as the services are; its amounts change with every pod
+        room_only = status.services == services and (status.room is None) == (room is None)
+        due = self._status_written + (self.room_interval if room_only else self.status_interval)
+        if time.monotonic() < due:
+            self._status_due = due
+            return
+        self._write([(status_key(self.scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
+                    author=f"listener@{self.scope.cluster}")
+        self._last_status, self._status_written, self._status_due = (status.services, status.room), time.monotonic(), None
 
     def _with_unrenderable(self, status):
         with self._wanted_lock:

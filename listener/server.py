@@ -198,7 +198,8 @@ class Listener:
         kubernetes = KubernetesApi(client)
         return Reconciler(scope, kubernetes, self.replica, self.writer.write, self.beacon.beat,
                           self.metrics, timing.resync_interval, timing.heartbeat_interval,
-                          Room(kubernetes, timing.unschedulable_after))
+                          Room(kubernetes, timing.unschedulable_after), timing.status_interval,
+                          timing.room_interval)
 
     def _register(self) -> None:
         """Make sure this cluster is a member of its region, with its current endpoint."""

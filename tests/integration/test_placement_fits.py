@@ -74,7 +74,8 @@ def remove(listeners, apis, name):
         c.delete_service("us", name, wait="applied", wait_timeout=30)
     wait_for(lambda: not any(pods_of(apis, name).values()), 30, what=f"the pods of {name} to go")
     free = {"us-east": [4000], "us-west": [16000]}  # millicores, of each one node
-    wait_for(lambda: all([n.cpu_milli for n in room_of(listeners, c)] == cpus for c, cpus in free.items()), 10,
+    # a change of the room alone is written within room_interval (10 s) of the last status
+    wait_for(lambda: all([n.cpu_milli for n in room_of(listeners, c)] == cpus for c, cpus in free.items()), 25,
              what="both clusters to report their room free again")
 
 
