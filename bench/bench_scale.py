@@ -114,7 +114,7 @@ def run(fleet, net) -> dict:
             probes = probing.close(resting, PROBES + 1)
             print(f"scale: while writing to all, the machine was {probes['machine_busy_percent']:.0f}% busy, the "
                   f"listeners {probes['listeners_cpu_s']:.0f} CPU-s in {probes['seconds']:.0f}s; each write cost "
-                  f"{probes['pushes_per_write']:.0f} pushes beyond the resting ones (a write to all: 99)")
+                  f"{probes['pushes_per_write']:.0f} pushes beyond the resting ones (a write to all: {LISTENERS - 1})")
             partition = partition_and_heal(fleet, clients, pool, net, side_of)
             memory = {} if PARTITION_ONLY else memory_with_services(fleet, clients, pool)
     finally:

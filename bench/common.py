@@ -51,8 +51,9 @@ def cpu_at_rest(fleet, others=(), settle: float = 20.0, window: float = 10.0) ->
 
 
 def traffic(fleet, name) -> collections.Counter:
-    """{(method, "calls" | "bytes_out"): count} of the calls the listener has made to peers so
-    far, and the bytes it sent, from its metrics."""
+    """{(method, "calls" | "bytes_out" | "bytes_in"): count} of the calls the listener has made
+    to peers so far, the bytes it sent in them and got in their answers; and ("Digest",
+    "records_repaired"): the records its digest exchanges brought or sent. From its metrics."""
     url = f"http://{fleet.members[name].client_host}:{fleet.metrics_ports[name]}/metrics"
     with urllib.request.urlopen(url, timeout=30) as response:
         lines = response.read().decode().splitlines()
@@ -61,8 +62,9 @@ def traffic(fleet, name) -> collections.Counter:
         if line.startswith(("multicluster_peer_calls_total{", "multicluster_peer_bytes_total{")):
             labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
             what = "calls" if "direction" not in labels else f"bytes_{labels['direction']}"
-            if what != "bytes_in":
-                counts[labels["method"], what] += float(line.rsplit(" ", 1)[1])
+            counts[labels["method"], what] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("multicluster_anti_entropy_repairs_total "):
+            counts["Digest", "records_repaired"] += float(line.rsplit(" ", 1)[1])
     return counts
 
 

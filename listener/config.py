@@ -60,11 +60,12 @@ class Timing:
     # calls per member (listener/health.py, bench/bench_simulation.py).
     heartbeat_fanout: int = 8
     resync_interval: float = 5.0        # a reconcile pass at least this often, changed or not
-    # This cluster's status record is written at most this often for a change of its services'
-    # replicas (one Deployment coming up changes them several times within a second or two),
-    # at most every room_interval for a change of its free room alone (every pod anywhere in the
-    # cluster changes it; Karmada's cluster status: every 10 s). Every write of it goes to the
-    # whole fleet; the changes in between are written together.
+    # This cluster's status record goes to the whole fleet at each write. A service's milestone
+    # (applied, a problem, rolled out) is written at once; its counts on the way (ready, pods
+    # bound: one Deployment coming up changes them several times within a second or two) at
+    # most every status_interval; the free room alone (every pod in the cluster changes it) at
+    # most every room_interval (Karmada's cluster status: every 10 s). The changes in between
+    # are written together.
     status_interval: float = 1.0
     room_interval: float = 10.0
     peer_timeout: float = 2.0           # deadline of a call to a peer

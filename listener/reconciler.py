@@ -1,11 +1,11 @@
 """The reconcile loop: this cluster's Deployments follow the placement; its status record
 (desired and ready replicas per service, the cluster's free room) is written when it changes:
-a change of its services at most once every status interval (a Deployment's life from created
-to ready is a handful of changes within a second or two), of the room alone at most once every
-room interval (every pod anywhere in the cluster changes it); every status write goes to every
-member of the fleet. And while the passes
-succeed and the apiserver answers, the cluster heartbeats (an apiserver that is away stops
-them, and the region fails the cluster over).
+at once for a service's milestone (applied at new replicas or revision, a problem, rolled out),
+at most once every status interval for counts on the way (a Deployment's life from created to
+ready is a handful of changes within a second or two), at most once every room interval for
+the room alone (every pod anywhere in the cluster changes it); every status write goes to every
+member of the fleet. And while the passes succeed and the apiserver answers, the cluster
+heartbeats (an apiserver that is away stops them, and the region fails the cluster over).
 
 A pass lists the managed Deployments. It runs when a service placed on this cluster changed,
 when the watch saw a managed Deployment change, after a failed pass, and every resync
@@ -133,19 +133,22 @@ class Reconciler:
 
     def _report(self, desired, plan, failures) -> None:
         """Write this cluster's status record if it changed: the pass's view of the services,
-        with the room and the pods the watches see now. Within the status (or room) interval
-        of the last write it is held, and the loop reports again once the interval is over."""
+        with the room and the pods the watches see now. A milestone of a service (see
+        _milestones) is written at once; a change of its counts alone within the status
+        interval of the last write, of the room alone within the room interval, is held, and
+        the loop reports again once the interval is over."""
         status = self._with_room(self._with_unrenderable(updater.status(desired, plan, self.scope.region, 0,
                                                                         failures)))
         services, room = self._last_status or ((), None)
         if self._last_status is not None and (status.services, status.room) == (services, room):
             self._status_due = None
             return
-        # the room measured at last (or gone) is news as the services are; its amounts change with every pod
-        room_only = status.services == services and (status.room is None) == (room is None)
-        due = self._status_written + (self.room_interval if room_only else self.status_interval)
-        if time.monotonic() < due:
-            self._status_due = due
+        if _milestones(status.services) != _milestones(services) or (status.room is None) != (room is None):
+            wait = 0.0  # the room measured at last (or gone) is news too; its amounts change with every pod
+        else:
+            wait = self.status_interval if status.services != services else self.room_interval
+        if time.monotonic() < self._status_written + wait:
+            self._status_due = self._status_written + wait
             return
         self._write([(status_key(self.scope.cluster), dataclasses.replace(status, reported_ms=wall_clock_ms()))],
                     author=f"listener@{self.scope.cluster}")
@@ -236,6 +239,14 @@ class Reconciler:
     def _desired_now(self) -> list:
         with self._wanted_lock:
             return sorted(self._wanted.values(), key=lambda d: d.key)
+
+
+def _milestones(services) -> tuple:
+    """What of the services' statuses waits and rollouts act on: which services, each one's
+    replicas and revision applied, its problems, and whether it is rolled out. Counts on the
+    way (pods bound, ready, updated) are not: they wait for the status interval."""
+    return tuple((s.region, s.service, s.namespace, s.desired, s.revision, s.release, s.problems, s.conflict,
+                  s.blocked, s.rolled_out) for s in services)
 
 
 def follow_deployments(kube, selector: str, namespace, on_change, stopping) -> None:

@@ -1,7 +1,8 @@
 """A cluster's status record goes to every member of the fleet at each write, so the reconcile
-loop writes it at most once every status interval for a change of its services, and at most
-once every room interval for a change of its free room alone (every pod in the cluster changes
-that); what changed meanwhile is written together, and nothing changed is never lost."""
+loop writes a service's milestone at once (rolled out, here), its counts on the way at most
+once every status interval, and a change of its free room alone at most once every room
+interval (every pod in the cluster changes that); what changed meanwhile is written together,
+and no change is lost."""
 from __future__ import annotations
 
 import threading
@@ -74,8 +75,19 @@ def test_changes_of_the_services_within_the_status_interval_are_written_together
     assert [s.services[0].ready for s in written] == [0, 2], "then the latest, once"
     assert r._status_due is None and r._next_wait() == 1
     now[0] += 5
+    report(r, ready=1)
+    assert [s.services[0].ready for s in written] == [0, 2, 1], "a change after a quiet while: at once"
+
+
+def test_a_service_rolled_out_is_written_at_once_with_the_counts_held_before_it(loop):
+    r, _room, written, now = loop
+    report(r, ready=0)
+    now[0] += 0.2
+    report(r, ready=2)
+    now[0] += 0.2
     report(r, ready=3)
-    assert [s.services[0].ready for s in written] == [0, 2, 3], "a change after a quiet while: at once"
+    assert [s.services[0].ready for s in written] == [0, 3] and written[-1].services[0].rolled_out
+    assert r._status_due is None
 
 
 def test_a_change_undone_before_it_was_due_is_not_written(loop):
