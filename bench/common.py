@@ -53,7 +53,7 @@ def cpu_at_rest(fleet, others=(), settle: float = 20.0, window: float = 10.0) ->
 def traffic(fleet, name) -> collections.Counter:
     """{(method, "calls" | "bytes_out" | "bytes_in"): count} of the calls the listener has made
     to peers so far, the bytes it sent in them and got in their answers; and ("Digest",
-    "records_repaired"): the records its digest exchanges brought or sent. From its metrics."""
+    "records_repaired"): the records its digest exchanges brought in. From its metrics."""
     url = f"http://{fleet.members[name].client_host}:{fleet.metrics_ports[name]}/metrics"
     with urllib.request.urlopen(url, timeout=30) as response:
         lines = response.read().decode().splitlines()

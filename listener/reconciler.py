@@ -47,7 +47,8 @@ class Reconciler:
         """kube: an updater.KubernetesApi plus check_ready(); write: Writer.write; beat: called
         for each heartbeat; room: a listener.room.Room of this cluster, or None (not measured);
         status_interval, room_interval: seconds after a status write before the next one for a
-        change of the services, of the room alone (the changes meanwhile go together)."""
+        change of the services' counts alone, of the room alone (the changes meanwhile go
+        together; a milestone does not wait)."""
         self.scope = scope
         self.kube = kube  # the API service's dry runs use it too
         self._kube, self._replica, self._write, self._beat_out = kube, replica, write, beat

@@ -54,6 +54,13 @@ def report(r, ready: int) -> None:
     r._report(*r._last_pass)
 
 
+def passes(r, now, steps) -> None:
+    """A pass after each (seconds since the last, ready replicas found)."""
+    for seconds, ready in steps:
+        now[0] += seconds
+        report(r, ready)
+
+
 def due_now(r, now) -> bool:
     """What the loop would find: a held status due (it reports it then), after sleeping _next_wait."""
     now[0] += r._next_wait()
@@ -64,10 +71,7 @@ def test_changes_of_the_services_within_the_status_interval_are_written_together
     r, _room, written, now = loop
     report(r, ready=0)
     assert [s.services[0].ready for s in written] == [0], "the first change is written at once"
-    now[0] += 0.2
-    report(r, ready=1)
-    now[0] += 0.2
-    report(r, ready=2)
+    passes(r, now, [(0.2, 1), (0.2, 2)])
     assert len(written) == 1, "held within the status interval"
     assert r._next_wait() == pytest.approx(0.6), "the loop wakes when the interval is over"
     assert due_now(r, now)
@@ -81,25 +85,16 @@ def test_changes_of_the_services_within_the_status_interval_are_written_together
 
 def test_a_service_rolled_out_is_written_at_once_with_the_counts_held_before_it(loop):
     r, _room, written, now = loop
-    report(r, ready=0)
-    now[0] += 0.2
-    report(r, ready=2)
-    now[0] += 0.2
-    report(r, ready=3)
+    passes(r, now, [(0, 0), (0.2, 2), (0.2, 3)])
     assert [s.services[0].ready for s in written] == [0, 3] and written[-1].services[0].rolled_out
     assert r._status_due is None
 
 
 def test_a_change_undone_before_it_was_due_is_not_written(loop):
     r, _room, written, now = loop
-    report(r, ready=0)
-    now[0] += 0.1
-    report(r, ready=1)
-    now[0] += 0.1
-    report(r, ready=0)
+    passes(r, now, [(0, 0), (0.1, 1), (0.1, 0)])
     assert r._status_due is None
-    now[0] += 5
-    report(r, ready=0)
+    passes(r, now, [(5, 0)])
     assert len(written) == 1
 
 
