@@ -5,6 +5,8 @@ end of a reporter takes no live member for dead, and a fleet with a member that 
 report keeps passing every heartbeat on."""
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.multicluster.kube.plugins.module_utils import messages
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import HybridClock, Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Cluster, Record, ValidationError
@@ -167,33 +169,20 @@ def test_a_region_report_is_refused_by_field_refuses_the_whole_digest_and_speaks
                        (pb.RegionReport(region="eu", reporter="eu-west", sent_ms=-1), "region_report.sent_ms"),
                        (pb.RegionReport(region="eu", reporter="eu-west", sent_ms=10 ** 15), "region_report.sent_ms"),
                        (pb.RegionReport(region="eu", reporter="eu-west", down=["a b"]), "region_report.down[]")):
-        try:
+        with pytest.raises(ValidationError) as refused:
             messages.peer_region_report(bad)
-        except ValidationError as error:
-            assert error.field == field, (bad, error)
-        else:
-            raise AssertionError(f"{bad} was taken")
+        assert refused.value.field == field, bad
     time = SimTime()
     replica, heartbeats, _health = listener(time)
     replication = Replication(replica, heartbeats, MemoryTransport(MemoryNetwork(), "us-east"))
-    request = pb.DigestRequestWire(from_cluster="eu-west", bucket_hashes=replica.bucket_hashes(),
-                                   region_reports=[good, pb.RegionReport(region="eu", reporter="")])
-    try:
-        replication.handle("Digest", request.SerializeToString())
-    except ValidationError as error:
-        assert error.field == "region_reports[1].reporter"
-    else:
-        raise AssertionError("a digest with a bad report was answered")
-    assert heartbeats.region_word("eu") == [], "nothing of a refused request is taken"
-    request = pb.DigestRequestWire(from_cluster="eu-west", bucket_hashes=replica.bucket_hashes(),
-                                   region_reports=[good], regions_wanted=["us", "US EAST"])
-    try:
-        replication.handle("Digest", request.SerializeToString())
-    except ValidationError as error:
-        assert error.field == "regions_wanted[]"
-    else:
-        raise AssertionError("a digest asking for a badly named region was answered")
-    assert heartbeats.region_word("eu") == []
+    for asked, field in (({"region_reports": [good, pb.RegionReport(region="eu", reporter="")]},
+                          "region_reports[1].reporter"),
+                         ({"region_reports": [good], "regions_wanted": ["us", "US EAST"]}, "regions_wanted[]")):
+        request = pb.DigestRequestWire(from_cluster="eu-west", bucket_hashes=replica.bucket_hashes(), **asked)
+        with pytest.raises(ValidationError) as refused:
+            replication.handle("Digest", request.SerializeToString())
+        assert refused.value.field == field
+        assert heartbeats.region_word("eu") == [], "nothing of a refused request is taken"
     # only a member of a region speaks for it
     posing = pb.RegionReport(region="eu", reporter="us-west", sent_ms=EPOCH_MS, said_hash=7)
     replication.handle("Digest", pb.DigestRequestWire(from_cluster="us-west", bucket_hashes=replica.bucket_hashes(),
