@@ -18,7 +18,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.history import C
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import MAX_AHEAD_MS, MAX_LOGICAL, Stamp, wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.proto import fleet_pb2 as pb
 from ansible_collections.multicluster.kube.plugins.module_utils.rollout import DEFAULT_DEADLINE_S, Rollout, Strategy
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import Override, Workload
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import SEED_WORKLOAD, Override, Workload
 
 try:
     from google.protobuf.message import DecodeError
@@ -67,6 +67,8 @@ def rules_to_message(rules: model.PlacementRules):
 
 
 def rules_from_message(message) -> model.PlacementRules:
+    if not message.excluded and not message.clusters and not message.division:
+        return model.NO_RULES  # most services: no rules
     return model.PlacementRules(
         excluded=frozenset(message.excluded),
         clusters=tuple(model.ClusterRule(cluster=r.cluster, weight=_optional(r, "weight"), min=r.min,
@@ -135,7 +137,7 @@ def release_from_message(message) -> model.Release:
     model.check_image("rollout_state.releases[].image", message.image)
     model.check_int("rollout_state.releases[].port", message.port, 1, 65535)
     return model.Release(message.image, message.port,
-                         workload_from_message(message.workload) if message.HasField("workload") else Workload())
+                         workload_from_message(message.workload) if message.HasField("workload") else SEED_WORKLOAD)
 
 
 def rollout_to_message(rollout: Rollout):
@@ -177,7 +179,7 @@ def spec_from_message(message) -> model.ServiceSpec:
         region=message.region, service=message.service, replicas=message.replicas, image=message.image,
         port=message.port or model.DEFAULT_PORT, namespace=message.namespace or model.DEFAULT_NAMESPACE,
         rules=rules_from_message(message.rules), rebalance=message.rebalance,
-        workload=workload_from_message(message.workload) if message.HasField("workload") else Workload(),
+        workload=workload_from_message(message.workload) if message.HasField("workload") else SEED_WORKLOAD,
         rollout=strategy_from_message(message.rollout) if message.HasField("rollout") else None)
 
 
@@ -373,12 +375,13 @@ def record_from_bytes(raw: bytes) -> model.Record:
         message = pb.Record.FromString(raw)
     except DecodeError:
         raise model.ValidationError("record", "must be a Record encoded as protobuf", f"{len(raw)} bytes") from None
-    record = dataclasses.replace(record_from_message(message), raw=raw)
+    record = record_from_message(message, raw)
     _DECODED[raw] = record
     return record
 
 
-def record_from_message(message) -> model.Record:
+def record_from_message(message, raw: bytes = b"") -> model.Record:
+    """A record from its message, checked; `raw`: the encoding it was read from, if any."""
     value = None
     if not message.deleted:
         which = message.WhichOneof("value")
@@ -393,7 +396,7 @@ def record_from_message(message) -> model.Record:
     if len(message.author) > model.MAX_AUTHOR:
         raise model.ValidationError("record.author", f"must be at most {model.MAX_AUTHOR} characters", len(message.author))
     return model.Record(key=message.key, stamp=checked_stamp(message.stamp, "record.stamp"), author=message.author,
-                        value=value)
+                        value=value, raw=raw)
 
 
 def peer_record(message, field_name: str = "record", now_ms=None) -> model.Record:

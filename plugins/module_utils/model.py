@@ -26,7 +26,7 @@ from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
 from ansible_collections.multicluster.kube.plugins.module_utils.rollout import Rollout, Strategy
 from ansible_collections.multicluster.kube.plugins.module_utils.validation import (  # noqa: F401 (re-exported)
     ValidationError, check_image, check_int, check_labels, check_name, check_optional_int)
-from ansible_collections.multicluster.kube.plugins.module_utils.workload import Workload
+from ansible_collections.multicluster.kube.plugins.module_utils.workload import SEED_WORKLOAD, Workload
 
 MAX_REPLICAS = 1_000_000
 MAX_WEIGHT = 1_000_000
@@ -86,6 +86,9 @@ class PlacementRules:
         return set(self.excluded) | {r.cluster for r in self.clusters}
 
 
+NO_RULES = PlacementRules()  # a service's rules when it gives none, shared (immutable)
+
+
 @dataclass(frozen=True)
 class Release:
     """What a service runs apart from how many replicas and where: a revision, which a rollout
@@ -112,9 +115,9 @@ class ServiceSpec:
     image: str = ""
     port: int = DEFAULT_PORT
     namespace: str = DEFAULT_NAMESPACE
-    rules: PlacementRules = field(default_factory=PlacementRules)
+    rules: PlacementRules = NO_RULES
     rebalance: bool = False
-    workload: Workload = field(default_factory=Workload)  # what runs: a Deployment template, companions
+    workload: Workload = SEED_WORKLOAD  # what runs: a Deployment template, companions
     rollout: Optional[Strategy] = None  # how a new release goes through the region; None: everywhere at once
 
     def __post_init__(self):

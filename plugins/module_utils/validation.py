@@ -22,7 +22,16 @@ class ValidationError(ValueError):
         super().__init__(f"{field_name}: {rule} (got {value!r})")
 
 
+# Names found valid, up to MAX_NAMES_SEEN: most come again and again (regions, clusters, the
+# origins of stamps), in every record a listener decodes.
+_NAMES_SEEN = set()
+MAX_NAMES_SEEN = 10_000
+
+
 def check_name(field_name: str, value) -> str:
+    # exactly str: a subclass could hash and compare as it likes
+    if type(value) is str and value in _NAMES_SEEN:  # pylint: disable=unidiomatic-typecheck
+        return value
     if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
         raise ValidationError(
             field_name,
@@ -30,6 +39,9 @@ def check_name(field_name: str, value) -> str:
             "starting and ending with a letter or digit",
             value,
         )
+    if len(_NAMES_SEEN) >= MAX_NAMES_SEEN:
+        _NAMES_SEEN.clear()
+    _NAMES_SEEN.add(value)
     return value
 
 

@@ -371,3 +371,9 @@ def _default_deployment(spec) -> dict:
 def _default_service(spec) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": spec.service},
             "spec": {"selector": {"app": spec.service}, "ports": [{"port": spec.port, "targetPort": spec.port}]}}
+
+
+# The workload of a service that names none (the seed's: its image on its port, exposed by a
+# Service), shared: a Workload is immutable, and a listener takes one with most services it
+# decodes (a heal brings a thousand at once).
+SEED_WORKLOAD = Workload()

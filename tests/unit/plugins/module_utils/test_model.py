@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.multicluster.kube.plugins.module_utils.model import (
     Cluster, ClusterRule, PlacementRules, Placement, Service, ServiceSpec, ValidationError, global_config, Record)
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import Stamp
+from ansible_collections.multicluster.kube.plugins.module_utils.validation import MAX_NAMES_SEEN, _NAMES_SEEN, check_name
 
 
 def error_of(build):
@@ -33,6 +34,29 @@ def test_names_must_be_dns_labels(field_name, build):
     error = error_of(build)
     assert error.field == field_name
     assert "DNS-1123" in error.rule
+
+
+def test_names_seen_valid_before_let_no_invalid_one_through():
+    """check_name remembers the names it found valid (every record repeats its region's and
+    clusters'); what it refused stays refused, and a str subclass posing as a remembered name
+    is checked for what it is."""
+    class Posing(str):
+        def __eq__(self, other):
+            return True
+
+        def __hash__(self):
+            return hash("web")
+
+    assert check_name("service", "web") == "web"
+    for _twice in range(2):
+        assert error_of(lambda: check_name("service", "Web")).field == "service"
+    assert error_of(lambda: check_name("service", Posing("Not_A_Label"))).field == "service"
+    assert error_of(lambda: check_name("service", ["web"])).field == "service"
+    for i in range(MAX_NAMES_SEEN + 10):  # what it remembers is bounded
+        check_name("service", f"s{i}")
+    assert len(_NAMES_SEEN) <= MAX_NAMES_SEEN
+    assert check_name("service", "web") == "web"
+    assert error_of(lambda: ServiceSpec("us", "Web", 1)).field == "service"
 
 
 def test_negative_weights():
