@@ -26,6 +26,7 @@ import logging
 import time
 
 from ansible_collections.multicluster.kube.listener import rolling
+from ansible_collections.multicluster.kube.listener.features import WORKLOADS
 from ansible_collections.multicluster.kube.listener.fitting import carrying, fits, held
 from ansible_collections.multicluster.kube.plugins.module_utils.hlc import wall_clock_ms
 from ansible_collections.multicluster.kube.plugins.module_utils.model import Placement, Reason, ReasonCode
@@ -98,15 +99,25 @@ class Coordinator:
         self._replica, self._health, self._features = replica, health, features
         self._write, self._metrics, self._clock, self._wall = write, metrics, clock, wall
         self._room_since = {}  # (service key, cluster rescued from) -> since when it could run more (monotonic)
+        self._settled = None  # what the last walk decided from, when it found nothing to do and no clock to wait on
 
     def tick(self) -> int:
         self._health.refresh()
         if self._health.coordinator(self.region) != self.cluster:
             self._room_since.clear()  # a coordinator again later starts its hold-downs afresh
+            self._settled = None
             return 0
         down, settling = self._health.unhealthy(), self._health.settling()
+        # Everything a decision is made from but the clock: the records (members, services,
+        # statuses), health, and which members can run workloads. While it is as it was when a
+        # walk found nothing to do, and no decision waited on the clock, a walk would find the
+        # same again: skipped (each service costs tens of microseconds, every tick).
+        inputs = (self._replica.generation(), frozenset(down), frozenset(settling),
+                  tuple(self._features.lacking(WORKLOADS, self.region)))
+        if inputs == self._settled:
+            return 0
         clusters = self._replica.members()
-        moves = []
+        moves, timed = [], False
         for key, service in sorted(self._replica.services(self.region)):
             fitting = fits(self._replica, service.spec)
             stuck, recovered = self._stuck_and_recovered(key, service, fitting)
@@ -120,6 +131,7 @@ class Coordinator:
                 self._metrics.failovers.labels(why).inc()
                 changed = dataclasses.replace(changed, placement=placement)
             rollout = rolling.step(self._replica, changed, self._wall())
+            timed = timed or (rollout is not None and not rollout.ended)  # may advance with time alone
             if rollout != service.rollout:
                 log.info("rollout: %s to %s: %s, released %s %s", key, rollout.target, rollout.state,
                          list(rollout.released), rollout.why)
@@ -128,6 +140,8 @@ class Coordinator:
                 moves.append((key, changed))
         if moves:
             self._write(moves, author=f"coordinator@{self.cluster}")
+        # hold-downs running (_room_since) end with time alone too
+        self._settled = None if moves or timed or self._room_since else inputs
         return len(moves)
 
     def _entries(self, service) -> dict:

@@ -44,6 +44,7 @@ class Replica:
         self._placed = {}  # cluster -> replicas all services' placements put on it (for capacity)
         self._histories = {}  # service key -> {history key: Change} of its history
         self._promised = {}  # key -> (stamp, monotonic deadline): a live record a peer is sending us
+        self._generation = 0  # grows with every change of the state: who read it at one knows nothing moved since
 
     # -- changes ---------------------------------------------------------------------------
     def load(self) -> int:
@@ -105,6 +106,8 @@ class Replica:
         """Merge into state, keeping the indexes in step. Call with the lock held."""
         before = {r.key: self._state.get(r.key) for r in records}
         won = merge(self._state, records)
+        if won:
+            self._generation += 1
         for key, old in before.items():
             if self._state.get(key) is not old:
                 self._index.update(key, old, self._state[key])
@@ -163,6 +166,11 @@ class Replica:
         with self._changed:
             return [(k, r.value) for k, r in self._state.items()
                     if isinstance(r.value, Service) and r.value.region == region]
+
+    def generation(self) -> int:
+        """A number that grows with every change of the records held (any key)."""
+        with self._changed:
+            return self._generation
 
     def members(self) -> list:
         with self._changed:
@@ -288,6 +296,7 @@ class Replica:
             done = [k for k, r in self._state.items()
                     if r.deleted and r.stamp.physical_ms < older_than_ms and others <= self._confirmed.get(k, set())]
             if done:
+                self._generation += 1
                 self._store.forget(done)
                 for key in done:
                     self._index.update(key, self._state.pop(key), None)
