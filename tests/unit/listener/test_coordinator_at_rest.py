@@ -20,27 +20,17 @@ from ansible_collections.multicluster.kube.listener.heartbeats import Heartbeats
 from ansible_collections.multicluster.kube.listener.metrics import Metrics
 from ansible_collections.multicluster.kube.listener.replica import Replica
 from ansible_collections.multicluster.kube.listener.store import Store
-from ansible_collections.multicluster.kube.listener.timesource import TimeSource
+
+from lab.simulation import SimTime
 
 FAILURE_TIMEOUT = 5.0
-
-
-class Clock(TimeSource):
-    def __init__(self):
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall_ms(self) -> int:
-        return 1_700_000_000_000 + int(self.now * 1000)
 
 
 class Region:
     """us-east (this listener, the coordinator: the lowest name) and us-west, both beating."""
 
     def __init__(self):
-        self.time = Clock()
+        self.time = SimTime()  # moved by the test alone
         self.clock = HybridClock("us-east", self.time.wall_ms)
         self.replica = Replica("us-east", Store(":memory:"), self.clock, Metrics(), timesource=self.time)
         version, features = advertised()
