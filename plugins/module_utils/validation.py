@@ -4,6 +4,7 @@
 alike for module input, API input and what peers send."""
 from __future__ import annotations
 
+import functools
 import re
 from typing import Mapping, Optional
 
@@ -22,26 +23,25 @@ class ValidationError(ValueError):
         super().__init__(f"{field_name}: {rule} (got {value!r})")
 
 
-# Names found valid, up to MAX_NAMES_SEEN: most come again and again (regions, clusters, the
-# origins of stamps), in every record a listener decodes.
-_NAMES_SEEN = set()
-MAX_NAMES_SEEN = 10_000
+# Most names come again and again (regions, clusters, the origins of stamps) in every record a
+# listener decodes: their verdicts are remembered, the most recent NAMES_REMEMBERED of them.
+# typed: a str subclass, which may hash and compare as it likes, is never taken for a str.
+NAMES_REMEMBERED = 10_000
+
+
+@functools.lru_cache(maxsize=NAMES_REMEMBERED, typed=True)
+def _dns1123_label(value: str) -> bool:
+    return len(value) <= 63 and _DNS1123_LABEL.match(value) is not None
 
 
 def check_name(field_name: str, value) -> str:
-    # exactly str: a subclass could hash and compare as it likes
-    if type(value) is str and value in _NAMES_SEEN:  # pylint: disable=unidiomatic-typecheck
-        return value
-    if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
+    if not isinstance(value, str) or not _dns1123_label(value):
         raise ValidationError(
             field_name,
             "must be a DNS-1123 label: at most 63 characters, lower-case letters, digits and '-', "
             "starting and ending with a letter or digit",
             value,
         )
-    if len(_NAMES_SEEN) >= MAX_NAMES_SEEN:
-        _NAMES_SEEN.clear()
-    _NAMES_SEEN.add(value)
     return value
 
 
